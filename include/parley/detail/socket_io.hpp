@@ -1,0 +1,67 @@
+// parley internals: reading a socket without blocking, whatever its mode.
+#ifndef PARLEY_DETAIL_SOCKET_IO_HPP
+#define PARLEY_DETAIL_SOCKET_IO_HPP
+
+#include <asio/error.hpp>
+#include <asio/socket_base.hpp>
+
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <system_error>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/socket.h>
+#include <sys/types.h>
+#define PARLEY_HAS_POSIX_SOCKETS 1
+#else
+#define PARLEY_HAS_POSIX_SOCKETS 0
+#endif
+
+namespace parley::detail {
+
+// A socket we can wait on for readiness and then read with a plain
+// non-blocking recv(): Asio's TCP and local stream sockets on POSIX.
+template <class T>
+concept waitable_socket = bool(PARLEY_HAS_POSIX_SOCKETS) && requires(T& s) {
+    typename T::protocol_type;
+    { s.native_handle() } -> std::convertible_to<int>;
+    s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
+};
+
+// One recv() that never blocks: asio's own synchronous read would poll
+// until data arrives when it meets EAGAIN, and toggling the socket's
+// non-blocking mode costs a system call each way.
+template <waitable_socket Socket>
+std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_code& ec) {
+#if PARLEY_HAS_POSIX_SOCKETS
+    for (;;) {
+        const auto n = ::recv(socket.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
+        if (n > 0) {
+            ec.clear();
+            return static_cast<std::size_t>(n);
+        }
+        if (n == 0) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = asio::error::would_block;
+        else
+            ec = std::error_code(errno, asio::error::get_system_category());
+        return 0;
+    }
+#else
+    (void)socket;
+    (void)into;
+    ec = asio::error::operation_not_supported;
+    return 0;
+#endif
+}
+
+} // namespace parley::detail
+
+#endif

@@ -1,0 +1,313 @@
+// parley: framed_stream bodies and its composed operations.
+#ifndef PARLEY_IMPL_FRAMED_STREAM_HPP
+#define PARLEY_IMPL_FRAMED_STREAM_HPP
+
+#include <parley/detail/socket_io.hpp>
+
+#include <asio/compose.hpp>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include <stdexcept>
+#include <system_error>
+
+namespace parley {
+namespace detail {
+
+// The error to report when a read from the next layer fails.
+inline std::error_code read_failure(std::error_code ec, bool inside_frame) noexcept {
+    if (ec == asio::error::eof && inside_frame)
+        return error::truncated_frame;
+    return ec;
+}
+
+template <class Stream>
+struct framed_read_op {
+    Stream& stream;
+    enum class state { start, posted, reading, waiting } state_ = state::start;
+    std::size_t requested_ = 0;
+    std::error_code result_ec_{};
+    frame_view result_{};
+
+    // Start, or resume after the post that keeps completions out of the
+    // initiating function.
+    template <class Self>
+    void operator()(Self& self) {
+        if (state_ == state::posted)
+            return self.complete(result_ec_, result_);
+        stream.release_delivered();
+        step(self, true);
+    }
+
+    // Resume after async_wait: the socket is readable.
+    template <class Self>
+    void operator()(Self& self, std::error_code ec) {
+        if (ec)
+            return self.complete(ec, frame_view{});
+        auto space = stream.buffer_.prepare(stream.pending_frame_size());
+        const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
+        if (ec == asio::error::would_block) { // spurious wake-up
+            stream.buffer_.release_if_empty();
+            return wait(self);
+        }
+        received(self, ec, n, space.size());
+    }
+
+    // Resume after async_read_some.
+    template <class Self>
+    void operator()(Self& self, std::error_code ec, std::size_t n) {
+        received(self, ec, n, requested_);
+    }
+
+private:
+    template <class Self>
+    void received(Self& self, std::error_code ec, std::size_t n, std::size_t requested) {
+        stream.buffer_.commit(n);
+        stream.may_have_more_ = n == requested;
+        if (ec) {
+            const bool inside_frame = !stream.buffer_.empty();
+            stream.buffer_.release_if_empty();
+            return self.complete(detail::read_failure(ec, inside_frame), frame_view{});
+        }
+        step(self, false);
+    }
+
+    template <class Self>
+    void step(Self& self, bool initiating) {
+        std::error_code ec;
+        if (auto frame = stream.parse(ec))
+            return finish(self, initiating, ec, *frame);
+        if (ec)
+            return finish(self, initiating, ec, frame_view{});
+        if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
+            // Nothing buffered and the last read drained the socket: wait
+            // for readiness without holding a buffer.
+            if (stream.buffer_.empty() && !stream.may_have_more_) {
+                stream.buffer_.release_if_empty();
+                return wait(self);
+            }
+        }
+        auto space = stream.buffer_.prepare(stream.pending_frame_size());
+        requested_ = space.size();
+        state_ = state::reading;
+        stream.next_layer_.async_read_some(asio::buffer(space.data(), space.size()),
+                                           std::move(self));
+    }
+
+    template <class Self>
+    void wait(Self& self) {
+        state_ = state::waiting;
+        stream.next_layer_.async_wait(asio::socket_base::wait_read, std::move(self));
+    }
+
+    template <class Self>
+    void finish(Self& self, bool initiating, std::error_code ec, frame_view frame) {
+        if (!initiating)
+            return self.complete(ec, frame);
+        state_ = state::posted;
+        result_ec_ = ec;
+        result_ = frame;
+        asio::post(std::move(self));
+    }
+};
+
+template <class Stream>
+struct framed_write_op {
+    Stream& stream;
+    std::size_t payload_bytes_;
+    std::error_code early_error_;
+    bool posted_ = false;
+
+    template <class Self>
+    void operator()(Self& self) {
+        if (posted_)
+            return self.complete(early_error_, std::size_t{0});
+        if (early_error_) {
+            posted_ = true;
+            return asio::post(std::move(self));
+        }
+        asio::async_write(stream.next_layer_,
+                          std::span<const asio::const_buffer>(stream.write_buffers_),
+                          std::move(self));
+    }
+
+    template <class Self>
+    void operator()(Self& self, std::error_code ec, std::size_t) {
+        self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
+    }
+};
+
+} // namespace detail
+
+template <class NextLayer, frame_format Format>
+void framed_stream<NextLayer, Format>::release_delivered() noexcept {
+    if (delivered_ != 0) {
+        buffer_.consume(delivered_);
+        delivered_ = 0;
+        buffer_.shrink_if_empty();
+    }
+}
+
+template <class NextLayer, frame_format Format>
+std::optional<frame_view> framed_stream<NextLayer, Format>::parse(std::error_code& ec) {
+    const auto data = buffer_.data();
+    const std::size_t size = codec_.frame_size(data, ec, &announced_);
+    if (ec || size == 0 || data.size() < size)
+        return std::nullopt;
+    delivered_ = size;
+    return data.subspan(codec_type::header_size, size - codec_type::header_size);
+}
+
+template <class NextLayer, frame_format Format>
+std::size_t framed_stream<NextLayer, Format>::pending_frame_size() const noexcept {
+    std::error_code ignored;
+    return codec_.frame_size(buffer_.data(), ignored);
+}
+
+template <class NextLayer, frame_format Format>
+std::optional<frame_view> framed_stream<NextLayer, Format>::read_buffered_frame(
+    std::error_code& ec) {
+    release_delivered();
+    return parse(ec);
+}
+
+template <class NextLayer, frame_format Format>
+template <asio::completion_token_for<read_frame_signature> ReadToken>
+auto framed_stream<NextLayer, Format>::async_read_frame(ReadToken&& token) {
+    return asio::async_compose<ReadToken, read_frame_signature>(
+        detail::framed_read_op<framed_stream>{*this}, token, next_layer_);
+}
+
+template <class NextLayer, frame_format Format>
+frame_view framed_stream<NextLayer, Format>::read_frame(std::error_code& ec) {
+    release_delivered();
+    for (;;) {
+        if (auto frame = parse(ec))
+            return *frame;
+        if (ec)
+            return {};
+        auto space = buffer_.prepare(pending_frame_size());
+        const std::size_t n = next_layer_.read_some(asio::buffer(space.data(), space.size()), ec);
+        buffer_.commit(n);
+        may_have_more_ = n == space.size();
+        if (ec) {
+            ec = detail::read_failure(ec, !buffer_.empty());
+            return {};
+        }
+    }
+}
+
+template <class NextLayer, frame_format Format>
+frame_view framed_stream<NextLayer, Format>::read_frame() {
+    std::error_code ec;
+    auto frame = read_frame(ec);
+    if (ec)
+        throw std::system_error(ec, describe(ec));
+    return frame;
+}
+
+template <class NextLayer, frame_format Format>
+template <class BufferRange>
+std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& payloads,
+                                                             std::error_code& ec) {
+    write_headers_.clear();
+    write_buffers_.clear();
+    std::size_t total = 0;
+    for (const asio::const_buffer& payload : payloads) {
+        write_headers_.push_back(codec_.encode_header(payload.size(), ec));
+        if (ec) {
+            announced_ = payload.size();
+            return 0;
+        }
+        total += payload.size();
+    }
+    // Headers first, then point at them: the vector no longer reallocates.
+    std::size_t i = 0;
+    for (const asio::const_buffer& payload : payloads) {
+        write_buffers_.emplace_back(write_headers_[i].data(), codec_type::header_size);
+        write_buffers_.push_back(payload);
+        ++i;
+    }
+    return total;
+}
+
+template <class NextLayer, frame_format Format>
+template <class ConstBufferSequence>
+std::size_t framed_stream<NextLayer, Format>::prepare_frame(const ConstBufferSequence& payload,
+                                                            std::error_code& ec) {
+    const std::size_t size = asio::buffer_size(payload);
+    write_headers_.resize(1);
+    write_headers_[0] = codec_.encode_header(size, ec);
+    write_buffers_.clear();
+    if (ec) {
+        announced_ = size;
+        return 0;
+    }
+    write_buffers_.emplace_back(write_headers_[0].data(), codec_type::header_size);
+    for (auto it = asio::buffer_sequence_begin(payload); it != asio::buffer_sequence_end(payload);
+         ++it)
+        write_buffers_.push_back(asio::const_buffer(*it));
+    return size;
+}
+
+template <class NextLayer, frame_format Format>
+template <class ConstBufferSequence, asio::completion_token_for<write_frame_signature>
+                                         WriteToken>
+    requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
+auto framed_stream<NextLayer, Format>::async_write_frame(const ConstBufferSequence& payload,
+                                                         WriteToken&& token) {
+    std::error_code ec;
+    const std::size_t size = prepare_frame(payload, ec);
+    return asio::async_compose<WriteToken, write_frame_signature>(
+        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+}
+
+template <class NextLayer, frame_format Format>
+template <class BufferRange,
+          asio::completion_token_for<write_frame_signature> WriteToken>
+auto framed_stream<NextLayer, Format>::async_write_frames(const BufferRange& payloads,
+                                                          WriteToken&& token) {
+    std::error_code ec;
+    const std::size_t size = prepare_frames(payloads, ec);
+    return asio::async_compose<WriteToken, write_frame_signature>(
+        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+}
+
+template <class NextLayer, frame_format Format>
+template <class ConstBufferSequence>
+    requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
+std::size_t framed_stream<NextLayer, Format>::write_frame(const ConstBufferSequence& payload,
+                                                          std::error_code& ec) {
+    const std::size_t size = prepare_frame(payload, ec);
+    if (ec)
+        return 0;
+    asio::write(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    return ec ? 0 : size;
+}
+
+template <class NextLayer, frame_format Format>
+template <class ConstBufferSequence>
+    requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
+std::size_t framed_stream<NextLayer, Format>::write_frame(const ConstBufferSequence& payload) {
+    std::error_code ec;
+    const std::size_t size = write_frame(payload, ec);
+    if (ec)
+        throw std::system_error(ec, describe(ec));
+    return size;
+}
+
+template <class NextLayer, frame_format Format>
+template <class BufferRange>
+std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& payloads,
+                                                           std::error_code& ec) {
+    const std::size_t size = prepare_frames(payloads, ec);
+    if (ec)
+        return 0;
+    asio::write(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    return ec ? 0 : size;
+}
+
+} // namespace parley
+
+#endif
