@@ -37,6 +37,11 @@ enum class error {
     /// A frame arrived but the payload is not a valid message of the
     /// protocol in use.
     malformed_message,
+    /// The peer did not read fast enough: its outbound queue reached its
+    /// limit and it was disconnected so that it cannot hold others back.
+    slow_consumer,
+    /// The session was closed locally (close() or abort()).
+    session_closed,
 };
 
 namespace detail {
@@ -69,6 +74,10 @@ public:
             return "could not connect";
         case error::malformed_message:
             return "malformed message";
+        case error::slow_consumer:
+            return "peer is not reading fast enough (outbound queue limit reached)";
+        case error::session_closed:
+            return "session was closed";
         }
         return "unknown parley error";
     }

@@ -12,8 +12,10 @@
 #include <system_error>
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <climits>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #define PARLEY_HAS_POSIX_SOCKETS 1
 #else
 #define PARLEY_HAS_POSIX_SOCKETS 0
@@ -61,6 +63,62 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
     return 0;
 #endif
 }
+
+#if PARLEY_HAS_POSIX_SOCKETS
+
+// Scratch space for one gathered write, per thread: a session builds its
+// iovecs, writes, and is done with them before anyone else can run on
+// this thread, so no connection needs its own array.
+inline std::span<::iovec> iovec_scratch() noexcept {
+#if defined(IOV_MAX)
+    constexpr std::size_t count = IOV_MAX < 1024 ? IOV_MAX : 1024;
+#else
+    constexpr std::size_t count = 16;
+#endif
+    static thread_local ::iovec scratch[count];
+    return {scratch, count};
+}
+
+inline ::iovec make_iovec(const std::byte* data, std::size_t size) noexcept {
+    return {const_cast<std::byte*>(data), size};
+}
+
+inline std::size_t iovec_bytes(std::span<const ::iovec> iov) noexcept {
+    std::size_t total = 0;
+    for (const auto& v : iov)
+        total += v.iov_len;
+    return total;
+}
+
+// One sendmsg() that never blocks and never raises SIGPIPE. Returns the
+// bytes written; `ec` is would_block when the socket took nothing.
+template <waitable_socket Socket>
+std::size_t send_now(Socket& socket, std::span<const ::iovec> iov, std::error_code& ec) {
+    ::msghdr msg{};
+    msg.msg_iov = const_cast<::iovec*>(iov.data());
+    msg.msg_iovlen = iov.size();
+#if defined(MSG_NOSIGNAL)
+    constexpr int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+#else
+    constexpr int flags = MSG_DONTWAIT;
+#endif
+    for (;;) {
+        const auto n = ::sendmsg(socket.native_handle(), &msg, flags);
+        if (n >= 0) {
+            ec.clear();
+            return static_cast<std::size_t>(n);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = asio::error::would_block;
+        else
+            ec = std::error_code(errno, asio::error::get_system_category());
+        return 0;
+    }
+}
+
+#endif
 
 } // namespace parley::detail
 

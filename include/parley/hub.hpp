@@ -1,0 +1,348 @@
+// parley: the broadcast hub. Rooms of sessions; a message published to a
+// room is built once and shared by every member's queue.
+#ifndef PARLEY_HUB_HPP
+#define PARLEY_HUB_HPP
+
+#include <parley/error.hpp>
+#include <parley/message.hpp>
+#include <parley/session.hpp>
+#include <parley/detail/optional_mutex.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace parley {
+
+/// How much of a room's past a joiner is sent. Zero in either field turns
+/// history off.
+struct history_limits {
+    std::size_t max_messages = 0;
+    std::size_t max_bytes = 0;
+};
+
+/// Options of a hub.
+struct hub_options {
+    /// Per room; the same buffers the members were sent are kept, so
+    /// history costs no copy.
+    history_limits history{};
+    /// Guard rooms with a mutex: needed when sessions join, leave or publish
+    /// from several threads.
+    bool thread_safe = true;
+    /// Called when a member could not keep up: with the number of its
+    /// messages dropped (overflow_policy::drop_oldest), or with 0 when it
+    /// was disconnected (overflow_policy::disconnect).
+    std::function<void(session_base&, std::size_t dropped)> on_slow_member{};
+};
+
+/// A snapshot of the hub's counters.
+struct hub_counters {
+    std::uint64_t published = 0;         ///< messages published
+    std::uint64_t deliveries = 0;        ///< messages queued to a member
+    std::uint64_t dropped = 0;           ///< messages dropped by drop_oldest
+    std::uint64_t slow_disconnects = 0;  ///< members disconnected as slow consumers
+    std::uint64_t failed_deliveries = 0; ///< members closed or full at publish time
+    std::size_t rooms = 0;
+    std::size_t members = 0; ///< sessions in at least one room
+};
+
+/// Rooms of sessions, and publishing to them.
+///
+/// The hub never writes to a socket itself and never blocks: publish()
+/// queues the shared message to every member's bounded queue and returns;
+/// each session's own executor writes. A member that cannot keep up is
+/// handled by its queue's overflow_policy, and reported through
+/// hub_options::on_slow_member and the counters, so one slow or hostile
+/// client never holds the others back.
+///
+/// @par Thread safety
+/// With hub_options::thread_safe (the default), every member function may
+/// be called from any thread. A session that closes leaves all its rooms by
+/// itself.
+class hub {
+public:
+    using session_ptr = std::shared_ptr<session_base>;
+
+    explicit hub(hub_options options = {})
+        : options_(std::move(options)), mutex_(options_.thread_safe) {}
+
+    hub(const hub&) = delete;
+    hub& operator=(const hub&) = delete;
+
+    ~hub() {
+        // Sessions may outlive the hub: their close handlers must not call back.
+        alive_->store(false);
+    }
+
+    /// Adds `s` to `room`, creating the room, and queues the room's history
+    /// to it. Returns false if it was already a member.
+    bool join(std::string_view room, const session_ptr& s) {
+        std::vector<message_ptr> history;
+        {
+            detail::optional_lock lock(mutex_);
+            auto& r = rooms_[std::string(room)];
+            if (r.contains(*s))
+                return false;
+            auto members = std::make_shared<member_list>(r.members ? *r.members : member_list{});
+            members->push_back(s);
+            r.members = std::move(members);
+            history.reserve(r.history.size());
+            for (const auto& entry : r.history)
+                history.push_back(entry.pick(s->encoding()));
+            auto [entry, inserted] = memberships_.try_emplace(s->id());
+            entry->second.push_back(std::string(room));
+            if (inserted)
+                watch(*s);
+        }
+        if (!history.empty())
+            s->send(history);
+        return true;
+    }
+
+    /// Removes `s` from `room`; a room left empty is deleted (with its
+    /// history). Returns false if it was not a member.
+    bool leave(std::string_view room, const session_base& s) {
+        detail::optional_lock lock(mutex_);
+        return leave_locked(room, s);
+    }
+
+    /// Removes `s` from every room; returns the rooms it was in.
+    std::vector<std::string> leave_all(const session_base& s) {
+        detail::optional_lock lock(mutex_);
+        auto it = memberships_.find(s.id());
+        if (it == memberships_.end())
+            return {};
+        auto rooms = it->second;
+        for (const auto& room : rooms)
+            leave_locked(room, s);
+        return rooms;
+    }
+
+    /// Queues `m` to every member of `room` except `except`. Returns the
+    /// number of members it was queued to.
+    std::size_t publish(std::string_view room, const message_ptr& m,
+                        const session_base* except = nullptr) {
+        return publish(room, std::span<const message_ptr>(&m, 1), except);
+    }
+
+    /// Publishes one message prepared in several encodings: each member is
+    /// sent `encodings[member.encoding()]` (the last one if out of range).
+    std::size_t publish(std::string_view room, std::span<const message_ptr> encodings,
+                        const session_base* except = nullptr) {
+        std::shared_ptr<const member_list> members;
+        {
+            detail::optional_lock lock(mutex_);
+            auto it = rooms_.find(room);
+            if (it == rooms_.end())
+                return 0;
+            members = it->second.members;
+            remember(it->second, encodings);
+        }
+        published_.fetch_add(1, std::memory_order_relaxed);
+        return deliver(*members, encodings, except);
+    }
+
+    /// Queues `m` to one session (a private message), counted like a
+    /// delivery. Returns false if it could not be queued.
+    bool send_to(session_base& s, const message_ptr& m) { return send_one(s, m); }
+
+    /// The members of `room`, in joining order.
+    std::vector<session_ptr> members(std::string_view room) const {
+        detail::optional_lock lock(mutex_);
+        auto it = rooms_.find(room);
+        if (it == rooms_.end() || !it->second.members)
+            return {};
+        return *it->second.members;
+    }
+
+    /// The rooms `s` is in, in joining order.
+    std::vector<std::string> rooms_of(const session_base& s) const {
+        detail::optional_lock lock(mutex_);
+        auto it = memberships_.find(s.id());
+        return it == memberships_.end() ? std::vector<std::string>{} : it->second;
+    }
+
+    /// Every room's name.
+    std::vector<std::string> rooms() const {
+        detail::optional_lock lock(mutex_);
+        std::vector<std::string> names;
+        names.reserve(rooms_.size());
+        for (const auto& [name, r] : rooms_)
+            names.push_back(name);
+        return names;
+    }
+
+    bool is_member(std::string_view room, const session_base& s) const {
+        detail::optional_lock lock(mutex_);
+        auto it = rooms_.find(room);
+        return it != rooms_.end() && it->second.contains(s);
+    }
+
+    hub_counters counters() const {
+        hub_counters c;
+        c.published = published_.load(std::memory_order_relaxed);
+        c.deliveries = deliveries_.load(std::memory_order_relaxed);
+        c.dropped = dropped_.load(std::memory_order_relaxed);
+        c.slow_disconnects = slow_disconnects_->load(std::memory_order_relaxed);
+        c.failed_deliveries = failed_.load(std::memory_order_relaxed);
+        detail::optional_lock lock(mutex_);
+        c.rooms = rooms_.size();
+        c.members = memberships_.size();
+        return c;
+    }
+
+private:
+    using member_list = std::vector<session_ptr>;
+
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+
+    // A published message as kept for history: up to two encodings.
+    struct history_entry {
+        std::array<message_ptr, 2> encodings;
+        const message_ptr& pick(std::size_t encoding) const noexcept {
+            return encoding >= 1 && encodings[1] ? encodings[1] : encodings[0];
+        }
+    };
+
+    struct room_state {
+        // Copy-on-write: publish takes a reference to the current list and
+        // delivers outside the lock; join and leave build a new list.
+        std::shared_ptr<const member_list> members;
+        std::deque<history_entry> history;
+        std::size_t history_bytes = 0;
+
+        bool contains(const session_base& s) const {
+            return members && std::any_of(members->begin(), members->end(),
+                                          [&](const session_ptr& m) { return m.get() == &s; });
+        }
+    };
+
+    std::size_t deliver(const member_list& members, std::span<const message_ptr> encodings,
+                        const session_base* except) {
+        std::size_t delivered = 0, failed = 0, dropped_total = 0;
+        const std::size_t last = encodings.size() - 1;
+        for (const auto& member : members) {
+            if (member.get() == except)
+                continue;
+            const std::size_t e = std::min(member->encoding(), last);
+            std::size_t dropped = 0;
+            if (member->send(std::span<const message_ptr>(&encodings[e], 1), &dropped))
+                ++delivered;
+            else
+                ++failed;
+            if (dropped != 0) {
+                dropped_total += dropped;
+                if (options_.on_slow_member)
+                    options_.on_slow_member(*member, dropped);
+            }
+        }
+        deliveries_.fetch_add(delivered, std::memory_order_relaxed);
+        if (failed)
+            failed_.fetch_add(failed, std::memory_order_relaxed);
+        if (dropped_total)
+            dropped_.fetch_add(dropped_total, std::memory_order_relaxed);
+        return delivered;
+    }
+
+    bool send_one(session_base& s, const message_ptr& m) {
+        std::size_t dropped = 0;
+        const bool ok = s.send(std::span<const message_ptr>(&m, 1), &dropped);
+        (ok ? deliveries_ : failed_).fetch_add(1, std::memory_order_relaxed);
+        if (dropped != 0) {
+            dropped_.fetch_add(dropped, std::memory_order_relaxed);
+            if (options_.on_slow_member)
+                options_.on_slow_member(s, dropped);
+        }
+        return ok;
+    }
+
+    void remember(room_state& r, std::span<const message_ptr> encodings) {
+        const auto& limits = options_.history;
+        if (limits.max_messages == 0 || limits.max_bytes == 0)
+            return;
+        // Counted by the first encoding's size.
+        const std::size_t size = encodings.front()->size();
+        if (size > limits.max_bytes)
+            return;
+        history_entry entry;
+        entry.encodings[0] = encodings[0];
+        if (encodings.size() > 1)
+            entry.encodings[1] = encodings[1];
+        r.history.push_back(std::move(entry));
+        r.history_bytes += size;
+        while (r.history.size() > limits.max_messages || r.history_bytes > limits.max_bytes) {
+            r.history_bytes -= r.history.front().encodings[0]->size();
+            r.history.pop_front();
+        }
+    }
+
+    bool leave_locked(std::string_view room, const session_base& s) {
+        auto it = rooms_.find(room);
+        if (it == rooms_.end() || !it->second.contains(s))
+            return false;
+        auto members = std::make_shared<member_list>();
+        for (const auto& m : *it->second.members)
+            if (m.get() != &s)
+                members->push_back(m);
+        if (members->empty())
+            rooms_.erase(it);
+        else
+            it->second.members = std::move(members);
+        auto mit = memberships_.find(s.id());
+        if (mit != memberships_.end()) {
+            auto& list = mit->second;
+            list.erase(std::remove(list.begin(), list.end(), room), list.end());
+        }
+        return true;
+    }
+
+    // On its first join, a session is watched so that closing it removes it
+    // from every room; a slow-consumer disconnect is counted and reported.
+    void watch(session_base& s) {
+        s.on_close([this, alive = alive_, slow = slow_disconnects_](session_base& closed,
+                                                                    std::error_code reason) {
+            if (reason == error::slow_consumer)
+                slow->fetch_add(1, std::memory_order_relaxed);
+            if (!alive->load())
+                return;
+            if (reason == error::slow_consumer && options_.on_slow_member)
+                options_.on_slow_member(closed, 0);
+            detail::optional_lock lock(mutex_);
+            auto it = memberships_.find(closed.id());
+            if (it == memberships_.end())
+                return;
+            const auto rooms = it->second;
+            for (const auto& room : rooms)
+                leave_locked(room, closed);
+            memberships_.erase(closed.id());
+        });
+    }
+
+    hub_options options_;
+    mutable detail::optional_mutex mutex_;
+    std::unordered_map<std::string, room_state, string_hash, std::equal_to<>> rooms_;
+    std::unordered_map<session_base::id_type, std::vector<std::string>> memberships_;
+    std::atomic<std::uint64_t> published_{0}, deliveries_{0}, dropped_{0}, failed_{0};
+    std::shared_ptr<std::atomic<std::uint64_t>> slow_disconnects_ =
+        std::make_shared<std::atomic<std::uint64_t>>(0);
+    std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+} // namespace parley
+
+#endif

@@ -1,0 +1,346 @@
+// parley: one connected peer, with a bounded outbound queue written by
+// gathered writes. The hub delivers to sessions; applications read from them.
+#ifndef PARLEY_SESSION_HPP
+#define PARLEY_SESSION_HPP
+
+#include <parley/error.hpp>
+#include <parley/framed_stream.hpp>
+#include <parley/message.hpp>
+#include <parley/outbound_queue.hpp>
+#include <parley/detail/optional_mutex.hpp>
+#include <parley/detail/socket_io.hpp>
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <asio/socket_base.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace parley {
+
+/// Options of one session.
+struct session_options {
+    /// Bounds of the outbound queue and what happens when a member cannot
+    /// keep up.
+    queue_limits queue{};
+    /// Guard the outbound queue with a mutex. Needed when messages are sent
+    /// to the session from threads other than the one running its
+    /// executor; a server whose io_context runs on one thread can turn it
+    /// off and save two atomic operations per message and recipient.
+    bool thread_safe = true;
+};
+
+/// Counters of one session's outbound side.
+struct session_stats {
+    std::size_t queued_bytes = 0;
+    std::size_t queued_messages = 0;
+    std::uint64_t sent_messages = 0;
+    std::uint64_t dropped_messages = 0;
+};
+
+/// What the hub knows of a session, whatever its stream type: a queue to
+/// deliver into and a way to close it. Implemented by session<Stream>.
+class session_base {
+public:
+    using id_type = std::uint64_t;
+    using close_handler = std::function<void(session_base&, std::error_code)>;
+
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
+    virtual ~session_base() = default;
+
+    /// A process-wide unique number, never reused.
+    id_type id() const noexcept { return id_; }
+
+    /// Queues a message for this peer and returns at once; gathered writes
+    /// send it later. Returns false when the session is closed or the
+    /// message did not fit (then, under overflow_policy::disconnect, the
+    /// session is being disconnected with error::slow_consumer).
+    /// Thread-safe when session_options::thread_safe is set.
+    bool send(const message_ptr& m) { return send(std::span<const message_ptr>(&m, 1)); }
+
+    /// Queues several messages at the cost of one lock. `dropped`, if
+    /// given, receives how many older messages overflow_policy::drop_oldest
+    /// discarded to make room.
+    bool send(std::span<const message_ptr> messages, std::size_t* dropped_out = nullptr) {
+        bool ok = true, schedule = false, overflow = false;
+        {
+            detail::optional_lock lock(mutex_);
+            if (closing_ || closed_)
+                return false;
+            for (const auto& m : messages) {
+                std::size_t dropped = 0;
+                if (queue_.push(m, &dropped) == outbound_queue::push_result::overflow) {
+                    overflow = true;
+                    ok = false;
+                    break;
+                }
+                dropped_ += dropped;
+                if (dropped_out)
+                    *dropped_out += dropped;
+            }
+            if (!flush_pending_ && !writing_ && !queue_.empty())
+                schedule = flush_pending_ = true;
+        }
+        if (overflow)
+            abort(error::slow_consumer);
+        else if (schedule)
+            schedule_flush();
+        return ok;
+    }
+
+    /// Which encoding this peer wants when a message is published in
+    /// several (for example framed and text lines): an index into the
+    /// publisher's list. 0 by default.
+    std::size_t encoding() const noexcept { return encoding_; }
+    void encoding(std::size_t index) noexcept { encoding_ = index; }
+
+    session_stats stats() const {
+        detail::optional_lock lock(mutex_);
+        return {queue_.bytes(), queue_.size(), sent_, dropped_};
+    }
+
+    /// Stops reading, sends everything queued, then closes.
+    virtual void close() = 0;
+    /// Closes now, dropping whatever is queued. `reason` reaches the close
+    /// handlers.
+    virtual void abort(std::error_code reason) = 0;
+
+    bool is_open() const {
+        detail::optional_lock lock(mutex_);
+        return !closing_ && !closed_;
+    }
+
+    /// Adds a function called once, on the session's executor, when the
+    /// session ends, with the reason (asio::error::eof when the peer
+    /// closed, error::slow_consumer, a socket error, error::session_closed
+    /// after close()).
+    void on_close(close_handler handler) { close_handlers_.push_back(std::move(handler)); }
+
+protected:
+    explicit session_base(const session_options& options)
+        : mutex_(options.thread_safe), queue_(options.queue), id_(next_id()) {}
+
+    // Runs flush() on the session's executor.
+    virtual void schedule_flush() = 0;
+
+    // Calls the close handlers once.
+    void notify_closed(std::error_code reason) {
+        auto handlers = std::move(close_handlers_);
+        close_handlers_.clear();
+        for (auto& h : handlers)
+            h(*this, reason);
+    }
+
+    mutable detail::optional_mutex mutex_;
+    outbound_queue queue_;
+    bool flush_pending_ = false; // a flush is posted
+    bool writing_ = false;       // a write or a wait for writability is in progress
+    bool closing_ = false;       // close(): no new messages, flush then close
+    bool closed_ = false;
+    std::uint64_t sent_ = 0;
+    std::uint64_t dropped_ = 0;
+
+private:
+    static id_type next_id() noexcept {
+        static std::atomic<id_type> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    std::size_t encoding_ = 0;
+    id_type id_;
+    std::vector<close_handler> close_handlers_;
+};
+
+/// A session over an Asio stream: reads frames through a framed_stream and
+/// writes queued messages (already in wire form) with gathered writes,
+/// hundreds of messages per system call under load.
+///
+/// Create it with std::make_shared. Its handlers run on the stream's
+/// executor; when an io_context runs on several threads, give the socket a
+/// strand (`asio::make_strand(ioc)`) so each session's handlers never run
+/// concurrently.
+template <class Stream>
+class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
+public:
+    using stream_type = framed_stream<Stream>;
+    using executor_type = typename stream_type::executor_type;
+    using frame_handler = std::function<void(session&, frame_view)>;
+
+    explicit session(Stream stream, const session_options& options = {})
+        : session_base(options), stream_(std::move(stream)) {}
+
+    executor_type get_executor() noexcept { return stream_.get_executor(); }
+    stream_type& stream() noexcept { return stream_; }
+
+    /// Starts the read loop: `handler` is called for each frame, with a
+    /// view valid during the call. Reading stops at the first error, which
+    /// ends the session (and reaches the close handlers).
+    void read_frames(frame_handler handler) {
+        on_frame_ = std::move(handler);
+        read_next();
+    }
+
+    void close() override {
+        asio::dispatch(get_executor(), [self = this->shared_from_this()] {
+            {
+                detail::optional_lock lock(self->mutex_);
+                if (self->closing_ || self->closed_)
+                    return;
+                self->closing_ = true;
+            }
+            self->flush();
+        });
+    }
+
+    void abort(std::error_code reason) override {
+        asio::dispatch(get_executor(),
+                       [self = this->shared_from_this(), reason] { self->shut(reason); });
+    }
+
+private:
+    void schedule_flush() override {
+        asio::post(get_executor(), [self = this->shared_from_this()] { self->flush(); });
+    }
+
+    void read_next() {
+        stream_.async_read_frame(
+            [self = this->shared_from_this()](std::error_code ec, frame_view frame) {
+                if (self->closed_)
+                    return;
+                while (!ec) {
+                    self->on_frame_(*self, frame);
+                    if (self->closed_ || self->closing_)
+                        return;
+                    auto next = self->stream_.read_buffered_frame(ec);
+                    if (!next) {
+                        if (!ec)
+                            return self->read_next();
+                        break;
+                    }
+                    frame = *next;
+                }
+                self->shut(ec);
+            });
+    }
+
+    // Writes as much of the queue as the socket takes now; waits for
+    // writability when it takes no more. Runs on the session's executor.
+    void flush() {
+        for (;;) {
+            detail::optional_lock lock(mutex_);
+            flush_pending_ = false;
+            if (writing_ || closed_)
+                return;
+            if (queue_.empty()) {
+                if (closing_) {
+                    lock.unlock();
+                    shut(error::session_closed);
+                }
+                return;
+            }
+            if constexpr (detail::waitable_socket<typename stream_type::next_layer_type>) {
+                if (!write_now(lock))
+                    return;
+            } else {
+                return write_async(lock);
+            }
+        }
+    }
+
+#if PARLEY_HAS_POSIX_SOCKETS
+    // One sendmsg() of up to IOV_MAX queued messages. Returns true when
+    // the caller should try again at once (everything lent was sent).
+    bool write_now(detail::optional_lock& lock) {
+        auto iov = detail::iovec_scratch();
+        const std::size_t count = queue_.take(iov, detail::make_iovec);
+        const std::size_t total = detail::iovec_bytes(iov.first(count));
+        std::error_code ec;
+        const std::size_t written = detail::send_now(stream_.next_layer(), iov.first(count), ec);
+        sent_ += queue_.consume(written);
+        if (ec && ec != asio::error::would_block) {
+            lock.unlock();
+            shut(ec);
+            return false;
+        }
+        if (written == total)
+            return true;
+        writing_ = true; // the socket is full: wait until it drains
+        lock.unlock();
+        stream_.next_layer().async_wait(asio::socket_base::wait_write,
+                                        [self = this->shared_from_this()](std::error_code wec) {
+                                            {
+                                                detail::optional_lock l(self->mutex_);
+                                                self->writing_ = false;
+                                            }
+                                            if (wec)
+                                                return self->shut(wec);
+                                            self->flush();
+                                        });
+        return false;
+    }
+#else
+    bool write_now(detail::optional_lock& lock) {
+        write_async(lock);
+        return false;
+    }
+#endif
+
+    // The portable path, for streams that are not plain sockets (TLS).
+    void write_async(detail::optional_lock& lock) {
+        write_buffers_.resize(64);
+        const std::size_t count = queue_.take(std::span<asio::const_buffer>(write_buffers_));
+        write_buffers_.resize(count);
+        writing_ = true;
+        lock.unlock();
+        asio::async_write(stream_.next_layer(),
+                          std::span<const asio::const_buffer>(write_buffers_),
+                          [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
+                              {
+                                  detail::optional_lock l(self->mutex_);
+                                  self->sent_ += self->queue_.consume(n);
+                                  self->writing_ = false;
+                              }
+                              if (ec)
+                                  return self->shut(ec);
+                              self->flush();
+                          });
+    }
+
+    // Ends the session: closes the stream, drops the queue, tells the
+    // close handlers. Runs on the session's executor.
+    void shut(std::error_code reason) {
+        {
+            detail::optional_lock lock(mutex_);
+            if (closed_)
+                return;
+            closed_ = true;
+            queue_.clear();
+        }
+        std::error_code ignored;
+        auto& socket = stream_.next_layer();
+        if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })
+            socket.shutdown(asio::socket_base::shutdown_both, ignored);
+        if constexpr (requires { socket.close(ignored); })
+            socket.close(ignored);
+        on_frame_ = nullptr;
+        notify_closed(reason);
+    }
+
+    stream_type stream_;
+    frame_handler on_frame_;
+    std::vector<asio::const_buffer> write_buffers_;
+};
+
+} // namespace parley
+
+#endif
