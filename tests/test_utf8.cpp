@@ -1,0 +1,222 @@
+// Tests for include/parley/utf8.hpp. Included first: the header must stand
+// on its own.
+#include <parley/utf8.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <ios>
+#include <ostream>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using namespace std::string_view_literals;
+
+// A straightforward encoder, the reference for the round trips below.
+std::string encode(char32_t cp) {
+    std::string out;
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return out;
+}
+
+// A reference validator written the other way round from the library's:
+// decode by the bit patterns alone, then reject by the decoded value
+// (overlong, surrogate, beyond U+10FFFF).
+std::optional<std::size_t> reference_length(std::string_view s) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < s.size(); ++count) {
+        const auto b = static_cast<std::uint8_t>(s[i]);
+        std::size_t n;
+        char32_t cp;
+        if (b < 0x80) {
+            n = 0, cp = b;
+        } else if ((b & 0xE0) == 0xC0) {
+            n = 1, cp = b & 0x1F;
+        } else if ((b & 0xF0) == 0xE0) {
+            n = 2, cp = b & 0x0F;
+        } else if ((b & 0xF8) == 0xF0) {
+            n = 3, cp = b & 0x07;
+        } else {
+            return std::nullopt;
+        }
+        if (i + n >= s.size() && n != 0)
+            return std::nullopt;
+        for (std::size_t k = 1; k <= n; ++k) {
+            const auto c = static_cast<std::uint8_t>(s[i + k]);
+            if ((c & 0xC0) != 0x80)
+                return std::nullopt;
+            cp = (cp << 6) | (c & 0x3F);
+        }
+        static constexpr char32_t min_for_length[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_length[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return std::nullopt;
+        i += n + 1;
+    }
+    return count;
+}
+
+std::vector<char32_t> decode_all(std::string_view s) {
+    std::vector<char32_t> out;
+    for (std::size_t i = 0; i < s.size();)
+        out.push_back(parley::utf8_decode_next(s, i));
+    return out;
+}
+
+} // namespace
+
+// The checks work at compile time too.
+static_assert(parley::utf8_length("hello") == 5);
+static_assert(parley::utf8_length("\xE8\xBF\x9E\xE4\xB8\x8A\xE4\xBA\x86") == 3); // 连上了
+static_assert(!parley::is_valid_utf8("\xC0\x80"));
+static_assert(parley::is_valid_utf8(""));
+
+TEST_CASE("utf8: valid samples and their code point counts") {
+    CHECK(parley::utf8_length("") == 0u);
+    CHECK(parley::utf8_length("plain ASCII, with punctuation!") == 30u);
+    CHECK(parley::utf8_length("a\0b"sv) == 3u); // NUL is a code point like any other
+    CHECK(parley::utf8_length("caf\xC3\xA9") == 4u);          // é: 2 bytes
+    CHECK(parley::utf8_length("\xE2\x82\xAC") == 1u);         // €: 3 bytes
+    CHECK(parley::utf8_length("\xF0\x9F\x98\x80") == 1u);     // 😀: 4 bytes
+
+    // The source file is UTF-8, and so is the execution character set of
+    // g++ and clang++ by default; the byte check pins that assumption.
+    const std::string_view connected = "连上了";
+    REQUIRE(connected == "\xE8\xBF\x9E\xE4\xB8\x8A\xE4\xBA\x86"sv);
+    CHECK(parley::utf8_length(connected) == 3u);
+    CHECK(parley::utf8_length("连接成功!,请输入昵称") == 11u);
+    // Wave, skin-tone modifier, space, h, i, space, party popper.
+    CHECK(parley::utf8_length("👋🏽 hi 🎉") == 7u);
+}
+
+TEST_CASE("utf8: boundaries of each sequence length are accepted") {
+    for (char32_t cp : {0x00u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xFFFu, 0x1000u, 0xD7FFu, 0xE000u,
+                        0xFFFDu, 0xFFFFu, 0x10000u, 0x3FFFFu, 0x40000u, 0xFFFFFu, 0x100000u,
+                        0x10FFFFu}) {
+        const std::string s = encode(cp);
+        CAPTURE(static_cast<std::uint32_t>(cp));
+        CHECK(parley::utf8_length(s) == 1u);
+        std::size_t i = 0;
+        CHECK(parley::utf8_decode_next(s, i) == cp);
+        CHECK(i == s.size());
+    }
+}
+
+TEST_CASE("utf8: invalid sequences are rejected") {
+    const std::string_view invalid[] = {
+        "\xC0\x80"sv,             // overlong NUL
+        "\xC1\xBF"sv,             // overlong U+007F
+        "\xE0\x80\x80"sv,         // overlong 3-byte
+        "\xE0\x9F\xBF"sv,         // overlong U+07FF
+        "\xF0\x80\x80\x80"sv,     // overlong 4-byte
+        "\xF0\x8F\xBF\xBF"sv,     // overlong U+FFFF
+        "\xED\xA0\x80"sv,         // U+D800, high surrogate
+        "\xED\xBF\xBF"sv,         // U+DFFF, low surrogate
+        "\xED\xA0\xBD\xED\xB8\x80"sv, // a CESU-8 surrogate pair
+        "\xF4\x90\x80\x80"sv,     // U+110000
+        "\xF5\x80\x80\x80"sv,     // F5 never appears
+        "\xF8\x88\x80\x80\x80"sv, // old 5-byte form
+        "\xFE"sv, "\xFF"sv,
+        "\x80"sv,                 // lone continuation
+        "\xBF"sv,
+        "a\x80z"sv,               // continuation in the middle of ASCII
+        "\xC2\x41"sv,             // lead byte followed by ASCII
+        "\xE8\xBF\x41"sv,         // 3-byte sequence broken in its third byte
+        "\xF0\x9F\x98\x41"sv,     // 4-byte sequence broken in its fourth byte
+        "\xC2"sv,                 // truncated at the end of the text
+        "\xE8\xBF"sv,
+        "\xF0\x9F\x98"sv,
+        "\xE8\xBF\x9E\xE4\xB8"sv, // 连 then half of 上
+        "ok\xF0"sv,
+    };
+    for (auto s : invalid) {
+        CAPTURE(std::string(s));
+        CHECK_FALSE(parley::utf8_length(s).has_value());
+        CHECK_FALSE(parley::is_valid_utf8(s));
+    }
+}
+
+TEST_CASE("utf8: utf8_decode_next walks code points") {
+    CHECK(decode_all("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80") ==
+          std::vector<char32_t>{U'a', U'\u00E9', U'\u20AC', U'\U0001F600'});
+    CHECK(decode_all("连上了") == std::vector<char32_t>{U'连', U'上', U'了'});
+    CHECK(decode_all("连接成功!,请输入昵称") ==
+          std::vector<char32_t>{U'连', U'接', U'成', U'功', U'!', U',', U'请', U'输', U'入',
+                                U'昵', U'称'});
+    std::size_t i = 1; // starts anywhere a code point starts
+    CHECK(parley::utf8_decode_next("a\xE2\x82\xAC", i) == U'\u20AC');
+    CHECK(i == 4);
+}
+
+TEST_CASE("utf8: scalar values round-trip") {
+    // Every value up to U+FFFF, then a stride through the 4-byte range that
+    // still visits every lead byte and many continuation patterns (the
+    // boundaries are checked above); the whole range costs too much time in
+    // an unoptimised sanitizer build.
+    std::size_t checked = 0;
+    for (char32_t cp = 0; cp <= 0x10FFFF; cp += cp < 0x10000 ? 1 : 61) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        const std::string s = encode(cp);
+        std::size_t i = 0;
+        if (parley::utf8_length(s) != 1u || parley::utf8_decode_next(s, i) != cp ||
+            i != s.size()) {
+            FAIL("code point U+" << std::hex << static_cast<std::uint32_t>(cp));
+        }
+        ++checked;
+    }
+    CHECK(checked == 0x10000 - 0x800 + (0x10FFFF - 0x10000) / 61 + 1);
+}
+
+TEST_CASE("utf8: agrees with a reference validator on every short sequence") {
+    // Every 1- and 2-byte string, and every 3-byte string whose first byte
+    // is a lead with a restricted second byte or a neighbour of one.
+    std::string s;
+    for (int a = 0; a < 256; ++a) {
+        s.assign(1, static_cast<char>(a));
+        REQUIRE(parley::utf8_length(s) == reference_length(s));
+        for (int b = 0; b < 256; ++b) {
+            s.assign({static_cast<char>(a), static_cast<char>(b)});
+            if (parley::utf8_length(s) != reference_length(s))
+                FAIL("bytes " << a << " " << b);
+        }
+    }
+    for (int a : {0xC2, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xF0, 0xF1, 0xF4, 0xF5})
+        for (int b = 0; b < 256; ++b)
+            for (int c = 0; c < 256; ++c) {
+                s.assign({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
+                if (parley::utf8_length(s) != reference_length(s))
+                    FAIL("bytes " << a << " " << b << " " << c);
+            }
+    // Random longer strings biased towards bytes that matter.
+    std::mt19937 rng(20240601);
+    const unsigned char interesting[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+                                         0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEE, 0xEF,
+                                         0xF0, 0xF1, 0xF4, 0xF5, 0xF8, 0xFF};
+    for (int iter = 0; iter < 50000; ++iter) {
+        s.resize(rng() % 9);
+        for (auto& ch : s)
+            ch = static_cast<char>(rng() % 2 ? interesting[rng() % sizeof interesting]
+                                             : static_cast<unsigned char>(rng()));
+        if (parley::utf8_length(s) != reference_length(s))
+            FAIL("random string of " << s.size() << " bytes, iteration " << iter);
+    }
+}
