@@ -1,0 +1,1163 @@
+// loadgen.cpp - single-threaded load generator for parley and its peers.
+//
+// Raw epoll, no Asio, no parley code: it must not share the code path of the
+// servers it measures, and it runs on one core so the other is the server's.
+//
+//   loadgen fanout --proto P --port PORT --subs N --size S [--window W | --rate R]
+//   loadgen echo   --proto P --port PORT --conns C --inflight W --size S [--greeting]
+//   loadgen idle   --proto P --port PORT --conns K [--server-pid PID] [--greeting]
+//
+// Protocols: parley (4-byte big-endian length + payload), resp (Redis
+// SUBSCRIBE/PUBLISH, and ECHO for the echo scenario), nats (text protocol),
+// asiochat (Asio's chat example: 4 ASCII digits + body of at most 512 bytes).
+//
+// Every payload starts with a 24-byte header: magic, run id, sequence number
+// and send time (CLOCK_MONOTONIC ns); the rest is filler.  Latency is receive
+// time minus send time, in this one process, so the clocks agree.
+//
+// Each run prints one human line and one JSON line (the line starting '{').
+// See bench/README.md for what each number means.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fcntl.h>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+constexpr uint32_t kDataMagic = 0x444c5250;  // "PRLD"
+constexpr uint32_t kMarkMagic = 0x4d4c5250;  // "PRLM"
+constexpr size_t kHeader = 24;               // magic, run id, seq, timestamp
+constexpr size_t kMaxPayload = 1u << 20;     // parley's limit
+constexpr size_t kAsioMaxBody = 512;         // Asio chat example's limit
+constexpr size_t kBufSize = 4u << 20;        // shared receive buffer
+constexpr size_t kReadChunk = 1u << 20;      // at most this much per recv
+constexpr uint64_t kNever = UINT64_MAX;
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+[[noreturn]] void fail(const char* fmt, const char* arg = "") {
+  std::fprintf(stderr, "loadgen: ");
+  std::fprintf(stderr, fmt, arg);
+  std::fprintf(stderr, "\n");
+  std::exit(2);
+}
+
+// --------------------------------------------------------------------------
+// Log-linear histogram (HDR style): 2^kSub linear sub-buckets per power of
+// two, so any recorded value is off by less than 1/2^kSub (0.8%).  Fixed
+// size, no allocation per record.
+class Histogram {
+ public:
+  static constexpr int kSub = 7;
+  static constexpr uint64_t kSubCount = uint64_t(1) << kSub;
+  static constexpr size_t kBuckets = (64 - kSub + 1) * kSubCount;
+
+  Histogram() : counts_(kBuckets, 0) {}
+
+  void record(uint64_t v) {
+    ++counts_[index(v)];
+    ++total_;
+    if (v > max_) max_ = v;
+  }
+  uint64_t total() const { return total_; }
+  uint64_t max() const { return max_; }
+
+  // Value at quantile q (0..1): the midpoint of the bucket holding it.
+  uint64_t quantile(double q) const {
+    if (total_ == 0) return 0;
+    uint64_t want = uint64_t(std::ceil(q * double(total_)));
+    if (want == 0) want = 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < kBuckets; ++i) {
+      seen += counts_[i];
+      if (seen >= want) return std::min(mid(i), max_);
+    }
+    return max_;
+  }
+
+ private:
+  static size_t index(uint64_t v) {
+    if (v < 2 * kSubCount) return size_t(v);
+    int e = 63 - __builtin_clzll(v);  // e > kSub
+    uint64_t top = v >> (e - kSub);   // in [kSubCount, 2*kSubCount)
+    return size_t(e - kSub + 1) * kSubCount + size_t(top - kSubCount);
+  }
+  static uint64_t mid(size_t i) {
+    if (i < 2 * kSubCount) return i;
+    uint64_t g = i / kSubCount, sub = i % kSubCount;
+    uint64_t lo = (kSubCount + sub) << (g - 1);
+    uint64_t width = uint64_t(1) << (g - 1);
+    return lo + width / 2;
+  }
+  std::vector<uint64_t> counts_;
+  uint64_t total_ = 0, max_ = 0;
+};
+
+// --------------------------------------------------------------------------
+enum class Scenario { fanout, echo, idle };
+enum class Proto { parley, resp, nats, asiochat };
+
+const char* name(Proto p) {
+  switch (p) {
+    case Proto::parley: return "parley";
+    case Proto::resp: return "resp";
+    case Proto::nats: return "nats";
+    case Proto::asiochat: return "asiochat";
+  }
+  return "?";
+}
+
+struct Options {
+  Scenario scenario = Scenario::fanout;
+  Proto proto = Proto::parley;
+  std::string host = "127.0.0.1";
+  std::string port;
+  std::string label;           // free text copied into the JSON (server name)
+  std::string subject = "bench";
+  int subs = 10;               // fanout: subscribers
+  size_t size = 64;            // payload bytes
+  double rate = 0;             // fanout: publishes/s; 0 = saturating
+  uint64_t window = 4096;      // fanout saturating: max messages ahead of slowest
+  int conns = 1;               // echo, idle
+  int inflight = 1;            // echo: requests in flight per connection
+  bool greeting = false;       // parley echo_server: one greeting frame per connection
+  double warmup = 1, duration = 5, drain = 3;
+  double connect_timeout = 15, ready_timeout = 10;
+  int server_pid = 0;          // idle: whose RSS to read
+  double hold = 0;             // idle: keep connections open this long after measuring
+};
+
+void usage() {
+  std::fprintf(stderr,
+      "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat --port P [options]\n"
+      "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
+      "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
+      "  fanout:  --subs N  [--window W (saturating, default 4096) | --rate R (paced)]\n"
+      "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
+      "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n");
+  std::exit(2);
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  if (argc < 2) usage();
+  std::string_view sc = argv[1];
+  if (sc == "fanout") o.scenario = Scenario::fanout;
+  else if (sc == "echo") o.scenario = Scenario::echo;
+  else if (sc == "idle") o.scenario = Scenario::idle;
+  else usage();
+  for (int i = 2; i < argc; ++i) {
+    std::string_view a = argv[i];
+    auto val = [&]() -> const char* {
+      if (i + 1 >= argc) fail("missing value for %s", argv[i]);
+      return argv[++i];
+    };
+    auto num = [&]() { return std::strtod(val(), nullptr); };
+    if (a == "--proto") {
+      std::string_view p = val();
+      if (p == "parley") o.proto = Proto::parley;
+      else if (p == "resp") o.proto = Proto::resp;
+      else if (p == "nats") o.proto = Proto::nats;
+      else if (p == "asiochat") o.proto = Proto::asiochat;
+      else fail("unknown protocol %s", p.data());
+    } else if (a == "--host") o.host = val();
+    else if (a == "--port") o.port = val();
+    else if (a == "--label") o.label = val();
+    else if (a == "--subject") o.subject = val();
+    else if (a == "--subs") o.subs = int(num());
+    else if (a == "--size") o.size = size_t(num());
+    else if (a == "--rate") o.rate = num();
+    else if (a == "--window") o.window = uint64_t(num());
+    else if (a == "--conns") o.conns = int(num());
+    else if (a == "--inflight") o.inflight = int(num());
+    else if (a == "--greeting") o.greeting = true;
+    else if (a == "--warmup") o.warmup = num();
+    else if (a == "--duration") o.duration = num();
+    else if (a == "--drain") o.drain = num();
+    else if (a == "--connect-timeout") o.connect_timeout = num();
+    else if (a == "--ready-timeout") o.ready_timeout = num();
+    else if (a == "--server-pid") o.server_pid = int(num());
+    else if (a == "--hold") o.hold = num();
+    else usage();
+  }
+  if (o.port.empty()) fail("--port is required");
+  if (o.size < kHeader) fail("--size must be at least 24 (the payload header)");
+  if (o.size > kMaxPayload) fail("--size must be at most 1048576");
+  if (o.proto == Proto::asiochat && o.size > kAsioMaxBody)
+    fail("asiochat bodies are at most 512 bytes");
+  if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
+  if (o.window < 1) fail("--window must be positive");
+  if (o.duration <= 0 || o.warmup < 0 || o.drain < 0) fail("bad durations");
+  if (o.scenario == Scenario::echo && o.proto != Proto::parley && o.proto != Proto::resp)
+    fail("echo speaks parley framing or resp (ECHO) only");
+  if (o.greeting && o.proto != Proto::parley) fail("--greeting is for parley servers");
+  if (o.subject.empty() || o.subject.size() > 64 ||
+      o.subject.find_first_of(" \r\n\t") != std::string::npos)
+    fail("bad --subject");
+  return o;
+}
+
+// Only loopback targets: this tool floods whatever it connects to.
+bool is_loopback(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+uint32_t be32(const char* p) {
+  auto* u = reinterpret_cast<const unsigned char*>(p);
+  return uint32_t(u[0]) << 24 | uint32_t(u[1]) << 16 | uint32_t(u[2]) << 8 | u[3];
+}
+void put_be32(char* p, uint32_t v) {
+  p[0] = char(v >> 24); p[1] = char(v >> 16); p[2] = char(v >> 8); p[3] = char(v);
+}
+
+// Reads a decimal number ending at "\r\n"; false if malformed.
+bool parse_i64(const char* p, const char* end, int64_t& out) {
+  bool neg = false;
+  if (p < end && *p == '-') { neg = true; ++p; }
+  if (p == end) return false;
+  int64_t v = 0;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    v = v * 10 + (*p - '0');
+    if (v > (int64_t(1) << 40)) return false;
+  }
+  out = neg ? -v : v;
+  return true;
+}
+
+// /proc readers for the idle scenario.
+long rss_kb(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "VmRSS:", 6) == 0) { kb = std::strtol(line + 6, nullptr, 10); break; }
+  std::fclose(f);
+  return kb;
+}
+long fd_count(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  DIR* d = opendir(path);
+  if (!d) return -1;
+  long n = 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+std::string fmt_rate(double v) {
+  char b[32];
+  if (v >= 1e6) std::snprintf(b, sizeof b, "%.2fM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(b, sizeof b, "%.1fk", v / 1e3);
+  else std::snprintf(b, sizeof b, "%.0f", v);
+  return b;
+}
+std::string fmt_us(uint64_t ns) {
+  char b[32];
+  if (ns >= 10000000) std::snprintf(b, sizeof b, "%.1fms", double(ns) / 1e6);
+  else std::snprintf(b, sizeof b, "%.0fus", double(ns) / 1e3);
+  return b;
+}
+std::string json_str(const std::string& s) {
+  std::string r = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') { r += '\\'; r += ch; }
+    else if (static_cast<unsigned char>(ch) < 0x20) r += ' ';
+    else r += ch;
+  }
+  return r + "\"";
+}
+
+// --------------------------------------------------------------------------
+enum class Role { publisher, subscriber, echo, idle };
+
+struct Conn {
+  int fd = -1;
+  Role role = Role::idle;
+  bool connecting = false, alive = false, want_out = false;
+  bool ready = false, subscribed = false, pong = false, greeted = false;
+  std::string in;              // bytes of an incomplete unit, carried to the next read
+  std::string out;             // bytes not yet accepted by the socket
+  size_t out_off = 0;
+  uint64_t expected = 0;       // subscriber/echo: next sequence number
+  uint64_t sent = 0;           // echo: requests sent
+};
+
+class Runner {
+ public:
+  explicit Runner(Options o) : o_(std::move(o)) {
+    std::random_device rd;
+    run_id_ = rd() | 1;
+    buf_.resize(kBufSize + 64);
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) fail("epoll_create1: %s", std::strerror(errno));
+    resolve();
+    payload_.assign(o_.size, 'x');
+  }
+
+  int run() {
+    switch (o_.scenario) {
+      case Scenario::fanout: return run_fanout();
+      case Scenario::echo: return run_echo();
+      case Scenario::idle: return run_idle();
+    }
+    return 2;
+  }
+
+ private:
+  // ---------------------------------------------------------------- setup
+  void resolve() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(o_.host.c_str(), o_.port.c_str(), &hints, &res);
+    if (rc) fail("cannot resolve host: %s", gai_strerror(rc));
+    std::memcpy(&addr_, res->ai_addr, res->ai_addrlen);
+    addrlen_ = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (!is_loopback(reinterpret_cast<sockaddr*>(&addr_)))
+      fail("refusing non-loopback target %s", o_.host.c_str());
+  }
+
+  bool fatal() const { return !error_.empty(); }
+  void set_error(const std::string& e) {
+    if (error_.empty()) error_ = e;
+  }
+
+  void ctl(int op, size_t i, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = i;
+    if (epoll_ctl(ep_, op, conns_[i].fd, &ev) < 0 && op != EPOLL_CTL_DEL)
+      set_error(std::string("epoll_ctl: ") + std::strerror(errno));
+  }
+
+  void start_connect(size_t i) {
+    Conn& c = conns_[i];
+    c.fd = socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) { set_error(std::string("socket: ") + std::strerror(errno)); return; }
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(c.fd, reinterpret_cast<sockaddr*>(&addr_), addrlen_);
+    if (rc < 0 && errno != EINPROGRESS) {
+      set_error(std::string("connect: ") + std::strerror(errno));
+      return;
+    }
+    c.connecting = true;
+    ctl(EPOLL_CTL_ADD, i, EPOLLOUT);
+  }
+
+  void finish_connect(size_t i) {
+    Conn& c = conns_[i];
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    c.connecting = false;
+    --connecting_;
+    if (err) { set_error(std::string("connect: ") + std::strerror(err)); return; }
+    c.alive = true;
+    ++connected_;
+    ctl(EPOLL_CTL_MOD, i, EPOLLIN);
+  }
+
+  // Opens every connection in conns_, at most 256 handshakes in flight so a
+  // small listen backlog does not drop SYNs.
+  bool connect_all() {
+    uint64_t deadline = now_ns() + uint64_t(o_.connect_timeout * 1e9);
+    size_t next = 0;
+    while (connected_ < conns_.size() && !fatal()) {
+      while (next < conns_.size() && connecting_ < 256) {
+        start_connect(next++);
+        ++connecting_;
+        if (fatal()) return false;
+      }
+      if (now_ns() > deadline) {
+        set_error("timeout connecting (" + std::to_string(connected_) + "/" +
+                  std::to_string(conns_.size()) + " connected)");
+        return false;
+      }
+      poll_once(10'000'000);
+    }
+    return !fatal();
+  }
+
+  // Runs the loop until pred() holds; false on timeout or fatal error.
+  bool wait_until(const std::function<bool()>& pred, double seconds, const char* what,
+                  const std::function<size_t()>& progress = {}) {
+    uint64_t deadline = now_ns() + uint64_t(seconds * 1e9);
+    while (!pred()) {
+      if (fatal()) return false;
+      if (now_ns() > deadline) {
+        std::string e = std::string("timeout waiting for ") + what;
+        if (progress) e += " (" + std::to_string(progress()) + "/" + std::to_string(conns_.size()) + ")";
+        set_error(e);
+        return false;
+      }
+      poll_once(10'000'000);
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- I/O
+  void poll_once(uint64_t timeout_ns) {
+    epoll_event evs[512];
+    timespec ts{time_t(timeout_ns / 1000000000u), long(timeout_ns % 1000000000u)};
+    int n = epoll_pwait2(ep_, evs, 512, &ts, nullptr);
+    if (n < 0) {
+      if (errno != EINTR) set_error(std::string("epoll_pwait2: ") + std::strerror(errno));
+      return;
+    }
+    for (int k = 0; k < n; ++k) {
+      size_t i = evs[k].data.u64;
+      Conn& c = conns_[i];
+      if (c.connecting) { finish_connect(i); continue; }
+      if (!c.alive) continue;
+      if ((evs[k].events & EPOLLOUT) && c.want_out) flush(i);
+      if (c.alive && (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(i);
+    }
+  }
+
+  void close_conn(size_t i, const char* why) {
+    Conn& c = conns_[i];
+    if (!c.alive) return;
+    ctl(EPOLL_CTL_DEL, i, 0);
+    ::close(c.fd);
+    c.fd = -1;
+    c.alive = false;
+    if (c.role == Role::subscriber || c.role == Role::echo || c.role == Role::idle) ++disconnected_;
+    if (first_close_.empty()) first_close_ = why;
+    if (c.role == Role::publisher) set_error(std::string("publisher connection closed: ") + why);
+    else if (strict_) set_error(std::string("connection closed during setup: ") + why);
+  }
+
+  void flush(size_t i) {
+    Conn& c = conns_[i];
+    while (c.out_off < c.out.size()) {
+      ssize_t w = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (!c.want_out) { c.want_out = true; ctl(EPOLL_CTL_MOD, i, EPOLLIN | EPOLLOUT); }
+          return;
+        }
+        close_conn(i, std::strerror(errno));
+        return;
+      }
+      c.out_off += size_t(w);
+    }
+    c.out.clear();
+    c.out_off = 0;
+    if (c.want_out) { c.want_out = false; ctl(EPOLL_CTL_MOD, i, EPOLLIN); }
+  }
+  size_t pending(const Conn& c) const { return c.out.size() - c.out_off; }
+
+  void on_readable(size_t i) {
+    Conn& c = conns_[i];
+    char* b = buf_.data();
+    size_t carried = c.in.size();
+    if (carried) std::memcpy(b, c.in.data(), carried);
+    size_t room = std::min(kReadChunk, kBufSize - carried);
+    ssize_t n;
+    do n = ::recv(c.fd, b + carried, room, 0);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) { close_conn(i, "closed by server"); return; }
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) close_conn(i, std::strerror(errno));
+      return;
+    }
+    uint64_t t = now_ns();  // one timestamp per read: every unit in it arrived by now
+    size_t len = carried + size_t(n);
+    if (c.role == Role::publisher && discard_publisher_input_) {
+      c.in.clear();
+      return;
+    }
+    size_t used = 0;
+    switch (o_.proto) {
+      case Proto::parley: used = parse_parley(i, b, len, t); break;
+      case Proto::asiochat: used = parse_asiochat(i, b, len, t); break;
+      case Proto::resp: used = parse_resp(i, b, len, t); break;
+      case Proto::nats: used = parse_nats(i, b, len, t); break;
+    }
+    if (!c.alive) return;
+    c.in.assign(b + used, len - used);
+    if (c.in.size() > kMaxPayload + 4096) close_conn(i, "protocol error: oversized unit");
+    if (pending(c)) flush(i);
+  }
+
+  // ------------------------------------------------------------ parsers
+  size_t parse_parley(size_t i, const char* p, size_t n, uint64_t t) {
+    size_t off = 0;
+    while (n - off >= 4) {
+      uint32_t len = be32(p + off);
+      if (len > kMaxPayload) { close_conn(i, "protocol error: frame over 1 MiB"); return off; }
+      if (n - off - 4 < len) break;
+      on_data(i, p + off + 4, len, t);
+      off += 4 + size_t(len);
+    }
+    return off;
+  }
+
+  size_t parse_asiochat(size_t i, const char* p, size_t n, uint64_t t) {
+    size_t off = 0;
+    while (n - off >= 4) {
+      size_t len = 0;
+      for (int k = 0; k < 4; ++k) {
+        char ch = p[off + k];
+        if (ch >= '0' && ch <= '9') len = len * 10 + size_t(ch - '0');
+        else if (ch != ' ') { close_conn(i, "protocol error: bad asio chat header"); return off; }
+      }
+      if (len > kAsioMaxBody) { close_conn(i, "protocol error: asio chat body over 512"); return off; }
+      if (n - off - 4 < len) break;
+      on_data(i, p + off + 4, len, t);
+      off += 4 + len;
+    }
+    return off;
+  }
+
+  // RESP2: top-level integers (PUBLISH replies), simple strings (+PONG),
+  // errors, bulk strings (ECHO replies) and flat arrays (subscribe
+  // confirmations and pushed messages).
+  size_t parse_resp(size_t i, const char* p, size_t n, uint64_t t) {
+    size_t off = 0;
+    const char* end = p + n;
+    struct Elem { char type; const char* s; size_t len; int64_t num; };
+    // Parses one non-array element at q; returns the position after it, or
+    // nullptr when incomplete; sets bad on a malformed element.
+    auto elem = [&](const char* q, Elem& e, bool& bad) -> const char* {
+      if (q >= end) return nullptr;
+      const char* nl = static_cast<const char*>(std::memchr(q, '\n', size_t(end - q)));
+      if (!nl) return nullptr;
+      if (nl == q || nl[-1] != '\r') { bad = true; return nullptr; }
+      e.type = *q;
+      const char* ls = q + 1;
+      const char* le = nl - 1;
+      switch (e.type) {
+        case '+': case '-':
+          e.s = ls; e.len = size_t(le - ls); return nl + 1;
+        case ':':
+          if (!parse_i64(ls, le, e.num)) { bad = true; return nullptr; }
+          return nl + 1;
+        case '$': {
+          if (!parse_i64(ls, le, e.num)) { bad = true; return nullptr; }
+          if (e.num < 0) { e.s = nullptr; e.len = 0; return nl + 1; }
+          if (size_t(e.num) > kMaxPayload) { bad = true; return nullptr; }
+          const char* body = nl + 1;
+          if (size_t(end - body) < size_t(e.num) + 2) return nullptr;
+          e.s = body; e.len = size_t(e.num);
+          return body + e.num + 2;
+        }
+        default: bad = true; return nullptr;
+      }
+    };
+    while (off < n) {
+      const char* q = p + off;
+      bool bad = false;
+      if (*q == '*') {
+        const char* nl = static_cast<const char*>(std::memchr(q, '\n', n - off));
+        if (!nl) break;
+        int64_t count;
+        if (nl[-1] != '\r' || !parse_i64(q + 1, nl - 1, count) || count < 0 || count > 8) {
+          close_conn(i, "protocol error: bad RESP array");
+          return off;
+        }
+        Elem el[8];
+        const char* r = nl + 1;
+        for (int64_t k = 0; k < count && r; ++k) r = elem(r, el[k], bad);
+        if (bad) { close_conn(i, "protocol error: bad RESP element"); return off; }
+        if (!r) break;
+        off = size_t(r - p);
+        auto is = [](const Elem& e, std::string_view s) {
+          return e.type == '$' && e.s && std::string_view(e.s, e.len) == s;
+        };
+        if (count == 3 && is(el[0], "message") && el[2].type == '$' && el[2].s) {
+          on_data(i, el[2].s, el[2].len, t);
+        } else if (count == 3 && is(el[0], "subscribe")) {
+          conns_[i].subscribed = true;
+        } else if (count >= 1 && el[0].type == '-') {
+          resp_error(std::string(el[0].s, el[0].len));
+        }
+        continue;
+      }
+      Elem e;
+      const char* r = elem(q, e, bad);
+      if (bad) { close_conn(i, "protocol error: bad RESP reply"); return off; }
+      if (!r) break;
+      off = size_t(r - p);
+      switch (e.type) {
+        case ':': on_publish_reply(e.num); break;
+        case '+': if (std::string_view(e.s, e.len) == "PONG") conns_[i].pong = true; break;
+        case '-': resp_error(std::string(e.s, e.len)); break;
+        case '$': if (e.s) on_data(i, e.s, e.len, t); break;
+      }
+    }
+    return off;
+  }
+
+  void resp_error(const std::string& text) {
+    ++server_errors_;
+    if (server_error_text_.empty()) server_error_text_ = text;
+  }
+
+  size_t parse_nats(size_t i, const char* p, size_t n, uint64_t t) {
+    size_t off = 0;
+    while (off < n) {
+      const char* q = p + off;
+      const char* nl = static_cast<const char*>(std::memchr(q, '\n', n - off));
+      if (!nl) {
+        if (n - off > 4096) { close_conn(i, "protocol error: NATS line too long"); return off; }
+        break;
+      }
+      const char* le = (nl > q && nl[-1] == '\r') ? nl - 1 : nl;
+      std::string_view line(q, size_t(le - q));
+      if (line.size() >= 4 && (line.substr(0, 4) == "MSG " || line.substr(0, 4) == "msg ")) {
+        size_t sp = line.rfind(' ');
+        int64_t len;
+        if (!parse_i64(line.data() + sp + 1, line.data() + line.size(), len) || len < 0 ||
+            size_t(len) > kMaxPayload) {
+          close_conn(i, "protocol error: bad NATS MSG");
+          return off;
+        }
+        const char* body = nl + 1;
+        if (size_t(p + n - body) < size_t(len) + 2) break;
+        on_data(i, body, size_t(len), t);
+        off = size_t(body + len + 2 - p);
+        continue;
+      }
+      off = size_t(nl + 1 - p);
+      if (line == "PING") {
+        conns_[i].out += "PONG\r\n";
+      } else if (line == "PONG") {
+        conns_[i].pong = true;
+      } else if (line.substr(0, 4) == "-ERR") {
+        ++server_errors_;
+        if (server_error_text_.empty()) server_error_text_ = std::string(line);
+      }  // INFO and +OK need nothing
+    }
+    return off;
+  }
+
+  // --------------------------------------------------------- payloads
+  struct Header { uint32_t magic, run; uint64_t seq, ts; };
+  static Header read_header(const char* p) {
+    Header h;
+    std::memcpy(&h.magic, p, 4);
+    std::memcpy(&h.run, p + 4, 4);
+    std::memcpy(&h.seq, p + 8, 8);
+    std::memcpy(&h.ts, p + 16, 8);
+    return h;
+  }
+  void write_header(char* p, uint32_t magic, uint64_t seq, uint64_t ts) const {
+    std::memcpy(p, &magic, 4);
+    std::memcpy(p + 4, &run_id_, 4);
+    std::memcpy(p + 8, &seq, 8);
+    std::memcpy(p + 16, &ts, 8);
+  }
+
+  // Appends one framed message to c.out in the protocol's publish/request form.
+  void append_message(Conn& c, uint32_t magic, uint64_t seq, uint64_t ts) {
+    size_t at = c.out.size();
+    c.out.append(prefix_);
+    size_t body = c.out.size();
+    c.out.append(payload_);
+    c.out.append(suffix_);
+    write_header(c.out.data() + body, magic, seq, ts);
+    (void)at;
+  }
+
+  void build_framing(bool request_echo) {
+    char b[128];
+    switch (o_.proto) {
+      case Proto::parley:
+        prefix_.assign(4, '\0');
+        put_be32(prefix_.data(), uint32_t(o_.size));
+        break;
+      case Proto::asiochat:
+        std::snprintf(b, sizeof b, "%4zu", o_.size);
+        prefix_ = b;
+        break;
+      case Proto::resp:
+        if (request_echo)
+          std::snprintf(b, sizeof b, "*2\r\n$4\r\nECHO\r\n$%zu\r\n", o_.size);
+        else
+          std::snprintf(b, sizeof b, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                        o_.subject.size(), o_.subject.c_str(), o_.size);
+        prefix_ = b;
+        suffix_ = "\r\n";
+        break;
+      case Proto::nats:
+        std::snprintf(b, sizeof b, "PUB %s %zu\r\n", o_.subject.c_str(), o_.size);
+        prefix_ = b;
+        suffix_ = "\r\n";
+        break;
+    }
+  }
+
+  void on_data(size_t i, const char* p, size_t n, uint64_t t) {
+    Conn& c = conns_[i];
+    if (c.role == Role::idle || ((c.role == Role::echo) && o_.greeting && !c.greeted)) {
+      c.greeted = true;  // parley echo_server's greeting, or anything for idle
+      return;
+    }
+    if (c.role == Role::publisher) return;
+    if (n < kHeader) { ++bad_; return; }
+    Header h = read_header(p);
+    if (h.run != run_id_) { ++stale_; return; }
+    if (h.magic == kMarkMagic) {
+      if (!c.ready) { c.ready = true; ++ready_count_; }
+      return;
+    }
+    if (h.magic != kDataMagic || !c.ready) { ++bad_; return; }
+    if (n != o_.size) ++bad_;
+    if (h.seq == c.expected) ++c.expected;
+    else if (h.seq > c.expected) { gap_lost_ += h.seq - c.expected; c.expected = h.seq + 1; }
+    else ++out_of_order_;
+    ++delivered_;
+    if (t >= t_warm_ && t < t_stop_) ++window_delivered_;
+    if (h.ts >= t_warm_ && h.ts < t_stop_) hist_.record(t > h.ts ? t - h.ts : 0);
+    if (c.role == Role::echo && issuing_) {
+      append_message(c, kDataMagic, c.sent++, t);
+    }
+  }
+
+  void on_publish_reply(int64_t receivers) {
+    ++publish_replies_;
+    if (receivers < min_receivers_) min_receivers_ = receivers;
+  }
+
+  // ------------------------------------------------------------ fanout
+  bool handshake() {
+    // Protocol-level readiness: after this, a subscriber is known to be
+    // registered with the server (Redis: SUBSCRIBE confirmed; NATS: the PONG
+    // to a PING sent after SUB proves the SUB was processed).
+    strict_ = true;
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      Conn& c = conns_[i];
+      switch (o_.proto) {
+        case Proto::nats:
+          c.out += "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"loadgen\"}\r\n";
+          if (c.role == Role::subscriber) c.out += "SUB " + o_.subject + " 1\r\n";
+          c.out += "PING\r\n";
+          break;
+        case Proto::resp:
+          if (c.role == Role::subscriber) {
+            char b[128];
+            std::snprintf(b, sizeof b, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                          o_.subject.size(), o_.subject.c_str());
+            c.out += b;
+          } else {
+            c.out += "*1\r\n$4\r\nPING\r\n";
+          }
+          break;
+        default: break;
+      }
+      if (!c.out.empty()) flush(i);
+    }
+    bool ok = true;
+    if (o_.proto == Proto::nats) {
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.pong; }) == conns_.size(); },
+                      o_.ready_timeout, "NATS PONG", [&] { return count_if([](const Conn& c) { return c.pong; }); });
+    } else if (o_.proto == Proto::resp) {
+      ok = wait_until([&] {
+            return count_if([](const Conn& c) {
+                     return c.role == Role::subscriber ? c.subscribed : c.pong;
+                   }) == conns_.size();
+          }, o_.ready_timeout, "Redis SUBSCRIBE/PING replies",
+          [&] { return count_if([](const Conn& c) { return c.subscribed || c.pong; }); });
+    }
+    if (ok && o_.greeting) {
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.greeted; }) == conns_.size(); },
+                      o_.ready_timeout, "greetings", [&] { return count_if([](const Conn& c) { return c.greeted; }); });
+    }
+    return ok;
+  }
+
+  template <class F>
+  size_t count_if(F f) const {
+    return size_t(std::count_if(conns_.begin(), conns_.end(), f));
+  }
+
+  // End-to-end barrier: the publisher sends marker messages until every
+  // subscriber has seen one.  This proves each subscriber is joined on the
+  // server (a kernel-completed connect may not be accepted yet), and anything
+  // a server replays to joiners (Asio chat's last 100 messages) is discarded
+  // because it arrives before the marker.
+  bool barrier() {
+    uint64_t deadline = now_ns() + uint64_t(o_.ready_timeout * 1e9);
+    uint64_t marker = 0;
+    while (ready_count_ < size_t(o_.subs)) {
+      if (fatal()) return false;
+      if (now_ns() > deadline) {
+        set_error("timeout: " + std::to_string(ready_count_) + "/" + std::to_string(o_.subs) +
+                  " subscribers saw a marker message");
+        return false;
+      }
+      append_message(conns_[0], kMarkMagic, marker++, now_ns());
+      flush(0);
+      uint64_t until = now_ns() + 200'000'000;
+      while (ready_count_ < size_t(o_.subs) && now_ns() < until && !fatal())
+        poll_once(10'000'000);
+    }
+    return true;
+  }
+
+  uint64_t min_expected() {
+    uint64_t m = kNever;
+    for (size_t i = 1; i < conns_.size(); ++i)
+      if (conns_[i].alive && conns_[i].expected < m) m = conns_[i].expected;
+    return m;
+  }
+
+  int run_fanout() {
+    // conns_[0] is the publisher, the rest subscribers.
+    conns_.resize(size_t(o_.subs) + 1);
+    conns_[0].role = Role::publisher;
+    for (size_t i = 1; i < conns_.size(); ++i) conns_[i].role = Role::subscriber;
+    // parley and asiochat servers may send the publisher its own messages;
+    // it reads and discards them without parsing.
+    discard_publisher_input_ = o_.proto == Proto::parley || o_.proto == Proto::asiochat;
+    build_framing(false);
+    strict_ = true;
+    bool ok = connect_all() && handshake() && barrier();
+    strict_ = false;
+    uint64_t t0 = now_ns();
+    uint64_t published = 0;
+    double elapsed = 0;
+    bool drain_timeout = false;
+    if (ok) {
+      t_warm_ = t0 + uint64_t(o_.warmup * 1e9);
+      t_stop_ = t_warm_ + uint64_t(o_.duration * 1e9);
+      const size_t frame = prefix_.size() + o_.size + suffix_.size();
+      const uint64_t batch_cap = std::max<uint64_t>(1, (256u << 10) / frame);
+      const double ns_per_msg = o_.rate > 0 ? 1e9 / o_.rate : 0;
+      uint64_t seq = 0, cached_min = 0;
+      bool publishing = true;
+      uint64_t drain_deadline = 0;
+      for (;;) {
+        uint64_t t = now_ns();
+        if (fatal()) break;
+        if (publishing && t >= t_stop_) {
+          publishing = false;
+          published = seq;
+          drain_deadline = t + uint64_t(o_.drain * 1e9);
+        }
+        uint64_t timeout = 1'000'000;
+        Conn& pub = conns_[0];
+        if (publishing && pending(pub) == 0) {
+          if (o_.rate > 0) {
+            // Stamped with the actual send time, not the scheduled one: on a
+            // VM a timed wait overshoots by ~100us, which is the generator's
+            // lag, not the server's.  A publisher held up by a server that
+            // stops reading shows as achieved_rate below the target.
+            uint64_t due = uint64_t(double(t - t0) / ns_per_msg) + 1;
+            uint64_t k = due > seq ? std::min<uint64_t>(due - seq, 65536) : 0;
+            for (uint64_t j = 0; j < k; ++j, ++seq) append_message(pub, kDataMagic, seq, t);
+            if (t >= t_warm_) pub_window_ += k;
+            if (k) flush(0);
+            uint64_t next = t0 + uint64_t(double(seq) * ns_per_msg);
+            uint64_t tn = now_ns();
+            timeout = next > tn ? std::min<uint64_t>(next - tn, 1'000'000) : 0;
+          } else {
+            if (seq - cached_min >= o_.window / 2) {
+              cached_min = min_expected();
+              if (cached_min == kNever) { set_error("all subscribers disconnected"); break; }
+            }
+            uint64_t room = o_.window > seq - cached_min ? o_.window - (seq - cached_min) : 0;
+            uint64_t k = std::min(room, batch_cap);
+            for (uint64_t j = 0; j < k; ++j, ++seq) append_message(pub, kDataMagic, seq, t);
+            if (t >= t_warm_) pub_window_ += k;
+            if (k) {
+              flush(0);
+              if (k == batch_cap && pending(pub) == 0) timeout = 0;  // more to send now
+            }
+          }
+        }
+        if (!publishing) {
+          bool done = true;
+          size_t alive = 0;
+          for (size_t i = 1; i < conns_.size(); ++i)
+            if (conns_[i].alive) { ++alive; if (conns_[i].expected < published) { done = false; break; } }
+          if (done) break;
+          if (t > drain_deadline) { drain_timeout = true; break; }
+        }
+        poll_once(timeout);
+      }
+      if (published == 0) published = seq;
+      elapsed = o_.duration;
+    }
+    uint64_t lost = gap_lost_;
+    for (size_t i = 1; i < conns_.size(); ++i)
+      if (conns_[i].alive && conns_[i].ready && conns_[i].expected < published)
+        lost += published - conns_[i].expected;
+    double rate = elapsed > 0 ? double(window_delivered_) / elapsed : 0;
+    report_fanout(ok && !fatal(), rate, published, lost, drain_timeout);
+    return ok && !fatal() ? 0 : 1;
+  }
+
+  void report_fanout(bool ok, double rate, uint64_t published, uint64_t lost, bool drain_timeout) {
+    double mbs = rate * double(o_.size) / 1e6;
+    const char* mode = o_.rate > 0 ? "paced" : "window";
+    std::printf("fanout %s%s%s N=%d S=%zu %s=%s: %s msgs/s %.1f MB/s  p50 %s p99 %s p99.9 %s max %s"
+                "  published %" PRIu64 " lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s\n",
+                name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.subs, o_.size, mode,
+                o_.rate > 0 ? fmt_rate(o_.rate).c_str() : std::to_string(o_.window).c_str(),
+                fmt_rate(rate).c_str(), mbs, fmt_us(hist_.quantile(0.5)).c_str(),
+                fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
+                fmt_us(hist_.max()).c_str(), published, lost, out_of_order_, disconnected_,
+                drain_timeout ? "  DRAIN-TIMEOUT" : "", ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
+    std::string extra;
+    if (o_.proto == Proto::resp && publish_replies_)
+      extra += ",\"publish_replies\":" + std::to_string(publish_replies_) +
+               ",\"min_receivers\":" + std::to_string(min_receivers_);
+    std::printf("{\"scenario\":\"fanout\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
+                "\"subs\":%d,\"size\":%zu,\"mode\":\"%s\",\"rate\":%.0f,\"window\":%" PRIu64 ","
+                "\"warmup\":%.3f,\"duration\":%.3f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
+                "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,\"samples\":%" PRIu64 ","
+                "\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ","
+                "\"out_of_order\":%" PRIu64 ",\"disconnected\":%" PRIu64 ",\"bad\":%" PRIu64 ","
+                "\"stale\":%" PRIu64 ",\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s,\"publish_rate\":%.1f%s}\n",
+                name(o_.proto), json_str(o_.label).c_str(), ok ? "true" : "false",
+                json_str(error_ + (server_error_text_.empty() ? "" : " [server: " + server_error_text_ + "]")).c_str(),
+                o_.subs, o_.size, mode, o_.rate, o_.window, o_.warmup, o_.duration, rate, mbs,
+                double(hist_.quantile(0.5)) / 1e3, double(hist_.quantile(0.99)) / 1e3,
+                double(hist_.quantile(0.999)) / 1e3, double(hist_.max()) / 1e3, hist_.total(),
+                published, delivered_, lost, out_of_order_, disconnected_, bad_, stale_,
+                server_errors_, drain_timeout ? "true" : "false", double(pub_window_) / o_.duration,
+                extra.c_str());
+    std::fflush(stdout);
+  }
+
+  // -------------------------------------------------------------- echo
+  int run_echo() {
+    conns_.resize(size_t(o_.conns));
+    for (auto& c : conns_) { c.role = Role::echo; c.ready = true; }
+    build_framing(true);
+    strict_ = true;
+    bool ok = connect_all() && handshake();
+    strict_ = false;
+    uint64_t published = 0, lost = 0;
+    bool drain_timeout = false;
+    if (ok) {
+      uint64_t t0 = now_ns();
+      t_warm_ = t0 + uint64_t(o_.warmup * 1e9);
+      t_stop_ = t_warm_ + uint64_t(o_.duration * 1e9);
+      issuing_ = true;
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        for (int k = 0; k < o_.inflight; ++k) append_message(conns_[i], kDataMagic, conns_[i].sent++, t0);
+        flush(i);
+      }
+      uint64_t drain_deadline = kNever;
+      for (;;) {
+        uint64_t t = now_ns();
+        if (fatal()) break;
+        if (issuing_ && t >= t_stop_) {
+          issuing_ = false;
+          drain_deadline = t + uint64_t(o_.drain * 1e9);
+        }
+        if (!issuing_) {
+          bool done = true;
+          for (auto& c : conns_)
+            if (c.alive && c.expected < c.sent) { done = false; break; }
+          if (done) break;
+          if (t > drain_deadline) { drain_timeout = true; break; }
+        }
+        if (count_if([](const Conn& c) { return c.alive; }) == 0) {
+          set_error("all connections closed");
+          break;
+        }
+        poll_once(1'000'000);
+      }
+      for (auto& c : conns_) {
+        published += c.sent;
+        if (c.alive && c.expected < c.sent) lost += c.sent - c.expected;
+      }
+    }
+    lost += gap_lost_;
+    double rate = double(window_delivered_) / o_.duration;
+    bool good = ok && !fatal();
+    std::printf("echo %s%s%s C=%d W=%d S=%zu: %s round trips/s  p50 %s p99 %s p99.9 %s max %s"
+                "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s\n",
+                name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, o_.inflight,
+                o_.size, fmt_rate(rate).c_str(), fmt_us(hist_.quantile(0.5)).c_str(),
+                fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
+                fmt_us(hist_.max()).c_str(), lost, out_of_order_, disconnected_,
+                drain_timeout ? "  DRAIN-TIMEOUT" : "", good ? "" : "  ERROR: ", good ? "" : error_.c_str());
+    std::printf("{\"scenario\":\"echo\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
+                "\"conns\":%d,\"inflight\":%d,\"size\":%zu,\"warmup\":%.3f,\"duration\":%.3f,"
+                "\"rtt_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
+                "\"samples\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ","
+                "\"out_of_order\":%" PRIu64 ",\"disconnected\":%" PRIu64 ",\"bad\":%" PRIu64 ","
+                "\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s}\n",
+                name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
+                json_str(error_ + (server_error_text_.empty() ? "" : " [server: " + server_error_text_ + "]")).c_str(),
+                o_.conns, o_.inflight, o_.size, o_.warmup, o_.duration, rate,
+                double(hist_.quantile(0.5)) / 1e3, double(hist_.quantile(0.99)) / 1e3,
+                double(hist_.quantile(0.999)) / 1e3, double(hist_.max()) / 1e3, hist_.total(),
+                published, delivered_, lost, out_of_order_, disconnected_, bad_, server_errors_,
+                drain_timeout ? "true" : "false");
+    std::fflush(stdout);
+    return good ? 0 : 1;
+  }
+
+  // -------------------------------------------------------------- idle
+  int run_idle() {
+    conns_.resize(size_t(o_.conns));
+    for (auto& c : conns_) c.role = Role::idle;
+    long base_fds = o_.server_pid ? fd_count(o_.server_pid) : -1;
+    if (o_.server_pid && base_fds < 0) fail("cannot read /proc/%s/fd", std::to_string(o_.server_pid).c_str());
+    long before = o_.server_pid ? rss_kb(o_.server_pid) : -1;
+    strict_ = true;
+    bool ok = connect_all();
+    if (ok && o_.proto == Proto::nats) {
+      // A NATS client must say CONNECT; the PONG proves the server holds it.
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        conns_[i].out = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n";
+        flush(i);
+      }
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.pong; }) == conns_.size(); },
+                      o_.ready_timeout, "NATS PONG", [&] { return count_if([](const Conn& c) { return c.pong; }); });
+    } else if (ok && o_.proto == Proto::resp) {
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        conns_[i].out = "*1\r\n$4\r\nPING\r\n";
+        flush(i);
+      }
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.pong; }) == conns_.size(); },
+                      o_.ready_timeout, "Redis PONG", [&] { return count_if([](const Conn& c) { return c.pong; }); });
+    } else if (ok && o_.greeting) {
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.greeted; }) == conns_.size(); },
+                      o_.ready_timeout, "greetings", [&] { return count_if([](const Conn& c) { return c.greeted; }); });
+    }
+    // The server has accepted every connection once it holds that many more
+    // descriptors; then wait for its RSS to stop moving.
+    long after = -1, fds = -1;
+    if (ok && o_.server_pid) {
+      uint64_t deadline = now_ns() + uint64_t(o_.ready_timeout * 1e9);
+      while ((fds = fd_count(o_.server_pid)) < base_fds + o_.conns && now_ns() < deadline && !fatal())
+        poll_once(50'000'000);
+      if (fds < base_fds + o_.conns)
+        set_error("server holds " + std::to_string(fds - base_fds) + " of " + std::to_string(o_.conns) +
+                  " connections");
+      long prev = -2;
+      uint64_t settle = now_ns() + 3'000'000'000ull;
+      while (!fatal() && now_ns() < settle) {
+        poll_once(200'000'000);
+        after = rss_kb(o_.server_pid);
+        if (after == prev) break;
+        prev = after;
+      }
+    }
+    if (ok && o_.hold > 0) {
+      uint64_t until = now_ns() + uint64_t(o_.hold * 1e9);
+      while (now_ns() < until && !fatal()) poll_once(50'000'000);
+    }
+    size_t alive = count_if([](const Conn& c) { return c.alive; });
+    bool good = ok && !fatal();
+    double per_conn = (before >= 0 && after >= 0) ? double(after - before) * 1024.0 / o_.conns : -1;
+    std::printf("idle %s%s%s K=%d: server RSS %ld -> %ld KiB, %.0f bytes/connection, %zu alive%s%s\n",
+                name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, before, after,
+                per_conn, alive, good ? "" : "  ERROR: ", good ? "" : error_.c_str());
+    std::printf("{\"scenario\":\"idle\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
+                "\"conns\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"bytes_per_conn\":%.1f,"
+                "\"server_fds\":%ld,\"alive\":%zu}\n",
+                name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
+                json_str(error_).c_str(), o_.conns, before, after, per_conn, fds, alive);
+    std::fflush(stdout);
+    // Reset rather than close: thousands of TIME_WAIT sockets would linger.
+    linger lg{1, 0};
+    for (auto& c : conns_)
+      if (c.fd >= 0) setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    return good ? 0 : 1;
+  }
+
+  // ------------------------------------------------------------ state
+  Options o_;
+  uint32_t run_id_ = 0;
+  int ep_ = -1;
+  sockaddr_storage addr_{};
+  socklen_t addrlen_ = 0;
+  std::vector<Conn> conns_;
+  std::vector<char> buf_;
+  std::string prefix_, payload_, suffix_;
+  size_t connecting_ = 0, connected_ = 0, ready_count_ = 0;
+  bool strict_ = false;                    // any close is fatal during setup
+  bool discard_publisher_input_ = false;
+  bool issuing_ = false;                   // echo: send a new request per response
+  uint64_t t_warm_ = kNever, t_stop_ = kNever;
+  uint64_t delivered_ = 0, window_delivered_ = 0, gap_lost_ = 0, out_of_order_ = 0;
+  uint64_t disconnected_ = 0, bad_ = 0, stale_ = 0, server_errors_ = 0;
+  uint64_t publish_replies_ = 0, pub_window_ = 0;
+  int64_t min_receivers_ = INT64_MAX;
+  Histogram hist_;
+  std::string error_, first_close_, server_error_text_;
+};
+
+extern "C" void on_alarm(int) {
+  static const char msg[] = "loadgen: watchdog: run exceeded its time budget\n";
+  ssize_t r = write(2, msg, sizeof msg - 1);
+  (void)r;
+  _exit(3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse_args(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  // Thousands of sockets: take the hard descriptor limit.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  size_t need = size_t(o.scenario == Scenario::fanout ? o.subs + 1 : o.conns) + 16;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+    fail("descriptor limit too low for this many connections (raise ulimit -n)");
+  // A watchdog so no server behaviour can hang a benchmark run.
+  double budget = o.connect_timeout + 2 * o.ready_timeout + o.warmup + o.duration + o.drain + o.hold + 30;
+  signal(SIGALRM, on_alarm);
+  alarm(unsigned(budget));
+  Runner r(std::move(o));
+  return r.run();
+}
