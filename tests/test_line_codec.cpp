@@ -191,6 +191,16 @@ TEST_CASE("line_codec: maximum length exactly and one over") {
     CHECK(decoder.max_line() == 3);
 }
 
+TEST_CASE("line_codec: the largest max_line means no limit") {
+    // std::numeric_limits<std::size_t>::max() is the natural way to ask for
+    // no limit; the check for split lines must not overflow on it.
+    const std::size_t unlimited = std::numeric_limits<std::size_t>::max();
+    const std::string text = "a line split over several chunks\r\nand another\n";
+    CHECK(decode_chunks(bytewise(text), unlimited) ==
+          std::vector<std::string>{"a line split over several chunks", "and another"});
+    CHECK(decode_chunks({"ab", "cd", "\n"}, unlimited) == std::vector<std::string>{"abcd"});
+}
+
 TEST_CASE("line_codec: finish() reports an unterminated line, readable via pending()") {
     parley::line_decoder decoder;
     std::vector<std::string> out;

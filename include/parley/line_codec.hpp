@@ -63,7 +63,11 @@ public:
                 continue;
             }
             if (newline == std::string_view::npos) {
-                if (partial_.size() + input_.size() > max_line_ + 1) // +1: room for a '\r'
+                // Allow one byte over the limit: room for a '\r' before the
+                // newline. Not `> max_line_ + 1`, which wraps to 0 when
+                // max_line_ is SIZE_MAX ("no limit").
+                const std::size_t held = partial_.size() + input_.size();
+                if (held > max_line_ && held - max_line_ > 1)
                     return too_long(ec);
                 partial_.append(input_);
                 input_ = {};
