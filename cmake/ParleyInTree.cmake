@@ -1,0 +1,44 @@
+# ParleyInTree.cmake: settings for parley's own tests, examples and benchmarks.
+#
+# Nothing here reaches a consumer: warnings, -Werror and sanitizers are put
+# on the in-tree targets one by one through parley_add_in_tree_options(),
+# never on the parley::parley interface target, so a project using parley
+# keeps its own flags. Not installed.
+
+# Warnings with -Werror are for parley's developers and CI; a user building
+# parley's tests with a newer compiler can turn PARLEY_WERROR off.
+set(PARLEY_WARNING_OPTIONS -Wall -Wextra -Wpedantic)
+
+# PARLEY_SANITIZE is handed to -fsanitize= as is, so any list the compiler
+# takes works; the presets use "address,undefined" and "thread".
+set(PARLEY_SANITIZE_OPTIONS)
+if(PARLEY_SANITIZE)
+  if(MSVC)
+    message(FATAL_ERROR "PARLEY_SANITIZE is only wired up for GCC and Clang")
+  endif()
+  if(PARLEY_SANITIZE MATCHES "thread" AND PARLEY_SANITIZE MATCHES "address")
+    message(FATAL_ERROR "PARLEY_SANITIZE: ThreadSanitizer cannot be combined with AddressSanitizer")
+  endif()
+  # Frame pointers make the sanitizers' stack traces complete and cheap.
+  list(APPEND PARLEY_SANITIZE_OPTIONS
+    "-fsanitize=${PARLEY_SANITIZE}" -fno-omit-frame-pointer)
+  if(PARLEY_SANITIZE MATCHES "undefined")
+    # By default UBSan prints and carries on, and the test still "passes";
+    # make every report fatal so ctest sees it.
+    list(APPEND PARLEY_SANITIZE_OPTIONS -fno-sanitize-recover=all)
+  endif()
+endif()
+
+function(parley_add_in_tree_options target)
+  # Plain -std=c++20 rather than gnu++20, as meson's cpp_std=c++20 does, so
+  # parley's own code never leans on a GNU extension.
+  set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+  target_compile_options(${target} PRIVATE ${PARLEY_WARNING_OPTIONS})
+  if(PARLEY_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(PARLEY_SANITIZE_OPTIONS)
+    target_compile_options(${target} PRIVATE ${PARLEY_SANITIZE_OPTIONS})
+    target_link_options(${target} PRIVATE ${PARLEY_SANITIZE_OPTIONS})
+  endif()
+endfunction()
