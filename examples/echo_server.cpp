@@ -1,0 +1,108 @@
+// The seed's first program, done right: an asynchronous echo server.
+//
+// Each client is greeted with "连上了" ("connected") as a frame; every frame
+// it sends is printed and echoed back. Many clients are served at once. A
+// client that sends a malformed frame is told why in a last frame and
+// disconnected; the others carry on. SIGINT or SIGTERM stops the server
+// cleanly.
+//
+//   echo_server [--host 127.0.0.1] [--port 10000]
+#include "common/options.hpp"
+
+#include <parley/framed_stream.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <iostream>
+#include <set>
+
+using asio::ip::tcp;
+constexpr auto with_error = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Open connections, so that stopping the server can close them.
+std::set<tcp::socket*> connections;
+
+asio::awaitable<void> serve(tcp::socket socket) {
+    const std::string peer = parley::examples::to_string(socket.remote_endpoint());
+    socket.set_option(tcp::no_delay(true));
+    parley::framed_stream<tcp::socket> stream(std::move(socket));
+    connections.insert(&stream.next_layer());
+    std::cout << peer << " connected" << std::endl;
+
+    auto [ec, ignored] = co_await stream.async_write_frame(parley::as_payload("连上了"), with_error);
+    while (!ec) {
+        auto [read_error, payload] = co_await stream.async_read_frame(with_error);
+        if ((ec = read_error))
+            break;
+        std::cout << peer << ": " << parley::as_string_view(payload) << std::endl;
+        // The payload is a view into the stream's buffer, valid until the
+        // next read: it can be echoed without a copy.
+        std::tie(ec, ignored) = co_await stream.async_write_frame(
+            asio::buffer(payload.data(), payload.size()), with_error);
+    }
+
+    connections.erase(&stream.next_layer());
+    if (ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::bad_descriptor) {
+        std::cout << peer << " left" << std::endl;
+        co_return;
+    }
+    // A protocol error: say why before closing, so the client is not left
+    // guessing. Best effort; the peer may be gone already.
+    const std::string reason = stream.describe(ec);
+    std::cout << peer << " disconnected: " << reason << std::endl;
+    if (ec.category() == parley::error_category())
+        co_await stream.async_write_frame(parley::as_payload("error: " + reason), with_error);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    asio::steady_timer pause(acceptor.get_executor());
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(with_error);
+        if (ec == asio::error::operation_aborted || !acceptor.is_open())
+            co_return;
+        if (ec) {
+            // Out of descriptors, or a connection reset before it was
+            // accepted: keep serving, but pause so a lasting error cannot spin.
+            std::cerr << "accept: " << ec.message() << std::endl;
+            pause.expires_after(std::chrono::milliseconds(100));
+            co_await pause.async_wait(with_error);
+            continue;
+        }
+        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), asio::detached);
+    }
+}
+
+int main(int argc, char** argv) {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 10000;
+    parley::examples::command_line cli("echo_server", "Greets each client and echoes its frames.");
+    cli.option("--host", host, "address to listen on").option("--port", port, "port, 0 for any free one");
+    if (auto status = cli.parse(argc, argv))
+        return *status;
+
+    asio::io_context ioc(1);
+    tcp::acceptor acceptor(ioc);
+    if (!parley::examples::open_acceptor(acceptor, host, port))
+        return 1;
+
+    // Stopping closes the listener and every connection; run() then returns
+    // once each session has finished.
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code, int) {
+        acceptor.close();
+        for (auto* socket : connections)
+            socket->close();
+    });
+
+    asio::co_spawn(ioc, accept_loop(acceptor), asio::detached);
+    ioc.run();
+    std::cout << "stopped" << std::endl;
+}
