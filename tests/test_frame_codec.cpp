@@ -235,9 +235,13 @@ TEST_CASE_TEMPLATE("frame_codec: header bytes are exact", T, PARLEY_ALL_FORMATS)
     const bytes want = reference_header<F>(wide);
     CHECK(bytes(raw.begin(), raw.end()) == want);
     CHECK(codec::read_length(raw.data()) == wide);
-    codec::write_length(F.max_expressible(), raw.data());
+    // All ones: the field's own maximum (for 8 bytes, more than a limit may
+    // be; see the 2^64 test below).
+    const std::uint64_t all_ones =
+        F.length_bytes == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * F.length_bytes)) - 1;
+    codec::write_length(all_ones, raw.data());
     CHECK(std::all_of(raw.begin(), raw.end(), [](std::byte b) { return b == std::byte{0xFF}; }));
-    CHECK(codec::read_length(raw.data()) == F.max_expressible());
+    CHECK(codec::read_length(raw.data()) == all_ones);
     codec::write_length(0, raw.data());
     CHECK(std::all_of(raw.begin(), raw.end(), [](std::byte b) { return b == std::byte{0}; }));
 }
@@ -412,6 +416,29 @@ TEST_CASE("frame_codec: run-time limits the length field cannot express are refu
     // A limit above the format's default is allowed when the field can hold it.
     parley::frame_decoder<> big(64u << 20);
     CHECK(big.max_payload() == 64u << 20);
+}
+
+TEST_CASE("frame_codec: an 8-byte length near 2^64 cannot wrap the frame size") {
+    // With an 8-byte field the length can exceed what a size_t holds once
+    // the header is added; such a limit must be refused, and such a length
+    // reported as too large rather than wrapping to a tiny frame size.
+    constexpr frame_format eight{.length_bytes = 8};
+    constexpr std::uint64_t max64 = std::numeric_limits<std::uint64_t>::max();
+    parley::frame_decoder<eight> decoder;
+    CHECK_THROWS_AS(decoder.max_payload(max64), std::invalid_argument);
+    static_assert(!frame_format{8, byte_order::big, max64}.valid());
+
+    decoder.max_payload(eight.max_expressible());
+    const bytes header(8, std::byte{0xFF});
+    bytes input = header;
+    input.resize(20, std::byte{'x'});
+    const auto r = decode_in_chunks(decoder, input, {input.size()});
+    CHECK(r.frames.empty());
+    CHECK(r.error == parley::error::frame_too_large);
+
+    std::error_code ec;
+    CHECK(parley::frame_codec<eight>(eight.max_expressible()).frame_size(input, ec) == 0);
+    CHECK(ec == parley::error::frame_too_large);
 }
 
 // --- decoder behaviour ---------------------------------------------------------

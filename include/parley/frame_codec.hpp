@@ -48,12 +48,15 @@ struct frame_format {
     std::uint64_t max_payload = 1024 * 1024;
 
     /// The largest payload size the length field can hold (and that fits in
-    /// memory on this platform).
+    /// memory on this platform, header included).
     constexpr std::uint64_t max_expressible() const noexcept {
         const std::uint64_t field_max =
             length_bytes >= 8 ? std::numeric_limits<std::uint64_t>::max()
                               : (std::uint64_t{1} << (8 * length_bytes)) - 1;
-        const std::uint64_t memory_max = std::numeric_limits<std::size_t>::max();
+        // The frame's size on the wire, header plus payload, is a size_t:
+        // a payload limit closer than that to SIZE_MAX would let an 8-byte
+        // length wrap the frame size to a few bytes.
+        const std::uint64_t memory_max = std::numeric_limits<std::size_t>::max() - length_bytes;
         return field_max < memory_max ? field_max : memory_max;
     }
 
