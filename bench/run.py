@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""Runs parley's benchmark matrix side by side with its peers; see bench/README.md.
+
+    bench/run.py --quick                      # a few seconds per cell, one repetition
+    bench/run.py                              # the full matrix, 3 repetitions, medians
+    bench/run.py --parley-broadcast build/examples/broadcast_server \\
+                 --parley-echo build/examples/echo_server
+
+Builds what it needs into build/bench (outside git), starts each server on a
+free loopback port pinned to one core with the load generator on the other,
+alternates servers within each cell and rotates their order per repetition,
+and writes results (JSONL, TSV, markdown tables, a gnuplot PNG) to --out.
+Python 3 standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PEERS = ("redis", "nats", "asio")  # what a user would pick instead of parley
+ALL_SERVERS = ("floor",) + PEERS + ("parley",)
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------- building
+def newer(src, dst):
+    return not dst.exists() or any(Path(s).stat().st_mtime > dst.stat().st_mtime for s in src)
+
+
+def build(args):
+    bdir = Path(args.build_dir)
+    bdir.mkdir(parents=True, exist_ok=True)
+    floor = bdir / "floor_server"
+    if newer([BENCH / "floor_server.c"], floor):
+        cmd = [args.cc, "-std=c11", "-O2", "-Wall", "-o", str(floor), str(BENCH / "floor_server.c")]
+        log("build:", shlex.join(cmd))
+        subprocess.run(cmd, check=True)
+    loadgen = bdir / "loadgen"
+    if newer([BENCH / "loadgen.cpp"], loadgen):
+        cmd = [args.cxx, "-std=c++20", "-O2", "-Wall", "-o", str(loadgen), str(BENCH / "loadgen.cpp")]
+        log("build:", shlex.join(cmd))
+        subprocess.run(cmd, check=True)
+    if "asio" in args.servers:
+        env = dict(os.environ, CXX=args.cxx)
+        subprocess.run(["sh", str(BENCH / "peers" / "build.sh"), str(bdir)], check=True, env=env)
+    return bdir
+
+
+# ------------------------------------------------------------------ servers
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerSpec:
+    """How to start one server for one job ('broadcast' or 'echo')."""
+
+    def __init__(self, argv, proto, port=None, greeting=False):
+        self.argv = argv          # command line; port 0 / None means it prints "listening on"
+        self.proto = proto        # loadgen --proto
+        self.port = port          # fixed port we chose, or None
+        self.greeting = greeting  # parley echo_server greets each connection
+
+
+def spec(name, job, args, bdir):
+    """Returns a ServerSpec, or None when this server does not do this job."""
+    if name == "floor":
+        argv = [str(bdir / "floor_server"), "--mode", job, "--host", "127.0.0.1", "--port", "0"]
+        if job == "broadcast" and not args.with_echo:
+            argv.append("--no-echo")
+        return ServerSpec(argv, "parley")
+    if name == "redis":
+        p = free_port()
+        argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+                "--maxclients", "11000"]
+        return ServerSpec(argv, "resp", p)
+    if name == "nats":
+        if job != "broadcast":
+            return None  # request/reply needs a responder client; not an echo server
+        p = free_port()
+        return ServerSpec(["nats-server", "-a", "127.0.0.1", "-p", str(p)], "nats", p)
+    if name == "asio":
+        p = free_port()
+        if job == "broadcast":
+            return ServerSpec([str(bdir / "asio_chat_server"), str(p)], "asiochat", p)
+        return ServerSpec([str(bdir / "asio_echo_server"), str(p)], "parley", p)
+    if name == "parley":
+        path = args.parley_broadcast if job == "broadcast" else args.parley_echo
+        if not path:
+            return None
+        argv = [str(Path(path).resolve()), "--port", "0"]
+        if job == "broadcast" and not args.with_echo:
+            argv.append("--no-echo")
+        return ServerSpec(argv, "parley", greeting=(job == "echo" and args.parley_greeting))
+    raise SystemExit(f"unknown server {name!r}")
+
+
+class Server:
+    def __init__(self, sp, logpath, args):
+        self.sp = sp
+        self.logpath = logpath
+        self.host = "127.0.0.1"
+        self.port = sp.port
+        prefix = ["taskset", "-c", str(args.server_cpu)]
+        if args.nice:
+            prefix = ["nice", "-n", str(args.nice)] + prefix
+        self.logf = open(logpath, "wb")
+        # taskset and nice exec the server, so proc.pid is the server's pid.
+        self.proc = subprocess.Popen(prefix + sp.argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.tail()}")
+            if self.port is None:
+                for line in self.logpath.read_text(errors="replace").splitlines():
+                    if line.startswith("listening on "):
+                        host, _, port = line[len("listening on "):].strip().rpartition(":")
+                        host = host.strip("[]")
+                        self.host = host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
+                        self.port = int(port)
+                        break
+            if self.port is not None:
+                fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+                try:
+                    with socket.socket(fam, socket.SOCK_STREAM) as s:
+                        s.settimeout(0.5)
+                        s.connect((self.host, self.port))
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready within {timeout}s: {self.tail()}")
+
+    def tail(self):
+        try:
+            return " | ".join(self.logpath.read_text(errors="replace").splitlines()[-3:])
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.logf.close()
+
+
+# ------------------------------------------------------------------ running
+def cells(args):
+    out = []
+    if "fanout" in args.scenarios:
+        for n in args.fanout_n:
+            for s in args.fanout_s:
+                out.append(("fanout", {"subs": n, "size": s}))
+    if "paced" in args.scenarios:
+        out.append(("paced", {"subs": args.paced_n, "size": 64, "rate": args.rate}))
+    if "echo" in args.scenarios:
+        for c in (1, 50):
+            for w in (1, 16):
+                out.append(("echo", {"conns": c, "inflight": w, "size": 64}))
+    if "memory" in args.scenarios:
+        for k in args.memory_k:
+            out.append(("idle", {"conns": k}))
+    return out
+
+
+def cell_key(kind, p):
+    if kind in ("fanout", "paced"):
+        return f"{kind} N={p['subs']} S={p['size']}" + (f" R={p['rate']}" if kind == "paced" else "")
+    if kind == "echo":
+        return f"echo C={p['conns']} W={p['inflight']} S={p['size']}"
+    return f"idle K={p['conns']}"
+
+
+def loadgen_argv(bdir, kind, p, srv, args):
+    sc = "fanout" if kind == "paced" else kind
+    argv = ["taskset", "-c", str(args.client_cpu), str(bdir / "loadgen"), sc,
+            "--proto", srv.sp.proto, "--host", srv.host, "--port", str(srv.port)]
+    if args.nice:
+        argv = ["nice", "-n", str(args.nice)] + argv
+    if kind == "fanout":
+        argv += ["--subs", str(p["subs"]), "--size", str(p["size"])]
+        if args.window:
+            argv += ["--window", str(args.window)]
+    elif kind == "paced":
+        argv += ["--subs", str(p["subs"]), "--size", str(p["size"]), "--rate", str(p["rate"])]
+    elif kind == "echo":
+        argv += ["--conns", str(p["conns"]), "--inflight", str(p["inflight"]), "--size", str(p["size"])]
+    else:
+        argv += ["--conns", str(p["conns"]), "--server-pid", str(srv.pid)]
+    if kind != "idle":
+        argv += ["--warmup", str(args.warmup), "--duration", str(args.duration)]
+    if srv.sp.greeting and kind in ("echo", "idle"):
+        argv.append("--greeting")
+    return argv
+
+
+def run_one(bdir, kind, p, name, rep, args, logdir):
+    job = "echo" if kind == "echo" else "broadcast"
+    sp = spec(name, job, args, bdir)
+    if sp is None:
+        return None
+    if kind == "paced" or kind == "fanout":
+        if sp.proto == "asiochat" and p["size"] > 512:
+            return None
+    rec = {"cell": cell_key(kind, p), "kind": kind, "server": name, "rep": rep, **p}
+    tag = f"{rec['cell'].replace(' ', '_')}_{name}_r{rep}"
+    srv = None
+    for attempt in range(3):  # a port picked free may be taken before the server binds it
+        srv = Server(sp, logdir / f"{tag}.server.log", args)
+        try:
+            srv.wait_ready()
+            break
+        except RuntimeError as e:
+            srv.stop()
+            if attempt == 2:
+                rec.update(ok=False, error=f"server start: {e}")
+                return rec
+            sp = spec(name, job, args, bdir)
+    try:
+        argv = loadgen_argv(bdir, kind, p, srv, args)
+        budget = 120 + args.warmup + args.duration
+        try:
+            cp = subprocess.run(argv, capture_output=True, text=True, timeout=budget)
+            out, err, rc = cp.stdout, cp.stderr, cp.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err, rc = f"loadgen exceeded {budget:.0f}s", -1
+        js = [l for l in out.splitlines() if l.startswith("{")]
+        human = [l for l in out.splitlines() if l and not l.startswith("{")]
+        if js:
+            rec.update(json.loads(js[-1]))
+        else:
+            rec.update(ok=False, error=(err.strip() or f"loadgen exit {rc}")[-300:])
+        rec["server"] = name  # loadgen's own fields must not overwrite ours
+        rec["loadgen_rc"] = rc
+        if not srv.alive():
+            rec["ok"] = False
+            rec["error"] = (rec.get("error") or "") + f" [server died: {srv.tail()}]"
+        log(f"  {name:7s} {human[0] if human else rec.get('error')}")
+        (logdir / f"{tag}.loadgen.log").write_text(shlex.join(argv) + "\n" + out + err)
+    finally:
+        srv.stop()
+    return rec
+
+
+# ---------------------------------------------------------------- reporting
+METRIC = {"fanout": "msgs_per_s", "paced": "p99_us", "echo": "rtt_per_s", "idle": "bytes_per_conn"}
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(records):
+    """Medians per (cell, server) over successful repetitions."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["cell"], r["server"]), []).append(r)
+    summary = {}
+    for (cell, server), rs in groups.items():
+        good = [r for r in rs if r.get("ok")]
+        s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
+        for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
+                  "bytes_per_conn", "publish_rate"):
+            s[f] = med([r.get(f) for r in good])
+        for f in ("lost", "undrained", "out_of_order", "disconnected", "bad"):
+            s[f] = sum(r.get(f, 0) or 0 for r in rs)
+        summary[(cell, server)] = s
+    return summary
+
+
+def fmt_rate(v):
+    if v is None:
+        return "—"
+    return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1e3:.1f}k" if v >= 1e3 else f"{v:.0f}"
+
+
+def fmt_us(v):
+    if v is None:
+        return "—"
+    return f"{v / 1e3:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+
+def tables(summary, servers, args):
+    peers = [s for s in servers if s in PEERS]
+    cells_in_order = []
+    for (cell, _), _s in summary.items():
+        if cell not in cells_in_order:
+            cells_in_order.append(cell)
+    out = []
+
+    def get(cell, server, field):
+        s = summary.get((cell, server))
+        return s.get(field) if s else None
+
+    def throughput_table(kind, field, title, header):
+        rows = [c for c in cells_in_order if any(summary.get((c, s), {}).get("kind") == kind for s in servers)]
+        if not rows:
+            return
+        present = [s for s in servers if any((c, s) in summary for c in rows)]
+        cols = header + present + ["best peer"]
+        if "parley" in present:
+            cols += ["parley ÷ floor", "parley ÷ best peer"]
+        out.append(f"### {title}\n")
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for c in rows:
+            params = dict(kv.split("=") for kv in c.split()[1:])
+            cells = [params[h.split()[0]] for h in header]
+            floor = get(c, "floor", field)
+            for s in present:
+                v = get(c, s, field)
+                cells.append(fmt_rate(v) + (f" ({ratio(v, floor)})" if s != "floor" and v else ""))
+            pv = [(get(c, p, field), p) for p in peers if get(c, p, field)]
+            best = max(pv) if pv else (None, None)
+            cells.append(f"{best[1]} {fmt_rate(best[0])}" if best[1] else "—")
+            if "parley" in present:
+                pl = get(c, "parley", field)
+                cells += [ratio(pl, floor), ratio(pl, best[0])]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+
+    throughput_table("fanout", "msgs_per_s",
+                     "Fan-out, saturating: delivered messages/s (median; in parentheses: ÷ floor)",
+                     ["N", "S"])
+    paced = [c for c in cells_in_order if c.startswith("paced")]
+    for c in paced:
+        out.append(f"### Paced latency, {c[len('paced '):]} msgs/s (median of per-run percentiles)\n")
+        out.append("| server | p50 | p99 | p99.9 | max | p99 ÷ floor p99 | achieved publish rate |")
+        out.append("|---|---|---|---|---|---|---|")
+        for s in servers:
+            if (c, s) not in summary:
+                continue
+            out.append("| " + " | ".join([s, fmt_us(get(c, s, "p50_us")), fmt_us(get(c, s, "p99_us")),
+                                          fmt_us(get(c, s, "p999_us")), fmt_us(get(c, s, "max_us")),
+                                          ratio(get(c, s, "p99_us"), get(c, "floor", "p99_us")),
+                                          fmt_rate(get(c, s, "publish_rate")) + "/s"]) + " |")
+        out.append("")
+    throughput_table("echo", "rtt_per_s",
+                     "Echo: round trips/s, 64-byte payloads (median; in parentheses: ÷ floor)",
+                     ["C", "W"])
+    idle = [c for c in cells_in_order if c.startswith("idle")]
+    if idle:
+        out.append("### Memory: server RSS growth per idle connection (bytes)\n")
+        out.append("| server | " + " | ".join(idle) + " |")
+        out.append("|---|" + "---|" * len(idle))
+        for s in servers:
+            vals = [get(c, s, "bytes_per_conn") for c in idle]
+            if all(v is None for v in vals):
+                continue
+            out.append(f"| {s} | " + " | ".join("—" if v is None else f"{v:.0f}" for v in vals) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def checks(records):
+    """Lines flagging anything that makes a number suspect."""
+    lines = []
+    for r in records:
+        what = []
+        if not r.get("ok"):
+            what.append(f"error: {r.get('error')}")
+        for f in ("lost", "out_of_order", "disconnected", "bad", "undrained"):
+            if r.get(f):
+                what.append(f"{f}={r[f]}")
+        if r.get("drain_timeout"):
+            what.append("drain timeout")
+        if r["kind"] == "paced" and r.get("publish_rate") and r.get("rate") and \
+                r["publish_rate"] < 0.98 * r["rate"]:
+            what.append(f"publisher fell behind ({r['publish_rate']:.0f}/s of {r['rate']}/s)")
+        if what:
+            lines.append(f"- {r['cell']} {r['server']} rep {r['rep']}: " + ", ".join(what))
+    return lines
+
+
+def chart(summary, servers, outdir, title):
+    """Three panels: fan-out msgs/s, echo round trips/s, paced p99 (log scales)."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("gnuplot not found; no chart")
+        return None
+    present = [s for s in servers if any(k[1] == s for k in summary)]
+
+    def dat(kind, field, fname, label):
+        cells = []
+        for (c, s), v in summary.items():
+            if v["kind"] == kind and c not in cells:
+                cells.append(c)
+        if not cells:
+            return None
+        path = outdir / fname
+        with open(path, "w") as f:
+            f.write("cell " + " ".join(present) + "\n")
+            for c in cells:
+                vals = []
+                for s in present:
+                    v = summary.get((c, s), {}).get(field)
+                    vals.append("?" if v is None else f"{v:.6g}")
+                f.write('"' + label(c) + '" ' + " ".join(vals) + "\n")
+        return path
+
+    def lab(c):
+        return " ".join(c.split()[1:]).replace("S=", "").replace(" R=", " @")
+
+    panels = [
+        (dat("fanout", "msgs_per_s", "fanout.dat", lab), "Fan-out: delivered msgs/s (higher is better)"),
+        (dat("echo", "rtt_per_s", "echo.dat", lab), "Echo: round trips/s (higher is better)"),
+        (dat("paced", "p99_us", "paced.dat", lab), "Paced fan-out: p99 latency, µs (lower is better)"),
+    ]
+    panels = [p for p in panels if p[0]]
+    if not panels:
+        return None
+    png = outdir / "chart.png"
+    script = [
+        f"set terminal pngcairo size 1100,{360 * len(panels) + 60} font 'sans,9'",
+        f"set output '{png}'",
+        "set datafile missing '?'",
+        "set style data histogram",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.85 border -1",
+        "set logscale y",
+        "set grid ytics",
+        "set key outside right top",
+        "set format y '%.0s%c'",
+        f"set multiplot layout {len(panels)},1 title \"{title}\"",
+    ]
+    for path, ttl in panels:
+        cols = ", ".join(
+            (f"'{path}' using {i + 2}:xtic(1) title '{s}'" if i == 0 else f"'' using {i + 2} title '{s}'")
+            for i, s in enumerate(present))
+        script += [f"set title \"{ttl}\"", f"plot {cols}"]
+    script.append("unset multiplot")
+    (outdir / "chart.gp").write_text("\n".join(script) + "\n")
+    r = subprocess.run([gp, str(outdir / "chart.gp")], capture_output=True, text=True)
+    if r.returncode:
+        log("gnuplot failed:", r.stderr[-500:])
+        return None
+    return png
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(open("/proc/meminfo").readline().split()[1])
+        mem = f"{kb / 1048576:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "git": rev, "loadavg_at_start": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"}
+
+
+# --------------------------------------------------------------------- main
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short cells, one repetition")
+    ap.add_argument("--servers", default=None,
+                    help="comma list from floor,redis,nats,asio,parley (default: all available)")
+    ap.add_argument("--scenarios", default="fanout,paced,echo,memory")
+    ap.add_argument("--parley-broadcast", metavar="PATH", help="parley broadcast_server executable")
+    ap.add_argument("--parley-echo", metavar="PATH", help="parley echo_server executable")
+    ap.add_argument("--no-parley-greeting", dest="parley_greeting", action="store_false",
+                    help="parley's echo_server sends no greeting frame")
+    ap.add_argument("--with-echo", action="store_true",
+                    help="floor/parley broadcast also deliver to the sender (default: --no-echo)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    ap.add_argument("--warmup", type=float, default=None, help="seconds (default 1, quick 0.5)")
+    ap.add_argument("--duration", type=float, default=None, help="seconds (default 5, quick 1.5)")
+    ap.add_argument("--fanout-n", default="10,100,1000")
+    ap.add_argument("--fanout-s", default="64,512")
+    ap.add_argument("--paced-n", type=int, default=100)
+    ap.add_argument("--rate", type=int, default=2000, help="paced publishes/s")
+    ap.add_argument("--window", type=int, default=0, help="fan-out window in messages (0: loadgen's auto)")
+    ap.add_argument("--memory-k", default="1000,10000")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--nice", type=int, default=0, help="run server and loadgen under nice -n N")
+    ap.add_argument("--build-dir", default=str(REPO / "build" / "bench"))
+    ap.add_argument("--out", default=None, help="results directory (default build/bench/results/TIME)")
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
+    ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    a = ap.parse_args()
+    a.reps = a.reps or (1 if a.quick else 3)
+    a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick else 1.0)
+    a.duration = a.duration if a.duration is not None else (1.5 if a.quick else 5.0)
+    a.fanout_n = [int(x) for x in a.fanout_n.split(",") if x]
+    a.fanout_s = [int(x) for x in a.fanout_s.split(",") if x]
+    a.memory_k = [int(x) for x in a.memory_k.split(",") if x]
+    a.scenarios = [s for s in a.scenarios.split(",") if s]
+    for s in a.scenarios:
+        if s not in ("fanout", "paced", "echo", "memory"):
+            ap.error(f"unknown scenario {s}")
+    if a.servers:
+        a.servers = [s for s in a.servers.split(",") if s]
+    else:
+        a.servers = [s for s in ALL_SERVERS if s != "parley"]
+        if a.parley_broadcast or a.parley_echo:
+            a.servers.append("parley")
+    for s in a.servers:
+        if s not in ALL_SERVERS:
+            ap.error(f"unknown server {s}")
+    if "parley" in a.servers and not (a.parley_broadcast or a.parley_echo):
+        ap.error("--servers parley needs --parley-broadcast PATH and/or --parley-echo PATH")
+    for exe, name in (("redis-server", "redis"), ("nats-server", "nats")):
+        if name in a.servers and not shutil.which(exe):
+            log(f"{exe} not found: skipping {name}")
+            a.servers.remove(name)
+    if os.cpu_count() and max(a.server_cpu, a.client_cpu) >= os.cpu_count():
+        ap.error("--server-cpu/--client-cpu beyond this machine's cores")
+    return a
+
+
+def main():
+    args = parse_args()
+    # Thousands of sockets on each side: take the hard descriptor limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    too_many = [k for k in args.memory_k if k + 200 > hard]
+    if too_many and "memory" in args.scenarios:
+        log(f"descriptor hard limit {hard} is too low for K={too_many}; skipping those")
+        args.memory_k = [k for k in args.memory_k if k not in too_many]
+    bdir = build(args)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = Path(args.out) if args.out else bdir / "results" / stamp
+    logdir = outdir / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    meta = machine()
+    meta["command"] = "bench/run.py " + shlex.join(sys.argv[1:])
+    meta["servers"] = args.servers
+    meta.update(reps=args.reps, warmup=args.warmup, duration=args.duration)
+    (outdir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    log(f"results in {outdir}")
+    log(f"machine: {meta['cpu']}, {meta['cores']} cores, load {meta['loadavg_at_start']}")
+
+    records = []
+    jsonl = open(outdir / "results.jsonl", "w")
+    plan = cells(args)
+    try:
+        for rep in range(args.reps):
+            for kind, p in plan:
+                log(f"[rep {rep + 1}/{args.reps}] {cell_key(kind, p)}")
+                # alternate servers within the cell; rotate the order each repetition
+                order = args.servers[rep % len(args.servers):] + args.servers[:rep % len(args.servers)]
+                for name in order:
+                    rec = run_one(bdir, kind, p, name, rep, args, logdir)
+                    if rec is None:
+                        continue
+                    records.append(rec)
+                    jsonl.write(json.dumps(rec) + "\n")
+                    jsonl.flush()
+    except KeyboardInterrupt:
+        log("interrupted; reporting what ran")
+    jsonl.close()
+
+    summary = summarize(records)
+    with open(outdir / "summary.tsv", "w") as f:
+        fields = ["cell", "server", "runs", "ok_runs", "msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us",
+                  "p99_us", "p999_us", "max_us", "bytes_per_conn", "publish_rate", "lost", "undrained",
+                  "out_of_order", "disconnected", "bad"]
+        f.write("\t".join(fields) + "\n")
+        for s in summary.values():
+            f.write("\t".join("" if s.get(k) is None else str(s.get(k)) for k in fields) + "\n")
+    md = [f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}, Linux {meta['kernel']}; "
+          f"{meta['date']}; git {meta['git']}; load average at start {meta['loadavg_at_start']}.",
+          f"Command: `{meta['command']}` ({args.reps} repetition(s), {args.warmup}s warm-up + "
+          f"{args.duration}s measured per run; server on CPU {args.server_cpu}, load generator on "
+          f"CPU {args.client_cpu}).", "", tables(summary, args.servers, args)]
+    problems = checks(records)
+    md.append("### Checks\n")
+    md += problems if problems else ["No losses, reordering, disconnections or errors."]
+    text = "\n".join(md) + "\n"
+    (outdir / "tables.md").write_text(text)
+    png = chart(summary, args.servers, outdir,
+                f"{meta['cpu']}, {meta['cores']} cores, {meta['date']} ({args.reps} rep(s), medians)")
+    print(text)
+    print(f"results: {outdir}" + (f"\nchart: {png}" if png else ""))
+    return 1 if any(not r.get("ok") for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
