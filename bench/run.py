@@ -407,46 +407,51 @@ def checks(records):
     return lines
 
 
+COLOURS = {"floor": "#7f7f7f", "redis": "#d62728", "nats": "#2ca02c", "asio": "#ff7f0e",
+           "parley": "#1f77b4"}
+
+
 def chart(summary, servers, outdir, title):
     """Three panels: fan-out msgs/s, echo round trips/s, paced p99 (log scales)."""
     gp = shutil.which("gnuplot")
     if not gp:
         log("gnuplot not found; no chart")
         return None
-    present = [s for s in servers if any(k[1] == s for k in summary)]
-
     def dat(kind, field, fname, label):
         cells = []
         for (c, s), v in summary.items():
             if v["kind"] == kind and c not in cells:
                 cells.append(c)
-        if not cells:
+        present = [s for s in servers if any(summary.get((c, s), {}).get(field) for c in cells)]
+        if not cells or not present:
             return None
         path = outdir / fname
         with open(path, "w") as f:
-            f.write("cell " + " ".join(present) + "\n")
+            f.write("# cell " + " ".join(present) + "\n")
             for c in cells:
                 vals = []
                 for s in present:
                     v = summary.get((c, s), {}).get(field)
                     vals.append("?" if v is None else f"{v:.6g}")
                 f.write('"' + label(c) + '" ' + " ".join(vals) + "\n")
-        return path
+        return path, present
 
     def lab(c):
-        return " ".join(c.split()[1:]).replace("S=", "").replace(" R=", " @")
+        return " ".join(c.split()[1:]).replace("S=", "").replace(" R=", " at ") + ("/s" if " R=" in c else "")
 
     panels = [
         (dat("fanout", "msgs_per_s", "fanout.dat", lab), "Fan-out: delivered msgs/s (higher is better)"),
         (dat("echo", "rtt_per_s", "echo.dat", lab), "Echo: round trips/s (higher is better)"),
         (dat("paced", "p99_us", "paced.dat", lab), "Paced fan-out: p99 latency, µs (lower is better)"),
+        (dat("idle", "bytes_per_conn", "memory.dat", lab),
+         "Server RSS per idle connection, bytes (lower is better)"),
     ]
-    panels = [p for p in panels if p[0]]
+    panels = [(p[0][0], p[0][1], p[1]) for p in panels if p[0]]
     if not panels:
         return None
     png = outdir / "chart.png"
     script = [
-        f"set terminal pngcairo size 1100,{360 * len(panels) + 60} font 'sans,9'",
+        f"set terminal pngcairo noenhanced size 1100,{360 * len(panels) + 60} font 'sans,9'",
         f"set output '{png}'",
         "set datafile missing '?'",
         "set style data histogram",
@@ -458,11 +463,15 @@ def chart(summary, servers, outdir, title):
         "set format y '%.0s%c'",
         f"set multiplot layout {len(panels)},1 title \"{title}\"",
     ]
-    for path, ttl in panels:
+    for path, present, ttl in panels:
+        # one colour per server across panels
         cols = ", ".join(
-            (f"'{path}' using {i + 2}:xtic(1) title '{s}'" if i == 0 else f"'' using {i + 2} title '{s}'")
+            (f"'{path}' using {i + 2}:xtic(1)" if i == 0 else f"'' using {i + 2}") +
+            f" title '{s}' lc rgb '{COLOURS.get(s, '#808080')}'"
             for i, s in enumerate(present))
-        script += [f"set title \"{ttl}\"", f"plot {cols}"]
+        # memory values span 100 B..100 kB: keep the smallest bars visible
+        yr = "set yrange [10:*]" if path.name == "memory.dat" else "set yrange [*:*]"
+        script += [f"set title \"{ttl}\"", yr, f"plot {cols}"]
     script.append("unset multiplot")
     (outdir / "chart.gp").write_text("\n".join(script) + "\n")
     r = subprocess.run([gp, str(outdir / "chart.gp")], capture_output=True, text=True)
