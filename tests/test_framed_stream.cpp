@@ -1,0 +1,1164 @@
+// Tests for include/parley/framed_stream.hpp. Included first: the header
+// must stand on its own.
+#include <parley/framed_stream.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/connect_pair.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <ostream> // doctest prints std::error_code through it
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using parley::as_payload;
+using parley::as_string_view;
+using parley::frame_view;
+using namespace std::chrono_literals;
+
+using local_socket = asio::local::stream_protocol::socket;
+using tcp_socket = asio::ip::tcp::socket;
+
+// --- socket pairs -------------------------------------------------------------
+
+void connect(local_socket& a, local_socket& b) { asio::local::connect_pair(a, b); }
+
+void connect(tcp_socket& a, tcp_socket& b) {
+    asio::ip::tcp::acceptor acceptor(a.get_executor(),
+                                     {asio::ip::address_v4::loopback(), 0}); // any free port
+    a.connect(acceptor.local_endpoint());
+    acceptor.accept(b);
+}
+
+template <class Socket>
+struct connected_sockets {
+    Socket first, second;
+    explicit connected_sockets(asio::io_context& io) : first(io), second(io) {
+        connect(first, second);
+    }
+};
+
+// How a test case's framed_streams hold their socket: by value, or by
+// reference to a socket owned elsewhere.
+template <class Socket, bool ByRef>
+struct kind {
+    using socket = Socket;
+    static constexpr bool by_reference = ByRef;
+};
+using local_owned = kind<local_socket, false>;
+using local_ref = kind<local_socket, true>;
+using tcp_owned = kind<tcp_socket, false>;
+using tcp_ref = kind<tcp_socket, true>;
+#define PARLEY_STREAM_KINDS local_owned, local_ref, tcp_owned, tcp_ref
+
+// Two framed_streams talking to each other: a writes, b reads (or the
+// other way). a.next_layer() and b.next_layer() are the raw sockets, for
+// playing a misbehaving peer.
+template <class Kind, parley::frame_format Format = parley::default_frame_format>
+struct stream_pair : connected_sockets<typename Kind::socket> {
+    using socket = typename Kind::socket;
+    using layer = std::conditional_t<Kind::by_reference, socket&, socket>;
+    using stream = parley::framed_stream<layer, Format>;
+
+    stream a, b;
+
+    explicit stream_pair(asio::io_context& io)
+        : connected_sockets<socket>(io), a(pass(this->first)), b(pass(this->second)) {}
+
+private:
+    static decltype(auto) pass(socket& s) {
+        if constexpr (Kind::by_reference)
+            return (s);
+        else
+            return std::move(s);
+    }
+};
+
+// Runs until the io_context runs out of work, with a deadline so that a
+// bug shows up as a failure rather than a hung test run.
+void run(asio::io_context& io) {
+    io.restart();
+    io.run_for(10s);
+    CHECK_MESSAGE(io.stopped(), "the io_context still had work after 10 s");
+}
+
+// Runs handlers until `done` holds (used while some other operation is
+// deliberately left pending).
+void run_until(asio::io_context& io, const std::function<bool()>& done) {
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+        io.run_one_for(100ms);
+    CHECK_MESSAGE(done(), "condition not reached within 10 s");
+}
+
+std::string pattern(std::size_t n, unsigned seed = 0) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>((i * 131 + seed * 7 + (i >> 9)) & 0xFF);
+    return s;
+}
+
+std::string header(std::uint32_t size) {
+    return {static_cast<char>(size >> 24), static_cast<char>(size >> 16),
+            static_cast<char>(size >> 8), static_cast<char>(size)};
+}
+
+std::string frame(std::string_view payload) {
+    return header(static_cast<std::uint32_t>(payload.size())) + std::string(payload);
+}
+
+template <class Socket>
+void raw_write(Socket& socket, std::string_view bytes) {
+    asio::write(socket, asio::buffer(bytes));
+}
+
+std::vector<asio::const_buffer> payload_buffers(const std::vector<std::string>& payloads) {
+    std::vector<asio::const_buffer> buffers;
+    for (const auto& p : payloads)
+        buffers.push_back(as_payload(p));
+    return buffers;
+}
+
+// --- a scriptable stream, after Beast's test::stream ---------------------------
+
+// A minimal AsyncReadStream/AsyncWriteStream (and SyncReadStream/
+// SyncWriteStream) over strings: reads come from `input`, at most
+// `max_read` bytes each, then asio::error::eof; writes go to `output`, at
+// most `max_write` bytes each. The operation numbered `fail_at` (reads and
+// writes counted together from 0) fails with `fail_error`, as Beast's
+// fail_count does. It is not a socket, so framed_stream uses its generic
+// read path on it.
+class test_stream {
+    asio::io_context::executor_type executor_;
+
+public:
+    using executor_type = asio::io_context::executor_type;
+
+    explicit test_stream(asio::io_context& io, std::string in = {})
+        : executor_(io.get_executor()), input(std::move(in)) {}
+
+    executor_type get_executor() noexcept { return executor_; }
+
+    std::string input;
+    std::size_t max_read = std::numeric_limits<std::size_t>::max();
+    std::string output;
+    std::size_t max_write = std::numeric_limits<std::size_t>::max();
+    std::size_t fail_at = std::numeric_limits<std::size_t>::max();
+    std::error_code fail_error = asio::error::connection_reset;
+    std::size_t operations = 0;
+    std::size_t reads = 0;
+
+    template <class MutableBufferSequence>
+    std::size_t read_some(const MutableBufferSequence& buffers, std::error_code& ec) {
+        ++reads;
+        if (operations++ == fail_at) {
+            ec = fail_error;
+            return 0;
+        }
+        if (asio::buffer_size(buffers) == 0) {
+            ec.clear();
+            return 0;
+        }
+        if (position_ == input.size()) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        const std::size_t available = std::min(max_read, input.size() - position_);
+        const std::size_t n =
+            asio::buffer_copy(buffers, asio::buffer(input.data() + position_, available));
+        position_ += n;
+        ec.clear();
+        return n;
+    }
+
+    template <class MutableBufferSequence>
+    std::size_t read_some(const MutableBufferSequence& buffers) {
+        std::error_code ec;
+        const std::size_t n = read_some(buffers, ec);
+        if (ec)
+            throw std::system_error(ec);
+        return n;
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers, std::error_code& ec) {
+        if (operations++ == fail_at) {
+            ec = fail_error;
+            return 0;
+        }
+        const std::size_t n = std::min(max_write, asio::buffer_size(buffers));
+        const std::size_t at = output.size();
+        output.resize(at + n);
+        asio::buffer_copy(asio::buffer(output.data() + at, n), buffers);
+        ec.clear();
+        return n;
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers) {
+        std::error_code ec;
+        const std::size_t n = write_some(buffers, ec);
+        if (ec)
+            throw std::system_error(ec);
+        return n;
+    }
+
+    // The transfer happens at once; the handler runs later, through the
+    // executor, as a real stream's would.
+    template <class MutableBufferSequence, class Token>
+    auto async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const MutableBufferSequence& b) {
+                std::error_code ec;
+                const std::size_t n = read_some(b, ec);
+                complete_later(std::move(handler), ec, n);
+            },
+            token, buffers);
+    }
+
+    template <class ConstBufferSequence, class Token>
+    auto async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const ConstBufferSequence& b) {
+                std::error_code ec;
+                const std::size_t n = write_some(b, ec);
+                complete_later(std::move(handler), ec, n);
+            },
+            token, buffers);
+    }
+
+private:
+    template <class Handler>
+    void complete_later(Handler handler, std::error_code ec, std::size_t n) {
+        auto ex = asio::get_associated_executor(handler, executor_);
+        asio::post(ex, [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
+    }
+
+    std::size_t position_ = 0;
+};
+
+static_assert(!parley::detail::waitable_socket<test_stream>);
+static_assert(parley::detail::waitable_socket<local_socket>);
+static_assert(parley::detail::waitable_socket<tcp_socket>);
+
+// Reads frames with async_read_frame until an error, collecting payloads.
+template <class Stream>
+std::error_code read_all_async(asio::io_context& io, Stream& stream,
+                               std::vector<std::string>& out) {
+    std::error_code result;
+    std::function<void()> next = [&] {
+        stream.async_read_frame([&](std::error_code ec, frame_view payload) {
+            if (ec) {
+                result = ec;
+                return;
+            }
+            out.emplace_back(as_string_view(payload));
+            next();
+        });
+    };
+    next();
+    run(io);
+    return result;
+}
+
+std::string encode_all(const std::vector<std::string>& payloads) {
+    std::string wire;
+    for (const auto& p : payloads)
+        wire += frame(p);
+    return wire;
+}
+
+} // namespace
+
+// --- types ----------------------------------------------------------------------
+
+static_assert(std::is_same_v<parley::framed_stream<tcp_socket&>::next_layer_type, tcp_socket>);
+static_assert(std::is_same_v<parley::framed_stream<tcp_socket>::next_layer_type, tcp_socket>);
+static_assert(std::is_same_v<parley::framed_stream<tcp_socket>::executor_type,
+                             tcp_socket::executor_type>);
+static_assert(std::is_move_constructible_v<parley::framed_stream<tcp_socket>>);
+
+// --- completion tokens ----------------------------------------------------------
+
+TEST_CASE_TEMPLATE("framed_stream: callbacks, never invoked from the initiating function", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+
+    bool write_returned = false, read_returned = false;
+    std::size_t written = 0;
+    std::string got;
+    p.a.async_write_frame(as_payload("hello"), [&](std::error_code ec, std::size_t n) {
+        CHECK(write_returned);
+        CHECK_FALSE(ec);
+        written = n;
+    });
+    write_returned = true;
+    p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+        CHECK(read_returned);
+        CHECK_FALSE(ec);
+        got = as_string_view(payload);
+    });
+    read_returned = true;
+    run(io);
+    CHECK(written == 5);
+    CHECK(got == "hello");
+
+    // Several frames in one write: after the first read the rest are
+    // buffered, and a read that finds its frame already there still
+    // completes later, not inside async_read_frame.
+    std::error_code ec;
+    p.a.write_frames(payload_buffers({"one", "two", "three"}), ec);
+    REQUIRE_FALSE(ec);
+    std::vector<std::string> frames;
+    bool inner_returned = false;
+    p.b.async_read_frame([&](std::error_code ec1, frame_view first) {
+        REQUIRE_FALSE(ec1);
+        frames.emplace_back(as_string_view(first));
+        CHECK(p.b.buffered_bytes() == frame("two").size() + frame("three").size());
+        // Started from a handler, with its frame already buffered.
+        p.b.async_read_frame([&](std::error_code ec2, frame_view second) {
+            CHECK(inner_returned);
+            CHECK_FALSE(ec2);
+            frames.emplace_back(as_string_view(second));
+        });
+        inner_returned = true;
+    });
+    run(io);
+    CHECK(frames == std::vector<std::string>{"one", "two"});
+
+    bool third_returned = false;
+    p.b.async_read_frame([&](std::error_code ec3, frame_view third) {
+        CHECK(third_returned);
+        CHECK_FALSE(ec3);
+        frames.emplace_back(as_string_view(third));
+    });
+    third_returned = true;
+    run(io);
+    CHECK(frames.back() == "three");
+    CHECK(p.b.buffered_bytes() == 0);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: asio::use_awaitable", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::vector<std::string> got;
+    std::size_t written = 0;
+    std::error_code oversize;
+    bool finished = false;
+
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (std::string_view text : {"alpha", "", "连上了"}) {
+                written += co_await p.a.async_write_frame(as_payload(text), asio::use_awaitable);
+                const frame_view payload = co_await p.b.async_read_frame(asio::use_awaitable);
+                got.emplace_back(as_string_view(payload));
+            }
+            const std::vector<std::string> batch{"x", "yy", "zzz"};
+            written += co_await p.a.async_write_frames(payload_buffers(batch), asio::use_awaitable);
+            for (int i = 0; i < 3; ++i)
+                got.emplace_back(
+                    as_string_view(co_await p.b.async_read_frame(asio::use_awaitable)));
+
+            // Errors arrive as exceptions.
+            p.a.max_payload(2);
+            try {
+                co_await p.a.async_write_frame(as_payload("abc"), asio::use_awaitable);
+            } catch (const std::system_error& e) {
+                oversize = e.code();
+            }
+            finished = true;
+        },
+        [](std::exception_ptr e) {
+            if (e)
+                std::rethrow_exception(e);
+        });
+    run(io);
+    CHECK(finished);
+    CHECK(got == std::vector<std::string>{"alpha", "", "连上了", "x", "yy", "zzz"});
+    CHECK(written == 5 + 0 + 9 + 6);
+    CHECK(oversize == parley::error::frame_too_large);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: asio::use_future", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+
+    auto written = p.a.async_write_frame(as_payload("future"), asio::use_future);
+    auto read = p.b.async_read_frame(asio::use_future);
+    CHECK(written.get() == 6);
+    CHECK(as_string_view(read.get()) == "future");
+
+    auto batch = p.a.async_write_frames(payload_buffers({"a", "bc"}), asio::use_future);
+    CHECK(batch.get() == 3);
+    CHECK(as_string_view(p.b.async_read_frame(asio::use_future).get()) == "a");
+    CHECK(as_string_view(p.b.async_read_frame(asio::use_future).get()) == "bc");
+
+    // An error becomes the future's exception.
+    p.a.max_payload(1);
+    auto refused = p.a.async_write_frame(as_payload("too big"), asio::use_future);
+    try {
+        refused.get();
+        FAIL("no exception");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == parley::error::frame_too_large);
+    }
+
+    work.reset();
+    runner.join();
+}
+
+TEST_CASE_TEMPLATE("framed_stream: asio::experimental::deferred", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+
+    auto read = p.b.async_read_frame(asio::experimental::deferred);
+    auto write = p.a.async_write_frame(as_payload("later"), asio::experimental::deferred);
+    // Nothing starts until the deferred operations are invoked.
+    run(io);
+    CHECK(p.b.buffered_bytes() == 0);
+
+    std::string got;
+    std::size_t written = 0;
+    std::move(write)([&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        written = n;
+    });
+    std::move(read)([&](std::error_code ec, frame_view payload) {
+        CHECK_FALSE(ec);
+        got = as_string_view(payload);
+    });
+    run(io);
+    CHECK(written == 5);
+    CHECK(got == "later");
+
+    // A deferred batch write.
+    const std::vector<std::string> batch{"d1", "d2"};
+    auto writes = p.a.async_write_frames(payload_buffers(batch), asio::experimental::deferred);
+    std::move(writes)([&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        CHECK(n == 4);
+    });
+    run(io);
+    std::error_code ec;
+    CHECK(as_string_view(p.b.read_frame(ec)) == "d1");
+    CHECK(as_string_view(p.b.read_frame(ec)) == "d2");
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: blocking read_frame and write_frame", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::error_code ec;
+    CHECK(p.a.write_frame(as_payload("sync"), ec) == 4);
+    CHECK_FALSE(ec);
+    CHECK(p.a.write_frame(as_payload("")) == 0);
+    // A payload made of several buffers is gathered into one frame.
+    const std::array<asio::const_buffer, 3> parts{as_payload("gath"), as_payload("er"),
+                                                  as_payload("ed")};
+    CHECK(p.a.write_frame(parts) == 8);
+    CHECK(p.a.write_frames(payload_buffers({"m1", "m2"}), ec) == 4);
+
+    CHECK(as_string_view(p.b.read_frame(ec)) == "sync");
+    CHECK_FALSE(ec);
+    CHECK(p.b.read_frame().empty());
+    CHECK(as_string_view(p.b.read_frame()) == "gathered");
+    CHECK(as_string_view(p.b.read_frame()) == "m1");
+    CHECK(as_string_view(p.b.read_frame()) == "m2");
+
+    // Large frames need a concurrent reader.
+    const std::string big = pattern(600000);
+    std::thread writer([&] {
+        std::error_code wec;
+        p.a.write_frame(as_payload(big), wec);
+        CHECK_FALSE(wec);
+    });
+    const frame_view got = p.b.read_frame(ec);
+    writer.join();
+    CHECK_FALSE(ec);
+    CHECK(as_string_view(got) == big);
+
+    p.a.next_layer().close();
+    CHECK(p.b.read_frame(ec).empty());
+    CHECK(ec == asio::error::eof);
+}
+
+// --- batching and sizes -----------------------------------------------------------
+
+TEST_CASE_TEMPLATE("framed_stream: async_write_frames gathers several frames", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    const std::vector<std::string> payloads{"first", "", pattern(70000, 1), "last"};
+    std::size_t written = 0;
+    {
+        // The range may go away once the call returns; the payloads may not.
+        auto buffers = payload_buffers(payloads);
+        p.a.async_write_frames(buffers, [&](std::error_code ec, std::size_t n) {
+            CHECK_FALSE(ec);
+            written = n;
+        });
+        std::fill(buffers.begin(), buffers.end(), asio::const_buffer());
+    }
+    std::vector<std::string> got;
+    std::function<void()> next = [&] {
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            REQUIRE_FALSE(ec);
+            got.emplace_back(as_string_view(payload));
+            if (got.size() < payloads.size())
+                next();
+        });
+    };
+    next();
+    run(io);
+    CHECK(written == 5 + 0 + 70000 + 4);
+    CHECK(got == payloads);
+
+    // An empty batch writes nothing and completes.
+    bool empty_done = false;
+    p.a.async_write_frames(std::vector<asio::const_buffer>{}, [&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        CHECK(n == 0);
+        empty_done = true;
+    });
+    run(io);
+    CHECK(empty_done);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: frames larger than the read chunk arrive in pieces", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    constexpr std::size_t chunk = decltype(p.b)::default_read_chunk;
+    static_assert(chunk == 32 * 1024);
+    CHECK(p.b.read_chunk_size() == chunk);
+    const std::vector<std::size_t> sizes{0,         1,         chunk - 4, chunk - 3, chunk,
+                                         chunk + 1, 100000,    1024 * 1024, 7};
+    std::vector<std::string> payloads;
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+        payloads.push_back(pattern(sizes[i], static_cast<unsigned>(i)));
+
+    std::vector<std::string> got;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (const auto& payload : payloads)
+                co_await p.a.async_write_frame(as_payload(payload), asio::use_awaitable);
+        },
+        asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (std::size_t i = 0; i < payloads.size(); ++i)
+                got.emplace_back(
+                    as_string_view(co_await p.b.async_read_frame(asio::use_awaitable)));
+        },
+        asio::detached);
+    run(io);
+    REQUIRE(got.size() == payloads.size());
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i] == payloads[i]);
+    }
+    CHECK(p.b.buffered_bytes() == 0);
+}
+
+TEST_CASE("framed_stream: a frame written a byte at a time is reassembled") {
+    asio::io_context io;
+    stream_pair<local_owned> p(io);
+    const std::string wire = frame("piecemeal") + frame("");
+    std::vector<std::string> got;
+    std::function<void()> next = [&] {
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            REQUIRE_FALSE(ec);
+            got.emplace_back(as_string_view(payload));
+            if (got.size() < 2)
+                next();
+        });
+    };
+    next();
+    // Each byte is delivered, and read, before the next is sent: the read
+    // goes through the wait, the partial header, the partial payload.
+    for (char c : wire) {
+        raw_write(p.a.next_layer(), std::string_view(&c, 1));
+        io.restart();
+        io.poll();
+    }
+    run(io);
+    CHECK(got == std::vector<std::string>{"piecemeal", ""});
+}
+
+TEST_CASE("framed_stream: a small read chunk still reads large frames") {
+    asio::io_context io;
+    stream_pair<local_owned> p(io);
+    p.b.read_chunk_size(16);
+    CHECK(p.b.read_chunk_size() == 16);
+    const std::vector<std::string> payloads{"tiny", pattern(5000, 3), "", pattern(17, 4)};
+    p.a.async_write_frames(payload_buffers(payloads), [](std::error_code ec, std::size_t) {
+        CHECK_FALSE(ec);
+    });
+    std::vector<std::string> got;
+    std::error_code ec;
+    run(io);
+    for (std::size_t i = 0; i < payloads.size(); ++i)
+        got.emplace_back(as_string_view(p.b.read_frame(ec)));
+    CHECK_FALSE(ec);
+    CHECK(got == payloads);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained without I/O", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    constexpr int count = 1000;
+    std::vector<std::string> payloads;
+    for (int i = 0; i < count; ++i)
+        payloads.push_back("msg-" + std::to_string(i));
+    std::error_code ec;
+    p.a.write_frames(payload_buffers(payloads), ec);
+    REQUIRE_FALSE(ec);
+    // The writer is gone: whatever is read from here on was already sent.
+    p.a.next_layer().close();
+
+    std::vector<std::string> got;
+    int async_reads = 0;
+    std::error_code last;
+    while (!last) {
+        ++async_reads;
+        p.b.async_read_frame([&](std::error_code rec, frame_view payload) {
+            last = rec;
+            if (!rec)
+                got.emplace_back(as_string_view(payload));
+        });
+        run(io);
+        if (last)
+            break;
+        // Everything else that arrived with that read.
+        while (auto payload = p.b.read_buffered_frame(ec))
+            got.emplace_back(as_string_view(*payload));
+        REQUIRE_FALSE(ec);
+    }
+    CHECK(last == asio::error::eof);
+    CHECK(got == payloads);
+    // About 11 KB in one write; a local socket hands it over in one read,
+    // loopback TCP in very few.
+    if constexpr (std::is_same_v<typename K::socket, local_socket>)
+        CHECK(async_reads == 2); // one for all the frames, one for the EOF
+    else
+        CHECK(async_reads <= 4);
+    CHECK(p.b.buffered_bytes() == 0);
+    CHECK_FALSE(p.b.read_buffered_frame(ec));
+    CHECK_FALSE(ec);
+}
+
+// --- errors ---------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("framed_stream: an oversize length from the peer", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    {
+        stream_pair<K> p(io);
+        raw_write(p.a.next_layer(), "\xFF\xFF\xFF\xFF" "abc");
+        std::error_code result;
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            result = ec;
+            CHECK(payload.empty());
+        });
+        run(io);
+        CHECK(result == parley::error::frame_too_large);
+        CHECK(p.b.describe(result) == "frame of 4294967295 bytes exceeds the 1048576-byte limit");
+        CHECK(p.b.describe(asio::error::eof) == std::error_code(asio::error::eof).message());
+        // It stays an error: the stream cannot be resynchronised.
+        std::error_code again;
+        CHECK_FALSE(p.b.read_buffered_frame(again));
+        CHECK(again == parley::error::frame_too_large);
+    }
+    {
+        stream_pair<K> p(io);
+        p.b.max_payload(100);
+        raw_write(p.a.next_layer(), header(101) + pattern(101));
+        try {
+            (void)p.b.read_frame();
+            FAIL("no exception");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == parley::error::frame_too_large);
+            CHECK(std::string(e.what()).find("frame of 101 bytes exceeds the 100-byte limit") !=
+                  std::string::npos);
+        }
+    }
+    {
+        // Exactly at the limit is fine.
+        stream_pair<K> p(io);
+        p.b.max_payload(100);
+        raw_write(p.a.next_layer(), frame(pattern(100)));
+        CHECK(p.b.read_frame().size() == 100);
+    }
+}
+
+TEST_CASE_TEMPLATE("framed_stream: peer closing mid-frame, and between frames", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    // Inside the payload, inside the header, and cleanly after a frame.
+    const std::pair<std::string, std::error_code> cases[] = {
+        {header(10) + "abc", parley::error::truncated_frame},
+        {std::string("\0\0", 2), parley::error::truncated_frame},
+        {frame("whole"), asio::error::eof},
+        {"", asio::error::eof},
+    };
+    for (const auto& [sent, expected] : cases) {
+        CAPTURE(sent.size());
+        for (bool blocking : {false, true}) {
+            CAPTURE(blocking);
+            stream_pair<K> p(io);
+            raw_write(p.a.next_layer(), sent);
+            p.a.next_layer().close();
+            std::vector<std::string> got;
+            std::error_code ec;
+            if (blocking) {
+                for (;;) {
+                    const frame_view payload = p.b.read_frame(ec);
+                    if (ec)
+                        break;
+                    got.emplace_back(as_string_view(payload));
+                }
+            } else {
+                ec = read_all_async(io, p.b, got);
+            }
+            CHECK(ec == expected);
+            CHECK(got.size() == (sent == frame("whole") ? 1u : 0u));
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("framed_stream: a write over max_payload writes nothing", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    p.a.max_payload(10);
+    CHECK(p.a.max_payload() == 10);
+    const std::string eleven = pattern(11);
+
+    bool returned = false;
+    std::error_code result;
+    std::size_t written = 99;
+    p.a.async_write_frame(as_payload(eleven), [&](std::error_code ec, std::size_t n) {
+        CHECK(returned); // even an error found up front is not reported inline
+        result = ec;
+        written = n;
+    });
+    returned = true;
+    run(io);
+    CHECK(result == parley::error::frame_too_large);
+    CHECK(written == 0);
+    CHECK(p.a.describe(result) == "frame of 11 bytes exceeds the 10-byte limit");
+
+    // One oversize payload in a batch refuses the whole batch.
+    const std::vector<std::string> batch{"ok", eleven, "fine"};
+    result.clear();
+    returned = false;
+    p.a.async_write_frames(payload_buffers(batch), [&](std::error_code ec, std::size_t n) {
+        CHECK(returned);
+        result = ec;
+        CHECK(n == 0);
+    });
+    returned = true;
+    run(io);
+    CHECK(result == parley::error::frame_too_large);
+
+    std::error_code ec;
+    CHECK(p.a.write_frame(as_payload(eleven), ec) == 0);
+    CHECK(ec == parley::error::frame_too_large);
+    CHECK_THROWS_AS(p.a.write_frame(as_payload(eleven)), std::system_error);
+    CHECK(p.a.write_frames(payload_buffers(batch), ec) == 0);
+    CHECK(ec == parley::error::frame_too_large);
+    CHECK_THROWS_AS(p.a.max_payload(std::uint64_t{1} << 32), std::invalid_argument);
+
+    // None of that reached the peer: the next frame it sees is this one.
+    p.a.write_frame(as_payload("after"));
+    p.a.next_layer().close();
+    std::vector<std::string> got;
+    CHECK(read_all_async(io, p.b, got) == asio::error::eof);
+    CHECK(got == std::vector<std::string>{"after"});
+}
+
+TEST_CASE_TEMPLATE("framed_stream: write errors from the socket", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    p.a.next_layer().close();
+    std::error_code result;
+    std::size_t written = 99;
+    p.a.async_write_frame(as_payload("x"), [&](std::error_code ec, std::size_t n) {
+        result = ec;
+        written = n;
+    });
+    run(io);
+    CHECK(result == asio::error::bad_descriptor);
+    CHECK(written == 0);
+}
+
+// --- cancellation ---------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("framed_stream: socket.cancel() aborts a pending read", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::error_code result;
+    p.b.async_read_frame([&](std::error_code ec, frame_view) { result = ec; });
+    asio::post(io, [&] { p.b.next_layer().cancel(); });
+    run(io);
+    CHECK(result == asio::error::operation_aborted);
+
+    // The stream is still usable after a cancelled idle read.
+    p.a.write_frame(as_payload("still here"));
+    std::string got;
+    p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+        CHECK_FALSE(ec);
+        got = as_string_view(payload);
+    });
+    run(io);
+    CHECK(got == "still here");
+}
+
+TEST_CASE_TEMPLATE("framed_stream: per-operation cancellation", K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    asio::cancellation_signal signal;
+
+    SUBCASE("while waiting for a frame to start") {
+        std::error_code result;
+        bool done = false;
+        p.b.async_read_frame(asio::bind_cancellation_slot(
+            signal.slot(), [&](std::error_code ec, frame_view) {
+                result = ec;
+                done = true;
+            }));
+        asio::post(io, [&] { signal.emit(asio::cancellation_type::terminal); });
+        run(io);
+        CHECK(done);
+        CHECK(result == asio::error::operation_aborted);
+    }
+
+    SUBCASE("in the middle of a frame, which a later read completes") {
+        const std::string wire = frame("abcdefghij");
+        raw_write(p.a.next_layer(), std::string_view(wire).substr(0, 7));
+        std::error_code result;
+        bool done = false;
+        p.b.async_read_frame(asio::bind_cancellation_slot(
+            signal.slot(), [&](std::error_code ec, frame_view) {
+                result = ec;
+                done = true;
+            }));
+        run_until(io, [&] { return p.b.buffered_bytes() == 7; }); // header and "abc" are in
+        CHECK_FALSE(done);
+        signal.emit(asio::cancellation_type::terminal);
+        run(io);
+        CHECK(done);
+        CHECK(result == asio::error::operation_aborted);
+        CHECK(p.b.buffered_bytes() == 7); // kept for the next read
+
+        raw_write(p.a.next_layer(), std::string_view(wire).substr(7));
+        std::string got;
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            CHECK_FALSE(ec);
+            got = as_string_view(payload);
+        });
+        run(io);
+        CHECK(got == "abcdefghij");
+    }
+
+    SUBCASE("a signal emitted after completion does nothing") {
+        p.a.write_frame(as_payload("done"));
+        std::string got;
+        p.b.async_read_frame(asio::bind_cancellation_slot(
+            signal.slot(), [&](std::error_code ec, frame_view payload) {
+                CHECK_FALSE(ec);
+                got = as_string_view(payload);
+            }));
+        run(io);
+        signal.emit(asio::cancellation_type::terminal);
+        run(io);
+        CHECK(got == "done");
+    }
+}
+
+// --- buffer ownership ----------------------------------------------------------
+
+TEST_CASE_TEMPLATE("framed_stream: an idle stream over a socket holds no read buffer", K,
+                   PARLEY_STREAM_KINDS) {
+    // Read buffers come from a per-thread pool that hands out the most
+    // recently returned block first. If a stream that has read a frame and
+    // is waiting for the next gives its block back, the next stream to read
+    // on that thread gets that very block, and its frame lands at the same
+    // address. A fresh thread starts with an empty pool, so nothing left by
+    // earlier tests interferes.
+    const std::byte* first_frame = nullptr;
+    const std::byte* second_frame = nullptr;
+    std::size_t idle_buffered = 99;
+    std::error_code pending_result;
+    std::thread([&] {
+        asio::io_context io;
+        stream_pair<K> p(io), q(io);
+        p.a.write_frame(as_payload("first"));
+        p.b.async_read_frame([&](std::error_code, frame_view payload) {
+            first_frame = payload.data();
+        });
+        run(io);
+
+        // p.b now waits for a frame that will not come.
+        p.b.async_read_frame([&](std::error_code ec, frame_view) { pending_result = ec; });
+        idle_buffered = p.b.buffered_bytes();
+
+        q.a.write_frame(as_payload("second"));
+        q.b.async_read_frame([&](std::error_code, frame_view payload) {
+            second_frame = payload.data();
+        });
+        run_until(io, [&] { return second_frame != nullptr; });
+        p.b.next_layer().cancel();
+        run(io);
+    }).join();
+    CHECK(first_frame != nullptr);
+    CHECK(second_frame == first_frame);
+    CHECK(idle_buffered == 0);
+    CHECK(pending_result == asio::error::operation_aborted);
+}
+
+// --- a custom format ------------------------------------------------------------
+
+TEST_CASE("framed_stream: a 2-byte little-endian format on the wire") {
+    constexpr parley::frame_format small{2, parley::byte_order::little, 65535};
+    asio::io_context io;
+    stream_pair<local_owned, small> p(io);
+    p.a.write_frame(as_payload("abc"));
+    std::string wire(5, '\0');
+    asio::read(p.b.next_layer(), asio::buffer(wire));
+    CHECK(wire == std::string("\x03\x00" "abc", 5));
+
+    raw_write(p.b.next_layer(), std::string("\x02\x01", 2) + pattern(0x0102));
+    CHECK(p.a.read_frame().size() == 0x0102);
+    CHECK_THROWS_AS(p.a.max_payload(65536), std::invalid_argument);
+    p.a.max_payload(65535);
+    const std::string max(65535, 'm');
+    std::thread writer([&] { p.b.write_frame(as_payload(max)); });
+    CHECK(p.a.read_frame().size() == 65535);
+    writer.join();
+}
+
+// --- the generic path, through test_stream ---------------------------------------
+
+TEST_CASE("framed_stream: a non-socket stream, read a byte at a time") {
+    asio::io_context io;
+    const std::vector<std::string> payloads{"one", "", pattern(40000, 2), "four"};
+    parley::framed_stream<test_stream> s(io, encode_all(payloads));
+    s.next_layer().max_read = 1;
+    std::vector<std::string> got;
+    CHECK(read_all_async(io, s, got) == asio::error::eof);
+    CHECK(got == payloads);
+    CHECK(s.next_layer().reads >= encode_all(payloads).size());
+}
+
+TEST_CASE("framed_stream: a non-socket stream, random read sizes and chunk sizes") {
+    std::mt19937 rng(77);
+    for (int iter = 0; iter < 60; ++iter) {
+        std::vector<std::string> payloads;
+        const int n = static_cast<int>(rng() % 10);
+        for (int i = 0; i < n; ++i)
+            payloads.push_back(pattern(rng() % 3 == 0 ? rng() % 70000 : rng() % 50,
+                                       static_cast<unsigned>(rng())));
+        std::string wire = encode_all(payloads);
+        const bool cut = rng() % 4 == 0 && !wire.empty();
+        if (cut)
+            wire.resize(wire.size() - 1);
+
+        asio::io_context io;
+        parley::framed_stream<test_stream> s(io, wire);
+        s.next_layer().max_read = 1 + rng() % 5000;
+        s.read_chunk_size(1 + rng() % 70000);
+        const bool blocking = rng() % 2;
+        std::vector<std::string> got;
+        std::error_code ec;
+        if (blocking) {
+            for (;;) {
+                const frame_view payload = s.read_frame(ec);
+                if (ec)
+                    break;
+                got.emplace_back(as_string_view(payload));
+            }
+        } else {
+            ec = read_all_async(io, s, got);
+        }
+        CAPTURE(iter);
+        if (cut) {
+            CHECK(ec == parley::error::truncated_frame);
+            payloads.pop_back();
+        } else {
+            CHECK(ec == asio::error::eof);
+        }
+        CHECK(got == payloads);
+    }
+}
+
+TEST_CASE("framed_stream: a non-socket stream, buffered frames and inline completion") {
+    asio::io_context io;
+    parley::framed_stream<test_stream> s(io, encode_all({"a", "b", "c"}));
+    bool returned = false;
+    std::string got;
+    s.async_read_frame([&](std::error_code ec, frame_view payload) {
+        CHECK(returned);
+        CHECK_FALSE(ec);
+        got = as_string_view(payload);
+    });
+    returned = true;
+    run(io);
+    CHECK(got == "a");
+    CHECK(s.next_layer().reads == 1);
+    std::error_code ec;
+    auto b = s.read_buffered_frame(ec);
+    REQUIRE(b);
+    CHECK(as_string_view(*b) == "b");
+    // The third frame is buffered too: the read completes without I/O, but
+    // still not inline.
+    returned = false;
+    s.async_read_frame([&](std::error_code rec, frame_view payload) {
+        CHECK(returned);
+        CHECK_FALSE(rec);
+        got = as_string_view(payload);
+    });
+    returned = true;
+    run(io);
+    CHECK(got == "c");
+    CHECK(s.next_layer().reads == 1);
+}
+
+TEST_CASE("framed_stream: injected read failures at every point") {
+    const std::vector<std::string> payloads{"alpha", pattern(3000, 5), "", "omega"};
+    const std::string wire = encode_all(payloads);
+    // Fail the first read, then the second, and so on, until the stream
+    // reads to the end without reaching the failure (Beast's fail_count
+    // loop). Every failure surfaces as itself, with the frames before it
+    // intact.
+    bool reached_end = false;
+    for (std::size_t fail_at = 0; fail_at < 1000 && !reached_end; ++fail_at) {
+        CAPTURE(fail_at);
+        for (bool blocking : {false, true}) {
+            asio::io_context io;
+            parley::framed_stream<test_stream> s(io, wire);
+            s.next_layer().max_read = 997;
+            s.next_layer().fail_at = fail_at;
+            std::vector<std::string> got;
+            std::error_code ec;
+            if (blocking) {
+                for (;;) {
+                    const frame_view payload = s.read_frame(ec);
+                    if (ec)
+                        break;
+                    got.emplace_back(as_string_view(payload));
+                }
+            } else {
+                ec = read_all_async(io, s, got);
+            }
+            REQUIRE(got.size() <= payloads.size());
+            CHECK(std::equal(got.begin(), got.end(), payloads.begin()));
+            if (ec == asio::error::eof) {
+                CHECK(got == payloads);
+                reached_end = true;
+            } else {
+                CHECK(ec == asio::error::connection_reset);
+            }
+        }
+    }
+    CHECK(reached_end);
+}
+
+TEST_CASE("framed_stream: a non-socket stream, writes") {
+    asio::io_context io;
+    parley::framed_stream<test_stream> s(io);
+    s.next_layer().max_write = 3; // short writes: async_write must loop
+    const std::vector<std::string> payloads{"x", "", pattern(100, 9)};
+    std::size_t written = 0;
+    s.async_write_frames(payload_buffers(payloads), [&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        written = n;
+    });
+    run(io);
+    CHECK(written == 101);
+    CHECK(s.next_layer().output == encode_all(payloads));
+
+    s.next_layer().output.clear();
+    CHECK(s.write_frame(as_payload("sync")) == 4);
+    CHECK(s.next_layer().output == frame("sync"));
+
+    // An injected failure on the next write.
+    s.next_layer().fail_at = s.next_layer().operations;
+    std::error_code result;
+    written = 99;
+    s.async_write_frame(as_payload("lost"), [&](std::error_code ec, std::size_t n) {
+        result = ec;
+        written = n;
+    });
+    run(io);
+    CHECK(result == asio::error::connection_reset);
+    CHECK(written == 0);
+
+    s.next_layer().fail_at = s.next_layer().operations + 1; // the second piece fails
+    std::error_code ec;
+    CHECK(s.write_frame(as_payload("partial"), ec) == 0);
+    CHECK(ec == asio::error::connection_reset);
+}
+
+TEST_CASE("framed_stream: over a reference to a non-socket stream") {
+    asio::io_context io;
+    test_stream raw(io, frame("by reference") + header(2000000));
+    parley::framed_stream<test_stream&> s(raw);
+    CHECK(&s.next_layer() == &raw);
+    std::vector<std::string> got;
+    const std::error_code ec = read_all_async(io, s, got);
+    CHECK(got == std::vector<std::string>{"by reference"});
+    CHECK(ec == parley::error::frame_too_large);
+    CHECK(s.describe(ec) == "frame of 2000000 bytes exceeds the 1048576-byte limit");
+    s.write_frame(as_payload("back"));
+    CHECK(raw.output == frame("back"));
+}
+
+TEST_CASE("framed_stream: move construction keeps the stream working") {
+    asio::io_context io;
+    stream_pair<local_owned> p(io);
+    p.a.write_frame(as_payload("one"));
+    p.a.write_frame(as_payload("two"));
+    CHECK(as_string_view(p.b.read_frame()) == "one");
+    auto moved = std::move(p.b);
+    CHECK(as_string_view(moved.read_frame()) == "two");
+}
