@@ -41,7 +41,8 @@ asio::awaitable<void> serve(tcp::socket socket) {
         auto [read_error, payload] = co_await stream.async_read_frame(with_error);
         if ((ec = read_error))
             break;
-        std::cout << peer << ": " << parley::as_string_view(payload) << std::endl;
+        std::cout << peer << ": " << parley::examples::printable(parley::as_string_view(payload))
+                  << std::endl;
         // The payload is a view into the stream's buffer, valid until the
         // next read: it can be echoed without a copy.
         std::tie(ec, ignored) = co_await stream.async_write_frame(

@@ -133,6 +133,28 @@ inline std::string to_string(const asio::ip::tcp::endpoint& endpoint) {
     return host + ':' + std::to_string(endpoint.port());
 }
 
+/// Text from the network made safe to print on a terminal: control
+/// characters (which could move the cursor or change colours) shown as
+/// \xNN, and anything past `max` bytes summarised.
+inline std::string printable(std::string_view text, std::size_t max = 200) {
+    std::string out;
+    const std::size_t shown = text.size() > max ? max : text.size();
+    for (std::size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7f) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (shown < text.size())
+        out += "... (" + std::to_string(text.size()) + " bytes)";
+    return out;
+}
+
 /// Opens, binds (with SO_REUSEADDR) and listens; prints
 /// "listening on HOST:PORT" once connections are accepted, or the reason
 /// it could not.

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,7 +32,8 @@ inline std::string example_path(const std::string& name) {
 #endif
 }
 
-/// A running server process. Its stdout is captured: start() reads until a
+/// A running server process. Its stdout and stderr are captured (in an
+/// unlinked temporary file): start() reads until a
 /// line starting with `ready_prefix` (default "listening on ") and takes
 /// the port after the last ':'. The destructor sends SIGTERM, then SIGKILL
 /// if it has not exited within two seconds.
@@ -42,13 +42,17 @@ public:
     server_process(std::string program, std::vector<std::string> args,
                    std::string ready_prefix = "listening on ",
                    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-        int out[2];
-        if (::pipe(out) != 0)
-            throw std::runtime_error("pipe failed");
+        // Output goes to a file, not a pipe: a server that prints a lot must
+        // never block because the test is busy elsewhere.
+        char path[] = "/tmp/parley-test-server-XXXXXX";
+        const int file = ::mkstemp(path);
+        if (file < 0)
+            throw std::runtime_error("cannot create a temporary file");
+        ::unlink(path);
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&actions, out[0]);
+        posix_spawn_file_actions_adddup2(&actions, file, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&actions, file, STDERR_FILENO);
         std::vector<char*> argv;
         argv.push_back(program.data());
         for (auto& a : args)
@@ -56,8 +60,7 @@ public:
         argv.push_back(nullptr);
         const int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&actions);
-        ::close(out[1]);
-        out_ = out[0];
+        out_ = file;
         if (rc != 0) {
             ::close(out_);
             throw std::runtime_error("cannot start " + program + ": " + std::strerror(rc));
@@ -89,9 +92,10 @@ public:
                 scanned_ = newline + 1;
                 if (line.rfind(prefix, 0) == 0) {
                     const auto colon = line.rfind(':');
-                    return colon == std::string::npos
-                               ? 0
-                               : static_cast<std::uint16_t>(std::stoul(line.substr(colon + 1)));
+                    const std::string tail = colon == std::string::npos ? "" : line.substr(colon + 1);
+                    const bool numeric = !tail.empty() && tail.find_first_not_of("0123456789") ==
+                                                              std::string::npos;
+                    return numeric ? static_cast<std::uint16_t>(std::stoul(tail)) : 0;
                 }
             }
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -129,21 +133,24 @@ public:
     }
 
 private:
+    // Reads what the process wrote since last time, waiting up to
+    // `timeout_ms` for something new.
     bool read_some(int timeout_ms) {
         if (out_ < 0)
             return false;
-        pollfd p{out_, POLLIN, 0};
-        if (::poll(&p, 1, timeout_ms) <= 0)
-            return false;
-        char buf[4096];
-        const auto n = ::read(out_, buf, sizeof buf);
-        if (n <= 0) {
-            ::close(out_);
-            out_ = -1;
-            return false;
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            char buf[65536];
+            const auto n = ::pread(out_, buf, sizeof buf, static_cast<off_t>(output_.size()));
+            if (n > 0) {
+                output_.append(buf, static_cast<std::size_t>(n));
+                return true;
+            }
+            if (std::chrono::steady_clock::now() >= deadline)
+                return false;
+            ::usleep(2000);
         }
-        output_.append(buf, static_cast<std::size_t>(n));
-        return true;
     }
 
     void stop() {
