@@ -143,7 +143,7 @@ struct Options {
   int subs = 10;               // fanout: subscribers
   size_t size = 64;            // payload bytes
   double rate = 0;             // fanout: publishes/s; 0 = saturating
-  uint64_t window = 4096;      // fanout saturating: max messages ahead of slowest
+  uint64_t window = 0;         // fanout saturating: max messages ahead of slowest (0 = auto)
   int conns = 1;               // echo, idle
   int inflight = 1;            // echo: requests in flight per connection
   bool greeting = false;       // parley echo_server: one greeting frame per connection
@@ -158,7 +158,7 @@ void usage() {
       "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat --port P [options]\n"
       "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
-      "  fanout:  --subs N  [--window W (saturating, default 4096) | --rate R (paced)]\n"
+      "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
       "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
       "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n");
   std::exit(2);
@@ -212,7 +212,14 @@ Options parse_args(int argc, char** argv) {
   if (o.proto == Proto::asiochat && o.size > kAsioMaxBody)
     fail("asiochat bodies are at most 512 bytes");
   if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
-  if (o.window < 1) fail("--window must be positive");
+  if (o.window == 0) {
+    // Bound what is in flight by deliveries, not messages, so the queueing
+    // delay does not grow with N: about 64k deliveries in total, at least 16
+    // messages, and at most 2 MiB of frames per subscriber (under the floor's
+    // 4 MiB per-client limit and Redis's 8 MiB pub/sub soft limit).
+    uint64_t frame = o.size + 64;
+    o.window = std::clamp<uint64_t>(65536 / uint64_t(o.subs), 16, std::max<uint64_t>(16, (2u << 20) / frame));
+  }
   if (o.duration <= 0 || o.warmup < 0 || o.drain < 0) fail("bad durations");
   if (o.scenario == Scenario::echo && o.proto != Proto::parley && o.proto != Proto::resp)
     fail("echo speaks parley framing or resp (ECHO) only");
@@ -742,14 +749,21 @@ class Runner {
       return;
     }
     if (c.role == Role::publisher) return;
+    if (!c.ready) {
+      // Before its first marker a subscriber ignores everything: a server's
+      // welcome frame, Asio chat's replay of recent messages, old runs' data.
+      if (n >= kHeader) {
+        Header h = read_header(p);
+        if (h.run == run_id_ && h.magic == kMarkMagic) { c.ready = true; ++ready_count_; return; }
+      }
+      ++stale_;
+      return;
+    }
     if (n < kHeader) { ++bad_; return; }
     Header h = read_header(p);
     if (h.run != run_id_) { ++stale_; return; }
-    if (h.magic == kMarkMagic) {
-      if (!c.ready) { c.ready = true; ++ready_count_; }
-      return;
-    }
-    if (h.magic != kDataMagic || !c.ready) { ++bad_; return; }
+    if (h.magic == kMarkMagic) return;  // a later marker of the barrier
+    if (h.magic != kDataMagic) { ++bad_; return; }
     if (n != o_.size) ++bad_;
     if (h.seq == c.expected) ++c.expected;
     else if (h.seq > c.expected) { gap_lost_ += h.seq - c.expected; c.expected = h.seq + 1; }
@@ -927,10 +941,12 @@ class Runner {
       if (published == 0) published = seq;
       elapsed = o_.duration;
     }
+    // A gap in a subscriber's sequence is a loss; messages still on their
+    // way when the drain time ran out are reported apart, as undrained.
     uint64_t lost = gap_lost_;
     for (size_t i = 1; i < conns_.size(); ++i)
       if (conns_[i].alive && conns_[i].ready && conns_[i].expected < published)
-        lost += published - conns_[i].expected;
+        undrained_ += published - conns_[i].expected;
     double rate = elapsed > 0 ? double(window_delivered_) / elapsed : 0;
     report_fanout(ok && !fatal(), rate, published, lost, drain_timeout);
     return ok && !fatal() ? 0 : 1;
@@ -940,13 +956,15 @@ class Runner {
     double mbs = rate * double(o_.size) / 1e6;
     const char* mode = o_.rate > 0 ? "paced" : "window";
     std::printf("fanout %s%s%s N=%d S=%zu %s=%s: %s msgs/s %.1f MB/s  p50 %s p99 %s p99.9 %s max %s"
-                "  published %" PRIu64 " lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s\n",
+                "  published %" PRIu64 " lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.subs, o_.size, mode,
                 o_.rate > 0 ? fmt_rate(o_.rate).c_str() : std::to_string(o_.window).c_str(),
                 fmt_rate(rate).c_str(), mbs, fmt_us(hist_.quantile(0.5)).c_str(),
                 fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
                 fmt_us(hist_.max()).c_str(), published, lost, out_of_order_, disconnected_,
-                drain_timeout ? "  DRAIN-TIMEOUT" : "", ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
+                drain_timeout ? ("  DRAIN-TIMEOUT undrained " + std::to_string(undrained_)).c_str() : "",
+                bad_ ? ("  BAD " + std::to_string(bad_)).c_str() : "",
+                ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
     std::string extra;
     if (o_.proto == Proto::resp && publish_replies_)
       extra += ",\"publish_replies\":" + std::to_string(publish_replies_) +
@@ -955,7 +973,7 @@ class Runner {
                 "\"subs\":%d,\"size\":%zu,\"mode\":\"%s\",\"rate\":%.0f,\"window\":%" PRIu64 ","
                 "\"warmup\":%.3f,\"duration\":%.3f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
                 "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,\"samples\":%" PRIu64 ","
-                "\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ","
+                "\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"undrained\":%" PRIu64 ","
                 "\"out_of_order\":%" PRIu64 ",\"disconnected\":%" PRIu64 ",\"bad\":%" PRIu64 ","
                 "\"stale\":%" PRIu64 ",\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s,\"publish_rate\":%.1f%s}\n",
                 name(o_.proto), json_str(o_.label).c_str(), ok ? "true" : "false",
@@ -963,7 +981,7 @@ class Runner {
                 o_.subs, o_.size, mode, o_.rate, o_.window, o_.warmup, o_.duration, rate, mbs,
                 double(hist_.quantile(0.5)) / 1e3, double(hist_.quantile(0.99)) / 1e3,
                 double(hist_.quantile(0.999)) / 1e3, double(hist_.max()) / 1e3, hist_.total(),
-                published, delivered_, lost, out_of_order_, disconnected_, bad_, stale_,
+                published, delivered_, lost, undrained_, out_of_order_, disconnected_, bad_, stale_,
                 server_errors_, drain_timeout ? "true" : "false", double(pub_window_) / o_.duration,
                 extra.c_str());
     std::fflush(stdout);
@@ -1011,23 +1029,25 @@ class Runner {
       }
       for (auto& c : conns_) {
         published += c.sent;
-        if (c.alive && c.expected < c.sent) lost += c.sent - c.expected;
+        if (c.alive && c.expected < c.sent) undrained_ += c.sent - c.expected;
       }
     }
     lost += gap_lost_;
     double rate = double(window_delivered_) / o_.duration;
     bool good = ok && !fatal();
     std::printf("echo %s%s%s C=%d W=%d S=%zu: %s round trips/s  p50 %s p99 %s p99.9 %s max %s"
-                "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s\n",
+                "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, o_.inflight,
                 o_.size, fmt_rate(rate).c_str(), fmt_us(hist_.quantile(0.5)).c_str(),
                 fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
                 fmt_us(hist_.max()).c_str(), lost, out_of_order_, disconnected_,
-                drain_timeout ? "  DRAIN-TIMEOUT" : "", good ? "" : "  ERROR: ", good ? "" : error_.c_str());
+                drain_timeout ? ("  DRAIN-TIMEOUT undrained " + std::to_string(undrained_)).c_str() : "",
+                bad_ ? ("  BAD " + std::to_string(bad_)).c_str() : "",
+                good ? "" : "  ERROR: ", good ? "" : error_.c_str());
     std::printf("{\"scenario\":\"echo\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
                 "\"conns\":%d,\"inflight\":%d,\"size\":%zu,\"warmup\":%.3f,\"duration\":%.3f,"
                 "\"rtt_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
-                "\"samples\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ","
+                "\"samples\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"undrained\":%" PRIu64 ","
                 "\"out_of_order\":%" PRIu64 ",\"disconnected\":%" PRIu64 ",\"bad\":%" PRIu64 ","
                 "\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s}\n",
                 name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
@@ -1035,7 +1055,7 @@ class Runner {
                 o_.conns, o_.inflight, o_.size, o_.warmup, o_.duration, rate,
                 double(hist_.quantile(0.5)) / 1e3, double(hist_.quantile(0.99)) / 1e3,
                 double(hist_.quantile(0.999)) / 1e3, double(hist_.max()) / 1e3, hist_.total(),
-                published, delivered_, lost, out_of_order_, disconnected_, bad_, server_errors_,
+                published, delivered_, lost, undrained_, out_of_order_, disconnected_, bad_, server_errors_,
                 drain_timeout ? "true" : "false");
     std::fflush(stdout);
     return good ? 0 : 1;
@@ -1127,7 +1147,7 @@ class Runner {
   uint64_t t_warm_ = kNever, t_stop_ = kNever;
   uint64_t delivered_ = 0, window_delivered_ = 0, gap_lost_ = 0, out_of_order_ = 0;
   uint64_t disconnected_ = 0, bad_ = 0, stale_ = 0, server_errors_ = 0;
-  uint64_t publish_replies_ = 0, pub_window_ = 0;
+  uint64_t publish_replies_ = 0, pub_window_ = 0, undrained_ = 0;
   int64_t min_receivers_ = INT64_MAX;
   Histogram hist_;
   std::string error_, first_close_, server_error_text_;

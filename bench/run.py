@@ -13,6 +13,7 @@ and writes results (JSONL, TSV, markdown tables, a gnuplot PNG) to --out.
 Python 3 standard library only.
 """
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -25,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -109,38 +111,59 @@ def spec(name, job, args, bdir):
         argv = [str(Path(path).resolve()), "--port", "0"]
         if job == "broadcast" and not args.with_echo:
             argv.append("--no-echo")
+        argv += shlex.split(args.parley_broadcast_args if job == "broadcast" else args.parley_echo_args)
         return ServerSpec(argv, "parley", greeting=(job == "echo" and args.parley_greeting))
     raise SystemExit(f"unknown server {name!r}")
 
 
 class Server:
-    def __init__(self, sp, logpath, args):
+    LOG_LINES = 200  # a server that logs every message must not fill the disk
+
+    def __init__(self, name, sp, logpath, args):
+        self.name = name
         self.sp = sp
         self.logpath = logpath
         self.host = "127.0.0.1"
         self.port = sp.port
+        self.listening = None
+        self.lines = collections.deque(maxlen=5)
         prefix = ["taskset", "-c", str(args.server_cpu)]
         if args.nice:
             prefix = ["nice", "-n", str(args.nice)] + prefix
         self.logf = open(logpath, "wb")
         # taskset and nice exec the server, so proc.pid is the server's pid.
-        self.proc = subprocess.Popen(prefix + sp.argv, stdout=self.logf, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(prefix + sp.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
+        # Drain the server's output for its whole life (a full pipe would stall
+        # it), keeping the first lines in the log file and the last in memory.
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        n = 0
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            if self.listening is None and line.startswith("listening on "):
+                self.listening = line
+            self.lines.append(line)
+            n += 1
+            if n <= self.LOG_LINES:
+                self.logf.write(raw)
+            elif n == self.LOG_LINES + 1:
+                self.logf.write(b"[bench/run.py: further output discarded]\n")
 
     def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                time.sleep(0.1)  # let the reader catch the last words
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.tail()}")
-            if self.port is None:
-                for line in self.logpath.read_text(errors="replace").splitlines():
-                    if line.startswith("listening on "):
-                        host, _, port = line[len("listening on "):].strip().rpartition(":")
-                        host = host.strip("[]")
-                        self.host = host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
-                        self.port = int(port)
-                        break
+            if self.port is None and self.listening:
+                host, _, port = self.listening[len("listening on "):].strip().rpartition(":")
+                host = host.strip("[]")
+                self.host = host if host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
+                self.port = int(port)
             if self.port is not None:
                 fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
                 try:
@@ -154,10 +177,7 @@ class Server:
         raise RuntimeError(f"server not ready within {timeout}s: {self.tail()}")
 
     def tail(self):
-        try:
-            return " | ".join(self.logpath.read_text(errors="replace").splitlines()[-3:])
-        except OSError:
-            return ""
+        return " | ".join(list(self.lines)[-3:])
 
     def alive(self):
         return self.proc.poll() is None
@@ -170,6 +190,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        self.reader.join(timeout=5)
         self.logf.close()
 
 
@@ -203,7 +224,7 @@ def cell_key(kind, p):
 def loadgen_argv(bdir, kind, p, srv, args):
     sc = "fanout" if kind == "paced" else kind
     argv = ["taskset", "-c", str(args.client_cpu), str(bdir / "loadgen"), sc,
-            "--proto", srv.sp.proto, "--host", srv.host, "--port", str(srv.port)]
+            "--proto", srv.sp.proto, "--host", srv.host, "--port", str(srv.port), "--label", srv.name]
     if args.nice:
         argv = ["nice", "-n", str(args.nice)] + argv
     if kind == "fanout":
@@ -235,7 +256,7 @@ def run_one(bdir, kind, p, name, rep, args, logdir):
     tag = f"{rec['cell'].replace(' ', '_')}_{name}_r{rep}"
     srv = None
     for attempt in range(3):  # a port picked free may be taken before the server binds it
-        srv = Server(sp, logdir / f"{tag}.server.log", args)
+        srv = Server(name, sp, logdir / f"{tag}.server.log", args)
         try:
             srv.wait_ready()
             break
@@ -513,6 +534,10 @@ def parse_args():
     ap.add_argument("--scenarios", default="fanout,paced,echo,memory")
     ap.add_argument("--parley-broadcast", metavar="PATH", help="parley broadcast_server executable")
     ap.add_argument("--parley-echo", metavar="PATH", help="parley echo_server executable")
+    ap.add_argument("--parley-broadcast-args", default="", metavar="ARGS",
+                    help="extra arguments for the parley broadcast server (e.g. '--threads 2')")
+    ap.add_argument("--parley-echo-args", default="", metavar="ARGS",
+                    help="extra arguments for the parley echo server")
     ap.add_argument("--no-parley-greeting", dest="parley_greeting", action="store_false",
                     help="parley's echo_server sends no greeting frame")
     ap.add_argument("--with-echo", action="store_true",
