@@ -939,7 +939,9 @@ class Runner {
         poll_once(timeout);
       }
       if (published == 0) published = seq;
-      elapsed = o_.duration;
+      // A run cut short by an error is rated over the time it measured.
+      uint64_t t_end = std::min(now_ns(), t_stop_);
+      elapsed = t_end > t_warm_ ? double(t_end - t_warm_) / 1e9 : 0;
     }
     // A gap in a subscriber's sequence is a loss; messages still on their
     // way when the drain time ran out are reported apart, as undrained.
@@ -1033,7 +1035,9 @@ class Runner {
       }
     }
     lost += gap_lost_;
-    double rate = double(window_delivered_) / o_.duration;
+    uint64_t t_end = std::min(now_ns(), t_stop_);
+    double elapsed = t_end > t_warm_ && t_warm_ != kNever ? double(t_end - t_warm_) / 1e9 : 0;
+    double rate = elapsed > 0 ? double(window_delivered_) / elapsed : 0;
     bool good = ok && !fatal();
     std::printf("echo %s%s%s C=%d W=%d S=%zu: %s round trips/s  p50 %s p99 %s p99.9 %s max %s"
                 "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s\n",
