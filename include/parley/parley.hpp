@@ -2,6 +2,7 @@
 #ifndef PARLEY_PARLEY_HPP
 #define PARLEY_PARLEY_HPP
 
+#include <parley/socket.hpp>
 #include <parley/version.hpp>
 
 #endif
