@@ -139,17 +139,20 @@ public:
     /// sent `encodings[member.encoding()]` (the last one if out of range).
     std::size_t publish(std::string_view room, std::span<const message_ptr> encodings,
                         const session_base* except = nullptr) {
-        std::shared_ptr<const member_list> members;
-        {
-            detail::optional_lock lock(mutex_);
-            auto it = rooms_.find(room);
-            if (it == rooms_.end())
-                return 0;
-            members = it->second.members;
-            remember(it->second, encodings);
-        }
-        published_.fetch_add(1, std::memory_order_relaxed);
-        return deliver(*members, encodings, except);
+        return publish_to_room(room, encodings, except, true);
+    }
+
+    /// Like publish(), but the message is not kept in the room's history:
+    /// for events that only matter as they happen (a chat's join and leave
+    /// notices), which would otherwise be replayed to later joiners and
+    /// push real messages out of the history.
+    std::size_t publish_transient(std::string_view room, std::span<const message_ptr> encodings,
+                                  const session_base* except = nullptr) {
+        return publish_to_room(room, encodings, except, false);
+    }
+    std::size_t publish_transient(std::string_view room, const message_ptr& m,
+                                  const session_base* except = nullptr) {
+        return publish_transient(room, std::span<const message_ptr>(&m, 1), except);
     }
 
     /// Queues `m` to one session (a private message), counted like a
@@ -231,6 +234,22 @@ private:
                                           [&](const session_ptr& m) { return m.get() == &s; });
         }
     };
+
+    std::size_t publish_to_room(std::string_view room, std::span<const message_ptr> encodings,
+                                const session_base* except, bool keep_in_history) {
+        std::shared_ptr<const member_list> members;
+        {
+            detail::optional_lock lock(mutex_);
+            auto it = rooms_.find(room);
+            if (it == rooms_.end())
+                return 0;
+            members = it->second.members;
+            if (keep_in_history)
+                remember(it->second, encodings);
+        }
+        published_.fetch_add(1, std::memory_order_relaxed);
+        return deliver(*members, encodings, except);
+    }
 
     std::size_t deliver(const member_list& members, std::span<const message_ptr> encodings,
                         const session_base* except) {
