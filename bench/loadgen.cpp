@@ -292,6 +292,29 @@ long fd_count(int pid) {
   return n;
 }
 
+// utime + stime of every thread of pid, in seconds (clock-tick resolution).
+double proc_cpu_s(int pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  char line[1024];
+  bool ok = std::fgets(line, sizeof line, f) != nullptr;
+  std::fclose(f);
+  if (!ok) return -1;
+  const char* p = std::strrchr(line, ')');  // the command name may hold spaces
+  if (!p) return -1;
+  unsigned long long ut = 0, st = 0;
+  // after ')': state(3) ... utime is field 14, stime 15
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+  return double(ut + st) / double(sysconf(_SC_CLK_TCK));
+}
+double self_cpu_s() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
 std::string fmt_rate(double v) {
   char b[32];
   if (v >= 1e6) std::snprintf(b, sizeof b, "%.2fM", v / 1e6);
@@ -857,6 +880,40 @@ class Runner {
     return true;
   }
 
+  // CPU used by the server (if --server-pid) and by this process over the
+  // measured window: CPU per message is steadier than throughput on a
+  // shared machine, and a generator near 100% means the cell measures it.
+  void window_edges(uint64_t t) {
+    if (!cpu_started_ && t >= t_warm_) {
+      cpu_started_ = true;
+      srv_cpu0_ = o_.server_pid ? proc_cpu_s(o_.server_pid) : -1;
+      self_cpu0_ = self_cpu_s();
+      cpu_t0_ = t;
+    }
+    if (cpu_started_ && !cpu_done_ && t >= t_stop_) {
+      cpu_done_ = true;
+      double wall = double(t - cpu_t0_) / 1e9;
+      if (wall > 0) {
+        double s1 = o_.server_pid ? proc_cpu_s(o_.server_pid) : -1;
+        if (srv_cpu0_ >= 0 && s1 >= 0) server_cpu_ = (s1 - srv_cpu0_) / wall;
+        self_cpu_ = (self_cpu_s() - self_cpu0_) / wall;
+      }
+    }
+  }
+  std::string cpu_json(double msgs_per_s) const {
+    char b[160];
+    double ns = server_cpu_ >= 0 && msgs_per_s > 0 ? server_cpu_ * 1e9 / msgs_per_s : -1;
+    std::snprintf(b, sizeof b, ",\"server_cpu\":%.3f,\"server_ns_per_msg\":%.1f,\"loadgen_cpu\":%.3f",
+                  server_cpu_, ns, self_cpu_);
+    return b;
+  }
+  std::string cpu_human() const {
+    char b[96];
+    if (server_cpu_ >= 0) std::snprintf(b, sizeof b, "  cpu server %.0f%% loadgen %.0f%%", server_cpu_ * 100, self_cpu_ * 100);
+    else std::snprintf(b, sizeof b, "  cpu loadgen %.0f%%", self_cpu_ * 100);
+    return b;
+  }
+
   uint64_t min_expected() {
     uint64_t m = kNever;
     for (size_t i = 1; i < conns_.size(); ++i)
@@ -892,6 +949,7 @@ class Runner {
       for (;;) {
         uint64_t t = now_ns();
         if (fatal()) break;
+        window_edges(t);
         if (publishing && t >= t_stop_) {
           publishing = false;
           published = seq;
@@ -958,16 +1016,17 @@ class Runner {
     double mbs = rate * double(o_.size) / 1e6;
     const char* mode = o_.rate > 0 ? "paced" : "window";
     std::printf("fanout %s%s%s N=%d S=%zu %s=%s: %s msgs/s %.1f MB/s  p50 %s p99 %s p99.9 %s max %s"
-                "  published %" PRIu64 " lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s\n",
+                "  published %" PRIu64 " lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.subs, o_.size, mode,
                 o_.rate > 0 ? fmt_rate(o_.rate).c_str() : std::to_string(o_.window).c_str(),
                 fmt_rate(rate).c_str(), mbs, fmt_us(hist_.quantile(0.5)).c_str(),
                 fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
                 fmt_us(hist_.max()).c_str(), published, lost, out_of_order_, disconnected_,
+                cpu_human().c_str(),
                 drain_timeout ? ("  DRAIN-TIMEOUT undrained " + std::to_string(undrained_)).c_str() : "",
                 bad_ ? ("  BAD " + std::to_string(bad_)).c_str() : "",
                 ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
-    std::string extra;
+    std::string extra = cpu_json(rate);
     if (o_.proto == Proto::resp && publish_replies_)
       extra += ",\"publish_replies\":" + std::to_string(publish_replies_) +
                ",\"min_receivers\":" + std::to_string(min_receivers_);
@@ -1012,6 +1071,7 @@ class Runner {
       for (;;) {
         uint64_t t = now_ns();
         if (fatal()) break;
+        window_edges(t);
         if (issuing_ && t >= t_stop_) {
           issuing_ = false;
           drain_deadline = t + uint64_t(o_.drain * 1e9);
@@ -1040,11 +1100,11 @@ class Runner {
     double rate = elapsed > 0 ? double(window_delivered_) / elapsed : 0;
     bool good = ok && !fatal();
     std::printf("echo %s%s%s C=%d W=%d S=%zu: %s round trips/s  p50 %s p99 %s p99.9 %s max %s"
-                "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s\n",
+                "  lost %" PRIu64 " ooo %" PRIu64 " disc %" PRIu64 "%s%s%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, o_.inflight,
                 o_.size, fmt_rate(rate).c_str(), fmt_us(hist_.quantile(0.5)).c_str(),
                 fmt_us(hist_.quantile(0.99)).c_str(), fmt_us(hist_.quantile(0.999)).c_str(),
-                fmt_us(hist_.max()).c_str(), lost, out_of_order_, disconnected_,
+                fmt_us(hist_.max()).c_str(), lost, out_of_order_, disconnected_, cpu_human().c_str(),
                 drain_timeout ? ("  DRAIN-TIMEOUT undrained " + std::to_string(undrained_)).c_str() : "",
                 bad_ ? ("  BAD " + std::to_string(bad_)).c_str() : "",
                 good ? "" : "  ERROR: ", good ? "" : error_.c_str());
@@ -1053,14 +1113,14 @@ class Runner {
                 "\"rtt_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
                 "\"samples\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"undrained\":%" PRIu64 ","
                 "\"out_of_order\":%" PRIu64 ",\"disconnected\":%" PRIu64 ",\"bad\":%" PRIu64 ","
-                "\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s}\n",
+                "\"server_errors\":%" PRIu64 ",\"drain_timeout\":%s%s}\n",
                 name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
                 json_str(error_ + (server_error_text_.empty() ? "" : " [server: " + server_error_text_ + "]")).c_str(),
                 o_.conns, o_.inflight, o_.size, o_.warmup, o_.duration, rate,
                 double(hist_.quantile(0.5)) / 1e3, double(hist_.quantile(0.99)) / 1e3,
                 double(hist_.quantile(0.999)) / 1e3, double(hist_.max()) / 1e3, hist_.total(),
                 published, delivered_, lost, undrained_, out_of_order_, disconnected_, bad_, server_errors_,
-                drain_timeout ? "true" : "false");
+                drain_timeout ? "true" : "false", cpu_json(rate).c_str());
     std::fflush(stdout);
     return good ? 0 : 1;
   }
@@ -1153,6 +1213,9 @@ class Runner {
   uint64_t disconnected_ = 0, bad_ = 0, stale_ = 0, server_errors_ = 0;
   uint64_t publish_replies_ = 0, pub_window_ = 0, undrained_ = 0;
   int64_t min_receivers_ = INT64_MAX;
+  bool cpu_started_ = false, cpu_done_ = false;
+  uint64_t cpu_t0_ = 0;
+  double srv_cpu0_ = -1, self_cpu0_ = 0, server_cpu_ = -1, self_cpu_ = 0;
   Histogram hist_;
   std::string error_, first_close_, server_error_text_;
 };

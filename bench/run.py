@@ -551,8 +551,8 @@ def parse_args():
     ap.add_argument("--rate", type=int, default=2000, help="paced publishes/s")
     ap.add_argument("--window", type=int, default=0, help="fan-out window in messages (0: loadgen's auto)")
     ap.add_argument("--memory-k", default="1000,10000")
-    ap.add_argument("--server-cpu", type=int, default=0)
-    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--server-cpu", default="0", help="taskset -c list for servers (e.g. 0 or 0,1)")
+    ap.add_argument("--client-cpu", default="1", help="taskset -c list for the load generator")
     ap.add_argument("--nice", type=int, default=0, help="run server and loadgen under nice -n N")
     ap.add_argument("--build-dir", default=str(REPO / "build" / "bench"))
     ap.add_argument("--out", default=None, help="results directory (default build/bench/results/TIME)")
@@ -584,8 +584,15 @@ def parse_args():
         if name in a.servers and not shutil.which(exe):
             log(f"{exe} not found: skipping {name}")
             a.servers.remove(name)
-    if os.cpu_count() and max(a.server_cpu, a.client_cpu) >= os.cpu_count():
-        ap.error("--server-cpu/--client-cpu beyond this machine's cores")
+    allowed = os.sched_getaffinity(0)
+    for opt in (a.server_cpu, a.client_cpu):
+        try:
+            cpus = {int(c) for part in opt.split(",") for c in
+                    (range(int(part.split("-")[0]), int(part.split("-")[-1]) + 1))}
+        except ValueError:
+            ap.error(f"bad CPU list {opt!r}")
+        if not cpus <= allowed:
+            ap.error(f"CPU list {opt!r} is not within this machine's CPUs {sorted(allowed)}")
     return a
 
 
