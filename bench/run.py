@@ -236,7 +236,8 @@ def loadgen_argv(bdir, kind, p, srv, args):
     elif kind == "echo":
         argv += ["--conns", str(p["conns"]), "--inflight", str(p["inflight"]), "--size", str(p["size"])]
     else:
-        argv += ["--conns", str(p["conns"]), "--server-pid", str(srv.pid)]
+        argv += ["--conns", str(p["conns"])]
+    argv += ["--server-pid", str(srv.pid)]
     if kind != "idle":
         argv += ["--warmup", str(args.warmup), "--duration", str(args.duration)]
     if srv.sp.greeting and kind in ("echo", "idle"):
@@ -312,7 +313,7 @@ def summarize(records):
         good = [r for r in rs if r.get("ok")]
         s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
         for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
-                  "bytes_per_conn", "publish_rate"):
+                  "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu"):
             s[f] = med([r.get(f) for r in good])
         for f in ("lost", "undrained", "out_of_order", "disconnected", "bad"):
             s[f] = sum(r.get(f, 0) or 0 for r in rs)
@@ -375,9 +376,30 @@ def tables(summary, servers, args):
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
 
+    def cpu_table(kind, title, header):
+        # Throughput divides by wall time, which other processes on the server's
+        # core steal; CPU time per message does not (as much).
+        rows = [c for c in cells_in_order if any(summary.get((c, s), {}).get("kind") == kind for s in servers)]
+        present = [s for s in servers if any(get(c, s, "server_ns_per_msg") for c in rows)]
+        if not rows or not present:
+            return
+        out.append(f"### {title}\n")
+        cols = header + [f"{s} (CPU %)" for s in present]
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for c in rows:
+            params = dict(kv.split("=") for kv in c.split()[1:])
+            cells = [params[h] for h in header]
+            for s in present:
+                ns, cpu = get(c, s, "server_ns_per_msg"), get(c, s, "server_cpu")
+                cells.append("—" if not ns else f"{ns:.0f} ({cpu * 100:.0f}%)")
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+
     throughput_table("fanout", "msgs_per_s",
                      "Fan-out, saturating: delivered messages/s (median; in parentheses: ÷ floor)",
                      ["N", "S"])
+    cpu_table("fanout", "Fan-out: server CPU per delivered message, ns (median; lower is better)", ["N", "S"])
     paced = [c for c in cells_in_order if c.startswith("paced")]
     for c in paced:
         out.append(f"### Paced latency, {c[len('paced '):]} msgs/s (median of per-run percentiles)\n")
@@ -394,6 +416,7 @@ def tables(summary, servers, args):
     throughput_table("echo", "rtt_per_s",
                      "Echo: round trips/s, 64-byte payloads (median; in parentheses: ÷ floor)",
                      ["C", "W"])
+    cpu_table("echo", "Echo: server CPU per round trip, ns (median; lower is better)", ["C", "W"])
     idle = [c for c in cells_in_order if c.startswith("idle")]
     if idle:
         out.append("### Memory: server RSS growth per idle connection (bytes)\n")
@@ -420,6 +443,8 @@ def checks(records):
                 what.append(f"{f}={r[f]}")
         if r.get("drain_timeout"):
             what.append("drain timeout")
+        if (r.get("loadgen_cpu") or 0) > 0.9:
+            what.append(f"load generator at {r['loadgen_cpu']:.0%} of its core: may measure the generator")
         if r["kind"] == "paced" and r.get("publish_rate") and r.get("rate") and \
                 r["publish_rate"] < 0.98 * r["rate"]:
             what.append(f"publisher fell behind ({r['publish_rate']:.0f}/s of {r['rate']}/s)")
@@ -642,7 +667,8 @@ def main():
     summary = summarize(records)
     with open(outdir / "summary.tsv", "w") as f:
         fields = ["cell", "server", "runs", "ok_runs", "msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us",
-                  "p99_us", "p999_us", "max_us", "bytes_per_conn", "publish_rate", "lost", "undrained",
+                  "p99_us", "p999_us", "max_us", "bytes_per_conn", "publish_rate", "server_cpu",
+                  "server_ns_per_msg", "loadgen_cpu", "lost", "undrained",
                   "out_of_order", "disconnected", "bad"]
         f.write("\t".join(fields) + "\n")
         for s in summary.values():
