@@ -256,14 +256,17 @@ def run_one(bdir, kind, p, name, rep, args, logdir):
     rec = {"cell": cell_key(kind, p), "kind": kind, "server": name, "rep": rep, **p}
     tag = f"{rec['cell'].replace(' ', '_')}_{name}_r{rep}"
     srv = None
-    for attempt in range(3):  # a port picked free may be taken before the server binds it
+    # A port we picked free may be taken before the server binds it: retry
+    # those; a server choosing its own port (--port 0) gets one try.
+    attempts = 3 if sp.port is not None else 1
+    for attempt in range(attempts):
         srv = Server(name, sp, logdir / f"{tag}.server.log", args)
         try:
             srv.wait_ready()
             break
         except RuntimeError as e:
             srv.stop()
-            if attempt == 2:
+            if attempt == attempts - 1:
                 rec.update(ok=False, error=f"server start: {e}")
                 return rec
             sp = spec(name, job, args, bdir)
