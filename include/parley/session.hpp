@@ -75,7 +75,7 @@ public:
         bool ok = true, schedule = false, overflow = false;
         {
             detail::optional_lock lock(mutex_);
-            if (closing_ || closed_)
+            if (closing_ || aborting_ || closed_)
                 return false;
             for (const auto& m : messages) {
                 std::size_t dropped = 0;
@@ -117,7 +117,7 @@ public:
 
     bool is_open() const {
         detail::optional_lock lock(mutex_);
-        return !closing_ && !closed_;
+        return !closing_ && !aborting_ && !closed_;
     }
 
     /// Adds a function called once, on the session's executor, when the
@@ -146,6 +146,7 @@ protected:
     bool flush_pending_ = false; // a flush is posted
     bool writing_ = false;       // a write or a wait for writability is in progress
     bool closing_ = false;       // close(): no new messages, flush then close
+    bool aborting_ = false;      // abort(): no new messages, close at once
     bool closed_ = false;
     std::uint64_t sent_ = 0;
     std::uint64_t dropped_ = 0;
@@ -191,18 +192,23 @@ public:
     }
 
     void close() override {
-        asio::dispatch(get_executor(), [self = this->shared_from_this()] {
-            {
-                detail::optional_lock lock(self->mutex_);
-                if (self->closing_ || self->closed_)
-                    return;
-                self->closing_ = true;
-            }
-            self->flush();
-        });
+        {
+            // Refuse new messages from now on, whatever thread this is.
+            detail::optional_lock lock(mutex_);
+            if (closing_ || closed_)
+                return;
+            closing_ = true;
+        }
+        asio::dispatch(get_executor(), [self = this->shared_from_this()] { self->flush(); });
     }
 
     void abort(std::error_code reason) override {
+        {
+            detail::optional_lock lock(mutex_);
+            if (closed_ || aborting_)
+                return;
+            aborting_ = true;
+        }
         asio::dispatch(get_executor(),
                        [self = this->shared_from_this(), reason] { self->shut(reason); });
     }
@@ -219,7 +225,7 @@ private:
                     return;
                 while (!ec) {
                     self->on_frame_(*self, frame);
-                    if (self->closed_ || self->closing_)
+                    if (!self->is_open()) // closed, or closing from another thread
                         return;
                     auto next = self->stream_.read_buffered_frame(ec);
                     if (!next) {
@@ -242,7 +248,7 @@ private:
             if (writing_ || closed_)
                 return;
             if (queue_.empty()) {
-                if (closing_) {
+                if (closing_ && !aborting_) {
                     lock.unlock();
                     shut(error::session_closed);
                 }

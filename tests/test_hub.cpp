@@ -1,0 +1,311 @@
+// The hub and sessions over real loopback TCP: an io_context runs on its
+// own thread(s) while the test drives clients with the blocking API.
+#include <parley/hub.hpp>
+#include <parley/socket.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+using session = parley::session<tcp::socket>;
+
+namespace {
+
+parley::message_ptr frame(const std::string& text) {
+    std::error_code ec;
+    auto m = parley::make_frame_message(text, ec);
+    REQUIRE_FALSE(ec);
+    return m;
+}
+
+// Waits (bounded) until `done` holds.
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds limit = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+struct loopback_hub {
+    explicit loopback_hub(parley::hub_options options = {}, int threads = 1)
+        : hub(std::move(options)) {
+        for (int i = 0; i < threads; ++i)
+            io.emplace_back([this] { ioc.run(); });
+    }
+    ~loopback_hub() {
+        for (auto& s : sessions)
+            s->abort(parley::error::shut_down);
+        work.reset();
+        for (auto& t : io)
+            t.join();
+    }
+
+    struct pair {
+        std::shared_ptr<session> server_side;
+        parley::tcp_socket client;
+    };
+
+    // A connected client and its session on the server side (on a strand,
+    // since the io_context may run on several threads).
+    pair connect(parley::session_options options = {}) {
+        auto client = parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(), 5s);
+        client.set_timeout(5s);
+        tcp::socket socket(asio::make_strand(ioc));
+        acceptor.accept(socket);
+        auto s = std::make_shared<session>(std::move(socket), options);
+        sessions.push_back(s);
+        return {s, std::move(client)};
+    }
+
+    asio::io_context ioc;
+    asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+    tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    parley::hub hub;
+    std::vector<std::shared_ptr<session>> sessions;
+    std::vector<std::thread> io;
+};
+
+} // namespace
+
+TEST_CASE("hub: publish reaches every member of the room, optionally not the sender") {
+    loopback_hub h;
+    auto a = h.connect(), b = h.connect(), c = h.connect(), outsider = h.connect();
+    CHECK(h.hub.join("lobby", a.server_side));
+    CHECK(h.hub.join("lobby", b.server_side));
+    CHECK(h.hub.join("lobby", c.server_side));
+    CHECK_FALSE(h.hub.join("lobby", c.server_side)); // already in
+    CHECK(h.hub.join("elsewhere", outsider.server_side));
+
+    CHECK(h.hub.publish("lobby", frame("to all")) == 3);
+    CHECK(h.hub.publish("lobby", frame("not to a"), a.server_side.get()) == 2);
+    CHECK(h.hub.publish("nowhere", frame("lost")) == 0);
+
+    CHECK(a.client.recv_frame() == "to all");
+    CHECK(b.client.recv_frame() == "to all");
+    CHECK(c.client.recv_frame() == "to all");
+    CHECK(b.client.recv_frame() == "not to a");
+    CHECK(c.client.recv_frame() == "not to a");
+    std::error_code ec;
+    a.client.recv_frame(100ms, ec);
+    CHECK(ec == parley::error::timed_out);
+    outsider.client.recv_frame(100ms, ec);
+    CHECK(ec == parley::error::timed_out);
+
+    const auto counters = h.hub.counters();
+    CHECK(counters.published == 2); // publishing to a room that does not exist counts nothing
+    CHECK(counters.deliveries == 5);
+    CHECK(counters.rooms == 2);
+    CHECK(counters.members == 4);
+}
+
+TEST_CASE("hub: membership queries, leave, and empty rooms disappear") {
+    loopback_hub h;
+    auto a = h.connect(), b = h.connect();
+    h.hub.join("one", a.server_side);
+    h.hub.join("two", a.server_side);
+    h.hub.join("two", b.server_side);
+    CHECK(h.hub.rooms_of(*a.server_side) == std::vector<std::string>{"one", "two"});
+    CHECK(h.hub.members("two").size() == 2);
+    CHECK(h.hub.is_member("one", *a.server_side));
+    CHECK_FALSE(h.hub.is_member("one", *b.server_side));
+
+    CHECK(h.hub.leave("one", *a.server_side));
+    CHECK_FALSE(h.hub.leave("one", *a.server_side));
+    CHECK(h.hub.counters().rooms == 1); // "one" was left empty
+    CHECK(h.hub.leave_all(*a.server_side) == std::vector<std::string>{"two"});
+    CHECK(h.hub.members("two").size() == 1);
+    CHECK(h.hub.rooms_of(*a.server_side).empty());
+}
+
+TEST_CASE("hub: a session that closes leaves every room by itself") {
+    loopback_hub h;
+    auto a = h.connect(), b = h.connect();
+    std::atomic<int> closed{0};
+    std::error_code reason;
+    a.server_side->on_close([&](parley::session_base&, std::error_code ec) {
+        reason = ec;
+        ++closed;
+    });
+    h.hub.join("lobby", a.server_side);
+    h.hub.join("lobby", b.server_side);
+    a.server_side->read_frames([](session&, parley::frame_view) {});
+
+    a.client.close(); // the peer goes away
+    REQUIRE(eventually([&] { return closed.load() == 1; }));
+    CHECK(reason == asio::error::eof);
+    CHECK(eventually([&] { return h.hub.members("lobby").size() == 1; }));
+    CHECK(h.hub.counters().members == 1);
+    CHECK(h.hub.publish("lobby", frame("still here")) == 1);
+    CHECK(b.client.recv_frame() == "still here");
+}
+
+TEST_CASE("hub: one message in several encodings, each member gets its own") {
+    loopback_hub h;
+    auto framed = h.connect(), text = h.connect();
+    text.server_side->encoding(1);
+    h.hub.join("lobby", framed.server_side);
+    h.hub.join("lobby", text.server_side);
+    const parley::message_ptr encodings[] = {frame("{\"text\":\"hi\"}"),
+                                             parley::make_raw_message("hi\n")};
+    CHECK(h.hub.publish("lobby", encodings) == 2);
+    CHECK(framed.client.recv_frame() == "{\"text\":\"hi\"}");
+    CHECK(text.client.recv(3) == "hi\n");
+}
+
+TEST_CASE("hub: history is replayed to a joiner, within its limits") {
+    loopback_hub h({.history = {.max_messages = 3, .max_bytes = 1024}});
+    auto early = h.connect();
+    h.hub.join("lobby", early.server_side);
+    for (int i = 0; i < 5; ++i)
+        h.hub.publish("lobby", frame("m" + std::to_string(i)));
+    auto late = h.connect();
+    h.hub.join("lobby", late.server_side);
+    CHECK(late.client.recv_frame() == "m2");
+    CHECK(late.client.recv_frame() == "m3");
+    CHECK(late.client.recv_frame() == "m4");
+    std::error_code ec;
+    late.client.recv_frame(100ms, ec);
+    CHECK(ec == parley::error::timed_out);
+}
+
+TEST_CASE("hub: a member that stops reading is disconnected; the others lose nothing") {
+    std::atomic<int> reported{0};
+    loopback_hub h({.on_slow_member = [&](parley::session_base&, std::size_t dropped) {
+        if (dropped == 0)
+            ++reported;
+    }});
+    parley::session_options small;
+    small.queue.max_bytes = 64 * 1024;
+    auto reader = h.connect(small), stalled = h.connect(small);
+    std::atomic<int> closed{0};
+    std::error_code reason;
+    stalled.server_side->on_close([&](parley::session_base&, std::error_code ec) {
+        reason = ec;
+        ++closed;
+    });
+    h.hub.join("lobby", reader.server_side);
+    h.hub.join("lobby", stalled.server_side);
+
+    // 16 MiB in 4 KiB frames: far more than the stalled peer's socket
+    // buffers and queue hold. Published at the pace the reader keeps.
+    const std::string payload(4096, 'p');
+    constexpr int total = 4096;
+    std::size_t max_queued = 0;
+    for (int i = 0; i < total; ++i) {
+        h.hub.publish("lobby", frame(payload));
+        REQUIRE(reader.client.recv_frame() == payload);
+        max_queued = std::max(max_queued, stalled.server_side->stats().queued_bytes);
+    }
+    REQUIRE(eventually([&] { return closed.load() == 1; }));
+    CHECK(reason == parley::error::slow_consumer);
+    CHECK(max_queued <= small.queue.max_bytes); // memory stayed bounded
+    CHECK(reported.load() == 1);
+    const auto counters = h.hub.counters();
+    CHECK(counters.slow_disconnects == 1);
+    CHECK(eventually([&] { return h.hub.members("lobby").size() == 1; }));
+    CHECK(reader.server_side->stats().dropped_messages == 0);
+}
+
+TEST_CASE("hub: drop_oldest keeps a slow member connected, with whole frames") {
+    std::atomic<std::size_t> dropped_reported{0};
+    loopback_hub h({.on_slow_member = [&](parley::session_base&, std::size_t dropped) {
+        dropped_reported += dropped;
+    }});
+    parley::session_options lossy;
+    lossy.queue.max_bytes = 64 * 1024;
+    lossy.queue.policy = parley::overflow_policy::drop_oldest;
+    auto slow = h.connect(lossy);
+    h.hub.join("lobby", slow.server_side);
+
+    constexpr int total = 4096;
+    for (int i = 0; i < total; ++i)
+        h.hub.publish("lobby", frame(std::to_string(i) + std::string(4000, '.')));
+
+    // Now read everything: every frame intact, in order, some missing.
+    int received = 0, last = -1;
+    for (;;) {
+        std::error_code ec;
+        const std::string f = slow.client.recv_frame(300ms, ec);
+        if (ec)
+            break;
+        const int n = std::stoi(f.substr(0, f.find('.')));
+        REQUIRE(n > last);
+        REQUIRE(f.size() == std::to_string(n).size() + 4000);
+        last = n;
+        ++received;
+    }
+    CHECK(last == total - 1); // the newest survive
+    CHECK(received < total);
+    CHECK(slow.server_side->is_open());
+    const auto counters = h.hub.counters();
+    CHECK(counters.dropped > 0);
+    CHECK(counters.dropped == dropped_reported.load());
+    CHECK(counters.dropped + static_cast<std::uint64_t>(received) == total);
+    CHECK(counters.slow_disconnects == 0);
+}
+
+TEST_CASE("hub: close() sends everything queued, then closes") {
+    loopback_hub h;
+    auto a = h.connect();
+    for (int i = 0; i < 1000; ++i)
+        a.server_side->send(frame("m" + std::to_string(i)));
+    a.server_side->close();
+    CHECK_FALSE(a.server_side->send(frame("too late")));
+    for (int i = 0; i < 1000; ++i)
+        REQUIRE(a.client.recv_frame() == "m" + std::to_string(i));
+    std::error_code ec;
+    a.client.recv_frame(ec);
+    CHECK(ec == asio::error::eof);
+}
+
+TEST_CASE("hub: thread safety — publishers on several threads, io_context on two") {
+    loopback_hub h({}, 2);
+    constexpr int members = 4, publishers = 3, per_publisher = 300;
+    std::vector<loopback_hub::pair> clients;
+    for (int i = 0; i < members; ++i) {
+        clients.push_back(h.connect());
+        h.hub.join("lobby", clients.back().server_side);
+    }
+    std::vector<std::thread> threads;
+    for (int p = 0; p < publishers; ++p)
+        threads.emplace_back([&, p] {
+            for (int k = 0; k < per_publisher; ++k)
+                h.hub.publish("lobby", frame(std::to_string(p) + ":" + std::to_string(k)));
+        });
+    // Members joining and leaving another room meanwhile.
+    threads.emplace_back([&] {
+        for (int k = 0; k < 200; ++k) {
+            h.hub.join("side", clients[k % members].server_side);
+            h.hub.leave("side", *clients[k % members].server_side);
+        }
+    });
+    for (auto& c : clients) {
+        std::vector<int> next(publishers, 0);
+        for (int m = 0; m < publishers * per_publisher; ++m) {
+            const std::string f = c.client.recv_frame();
+            const int p = std::stoi(f.substr(0, f.find(':')));
+            const int k = std::stoi(f.substr(f.find(':') + 1));
+            REQUIRE(k == next[p]); // per-publisher order, nothing lost or doubled
+            ++next[p];
+        }
+    }
+    for (auto& t : threads)
+        t.join();
+    CHECK(h.hub.counters().deliveries == members * publishers * per_publisher);
+}

@@ -1,0 +1,140 @@
+#include <parley/outbound_queue.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+parley::message_ptr msg(const std::string& text) { return parley::make_raw_message(text); }
+
+// Everything the queue would write, as text, without consuming it.
+std::string lent_text(parley::outbound_queue& q, std::size_t max_buffers = 64) {
+    std::vector<asio::const_buffer> buffers(max_buffers);
+    const std::size_t n = q.take(buffers);
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i)
+        out.append(static_cast<const char*>(buffers[i].data()), buffers[i].size());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("outbound_queue: FIFO, byte accounting, partial writes resume mid-message") {
+    parley::outbound_queue q;
+    CHECK(q.empty());
+    REQUIRE(q.push(msg("hello")) == parley::outbound_queue::push_result::queued);
+    REQUIRE(q.push(msg("world")) == parley::outbound_queue::push_result::queued);
+    CHECK(q.size() == 2);
+    CHECK(q.bytes() == 10);
+
+    CHECK(lent_text(q) == "helloworld");
+    CHECK(q.consume(3) == 0); // "hel" sent
+    CHECK(q.bytes() == 7);
+    CHECK(lent_text(q) == "loworld"); // resumes inside the first message
+    CHECK(q.consume(4) == 1);         // "lowo": first done, second started
+    CHECK(q.size() == 1);
+    CHECK(lent_text(q) == "rld");
+    CHECK(q.consume(3) == 1);
+    CHECK(q.empty());
+    CHECK(q.bytes() == 0);
+}
+
+TEST_CASE("outbound_queue: take lends at most as many buffers as given") {
+    parley::outbound_queue q;
+    for (int i = 0; i < 100; ++i)
+        q.push(msg(std::to_string(i % 10)));
+    CHECK(lent_text(q, 10) == "0123456789");
+    q.consume(10);
+    CHECK(q.size() == 90);
+    std::size_t total = 0;
+    while (!q.empty())
+        total += q.consume(lent_text(q, 7).size());
+    CHECK(total == 90);
+}
+
+TEST_CASE("outbound_queue: disconnect policy refuses what exceeds the limits") {
+    SUBCASE("bytes") {
+        parley::outbound_queue q({.max_bytes = 10, .max_messages = 100});
+        CHECK(q.push(msg("12345")) == parley::outbound_queue::push_result::queued);
+        CHECK(q.push(msg("12345")) == parley::outbound_queue::push_result::queued);
+        CHECK(q.push(msg("1")) == parley::outbound_queue::push_result::overflow);
+        CHECK(q.size() == 2); // nothing was queued
+        CHECK(q.bytes() == 10);
+    }
+    SUBCASE("messages") {
+        parley::outbound_queue q({.max_bytes = 1000, .max_messages = 3});
+        for (int i = 0; i < 3; ++i)
+            CHECK(q.push(msg("x")) == parley::outbound_queue::push_result::queued);
+        CHECK(q.push(msg("x")) == parley::outbound_queue::push_result::overflow);
+        CHECK(q.size() == 3);
+    }
+}
+
+TEST_CASE("outbound_queue: drop_oldest makes room, never dropping what is being written") {
+    using r = parley::outbound_queue::push_result;
+    parley::outbound_queue q(
+        {.max_bytes = 9, .max_messages = 100, .policy = parley::overflow_policy::drop_oldest});
+    q.push(msg("aaa"));
+    q.push(msg("bbb"));
+    q.push(msg("ccc"));
+
+    SUBCASE("nothing in flight: the oldest goes") {
+        std::size_t dropped = 0;
+        CHECK(q.push(msg("ddd"), &dropped) == r::dropped_oldest);
+        CHECK(dropped == 1);
+        CHECK(lent_text(q) == "bbbcccddd");
+    }
+    SUBCASE("a partly written front message stays whole") {
+        (void)lent_text(q);
+        q.consume(1); // "a" is on the wire: dropping the rest of "aaa" would cut a frame
+        std::size_t dropped = 0;
+        CHECK(q.push(msg("ddd"), &dropped) == r::dropped_oldest);
+        CHECK(dropped == 1);
+        CHECK(lent_text(q) == "aacccddd"); // "bbb" went instead
+    }
+    SUBCASE("messages lent to a write in progress stay") {
+        std::vector<asio::const_buffer> buffers(2);
+        REQUIRE(q.take(buffers) == 2); // "aaa" and "bbb" are being written
+        std::size_t dropped = 0;
+        CHECK(q.push(msg("ddd"), &dropped) == r::dropped_oldest);
+        CHECK(dropped == 1); // "ccc"
+        q.consume(6);
+        CHECK(lent_text(q) == "ddd");
+    }
+    SUBCASE("when everything left is in flight, the new message is refused") {
+        std::vector<asio::const_buffer> buffers(3);
+        REQUIRE(q.take(buffers) == 3);
+        CHECK(q.push(msg("ddd")) == r::overflow);
+    }
+    SUBCASE("a message larger than the whole limit is refused") {
+        CHECK(q.push(msg("0123456789")) == r::overflow);
+        CHECK(q.size() == 3);
+    }
+}
+
+TEST_CASE("outbound_queue: wraps around its ring many times and clear() empties it") {
+    parley::outbound_queue q;
+    std::string expected, written;
+    for (int round = 0; round < 50; ++round) {
+        for (int i = 0; i < 7; ++i) {
+            const std::string text = std::to_string(round) + ":" + std::to_string(i) + ";";
+            q.push(msg(text));
+            expected += text;
+        }
+        const std::string lent = lent_text(q, 5);
+        written += lent;
+        q.consume(lent.size());
+    }
+    while (!q.empty()) {
+        const std::string lent = lent_text(q, 5);
+        written += lent;
+        q.consume(lent.size());
+    }
+    CHECK(written == expected);
+    q.push(msg("x"));
+    q.clear();
+    CHECK(q.empty());
+    CHECK(q.bytes() == 0);
+}
