@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -89,6 +90,8 @@ static struct {
     size_t ndirty, cap_dirty;
     client_t **dead;
     size_t ndead, cap_dead;
+    msg_t **batch; /* frames of the current read, broadcast mode */
+    size_t nbatch, cap_batch;
     char *rbuf;
     /* statistics, printed to stderr on exit */
     unsigned long long frames_in, msgs_alloc, accepted, dropped_slow, dropped_bad;
@@ -155,13 +158,13 @@ static void mark_dirty(client_t *c)
     }
 }
 
-/* Queue a reference to m for c; the caller holds no reference of its own. */
-static void enqueue(client_t *c, msg_t *m, uint32_t offset)
+/* Make room in c's ring for extra more entries (capacity a power of two). */
+static void ring_reserve(client_t *c, uint32_t extra)
 {
-    if (c->dead)
-        return;
-    if (c->qcount == c->qcap) {
-        uint32_t ncap = c->qcap ? c->qcap * 2 : 16;
+    if (c->qcount + extra > c->qcap) {
+        uint32_t ncap = c->qcap ? c->qcap : 16;
+        while (ncap < c->qcount + extra)
+            ncap *= 2;
         msg_t **nq = xrealloc(NULL, ncap * sizeof *nq);
         for (uint32_t i = 0; i < c->qcount; ++i)
             nq[i] = c->q[(c->qhead + i) & (c->qcap - 1)];
@@ -170,6 +173,14 @@ static void enqueue(client_t *c, msg_t *m, uint32_t offset)
         c->qcap = ncap;
         c->qhead = 0;
     }
+}
+
+/* Queue a reference to m for c; the caller holds no reference of its own. */
+static void enqueue(client_t *c, msg_t *m, uint32_t offset)
+{
+    if (c->dead)
+        return;
+    ring_reserve(c, 1);
     c->q[(c->qhead + c->qcount) & (c->qcap - 1)] = m;
     if (c->qcount == 0)
         c->qoff = offset;
@@ -232,7 +243,9 @@ static void flush_client(client_t *c)
         }
     }
     if (c->qcount == 0) {
-        if (c->qcap > 64) { /* do not let a once-busy idle client pin a big ring */
+        /* Keep a ring that streaming traffic refills at once (re-growing it
+           costs page faults on every burst); give back only a huge one. */
+        if (c->qcap > 4096) {
             free(c->q);
             c->q = NULL;
             c->qcap = 0;
@@ -252,18 +265,54 @@ static msg_t *msg_new(const char *data, size_t len)
     return m;
 }
 
-static void publish(client_t *from, const char *frame, size_t len)
+/* Broadcast: the frames of one read are published together, so each
+   recipient's ring takes the whole batch in one pass and a message costs a
+   recipient one pointer store (and one iovec when flushed). */
+static void batch_add(const char *frame, size_t len)
 {
     g.frames_in++;
-    msg_t *m = msg_new(frame, len);
+    if (g.nbatch == g.cap_batch) {
+        g.cap_batch = g.cap_batch ? g.cap_batch * 2 : 1024;
+        g.batch = xrealloc(g.batch, g.cap_batch * sizeof *g.batch);
+    }
+    g.batch[g.nbatch++] = msg_new(frame, len);
+}
+
+static void publish_batch(client_t *from)
+{
+    uint32_t n = (uint32_t)g.nbatch;
+    if (n == 0)
+        return;
+    size_t bytes = 0;
+    for (uint32_t k = 0; k < n; ++k)
+        bytes += g.batch[k]->len;
+    uint32_t recipients = 0;
     for (size_t i = 0; i < g.nclients; ++i) {
         client_t *c = g.clients[i];
-        if (c == from && g.no_echo)
+        if (c->dead || (c == from && g.no_echo))
             continue;
-        enqueue(c, m, 0);
+        ring_reserve(c, n);
+        uint32_t mask = c->qcap - 1, tail = c->qhead + c->qcount;
+        for (uint32_t k = 0; k < n; ++k)
+            c->q[(tail + k) & mask] = g.batch[k];
+        if (c->qcount == 0)
+            c->qoff = 0;
+        c->qcount += n;
+        c->qbytes += bytes;
+        recipients++;
+        if (c->qbytes > g.max_queue) { /* its references go when it is reaped */
+            g.dropped_slow++;
+            kill_client(c);
+        } else {
+            mark_dirty(c);
+        }
     }
-    if (m->refs == 0)
-        free(m);
+    for (uint32_t k = 0; k < n; ++k) {
+        g.batch[k]->refs = recipients;
+        if (recipients == 0)
+            free(g.batch[k]);
+    }
+    g.nbatch = 0;
 }
 
 /* Echo a run of complete frames: straight from the read buffer when possible. */
@@ -293,7 +342,7 @@ static void echo_run(client_t *c, const char *p, size_t len)
 static void deliver(client_t *c, const char *frame, size_t len)
 {
     if (g.mode == MODE_BROADCAST) {
-        publish(c, frame, len);
+        batch_add(frame, len);
     } else {
         g.frames_in++;
         echo_run(c, frame, len);
@@ -379,20 +428,20 @@ static void on_readable(client_t *c)
         if (len > MAX_PAYLOAD) {
             g.dropped_bad++;
             kill_client(c);
+            publish_batch(c); /* the frames before it were good */
             return;
         }
         if ((size_t)(end - p) < 4 + (size_t)len)
             break;
-        if (g.mode == MODE_BROADCAST) {
-            publish(c, p, 4 + (size_t)len);
-            if (c->dead) /* overflowed its own queue (echo to sender) */
-                return;
-        } else {
+        if (g.mode == MODE_BROADCAST)
+            batch_add(p, 4 + (size_t)len);
+        else
             g.frames_in++;
-        }
         p += 4 + len;
     }
-    if (g.mode == MODE_ECHO && p > run)
+    if (g.mode == MODE_BROADCAST)
+        publish_batch(c);
+    else if (p > run)
         echo_run(c, run, (size_t)(p - run));
     if (p < end && !c->dead) {
         if ((end - p) >= 4 && be32(p) > MAX_PAYLOAD) {
@@ -538,6 +587,14 @@ int main(int argc, char **argv)
     else
         usage();
 
+    /* Streaming allocates and frees many small buffers in waves; glibc's
+       default would hand the top of the heap back to the kernel after each
+       wave and fault it in again on the next (a profile showed a quarter of
+       the time in page faults).  Keep freed memory, and keep 1 MiB frames
+       off mmap for the same reason. */
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -615,5 +672,6 @@ int main(int argc, char **argv)
     free(g.clients);
     free(g.dirty);
     free(g.dead);
+    free(g.batch);
     return 0;
 }
