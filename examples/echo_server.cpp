@@ -6,7 +6,7 @@
 // disconnected; the others carry on. SIGINT or SIGTERM stops the server
 // cleanly.
 //
-//   echo_server [--host 127.0.0.1] [--port 10000]
+//   echo_server [--host 127.0.0.1] [--port 10000] [--quiet]
 #include "common/options.hpp"
 
 #include <parley/framed_stream.hpp>
@@ -28,6 +28,7 @@ constexpr auto with_error = asio::experimental::as_tuple(asio::use_awaitable);
 
 // Open connections, so that stopping the server can close them.
 std::set<tcp::socket*> connections;
+bool quiet = false; // --quiet: do not print every message (for benchmarks)
 
 asio::awaitable<void> serve(tcp::socket socket) {
     const std::string peer = parley::examples::to_string(socket.remote_endpoint());
@@ -41,8 +42,9 @@ asio::awaitable<void> serve(tcp::socket socket) {
         auto [read_error, payload] = co_await stream.async_read_frame(with_error);
         if ((ec = read_error))
             break;
-        std::cout << peer << ": " << parley::examples::printable(parley::as_string_view(payload))
-                  << std::endl;
+        if (!quiet)
+            std::cout << peer << ": " << parley::examples::printable(parley::as_string_view(payload))
+                      << std::endl;
         // The payload is a view into the stream's buffer, valid until the
         // next read: it can be echoed without a copy.
         std::tie(ec, ignored) = co_await stream.async_write_frame(
@@ -85,7 +87,9 @@ int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     std::uint16_t port = 10000;
     parley::examples::command_line cli("echo_server", "Greets each client and echoes its frames.");
-    cli.option("--host", host, "address to listen on").option("--port", port, "port, 0 for any free one");
+    cli.option("--host", host, "address to listen on")
+        .option("--port", port, "port, 0 for any free one")
+        .flag("--quiet", quiet, "do not print each message");
     if (auto status = cli.parse(argc, argv))
         return *status;
 
