@@ -9,7 +9,8 @@
 #
 # For each step it prints one line "== <step>: N passed, M failed (T s)",
 # taken from ctest's (or meson's) own count; a step that fails to configure
-# or build counts as one failure. .ci/run adds these lines up.
+# or build counts as one failure. .ci/run adds these lines up (the indented
+# copies in the final summary are not counted again).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,5 +83,6 @@ done
 
 echo
 echo "==== summary ($((SECONDS - total_start)) s)"
-printf '%s\n' "${summary[@]}"
+# Indented, so that .ci/run counts each step's line once.
+printf '  %s\n' "${summary[@]}"
 [ "$failed_steps" -eq 0 ]
