@@ -1,0 +1,55 @@
+// The second of two translation units that include every public header;
+// test_odr_a.cpp explains why and holds the test case.
+#include <parley/parley.hpp>
+
+// The umbrella does not (yet) bring in everything; name each public header
+// too, so this test covers them whatever the umbrella holds.
+#include <parley/connect.hpp>
+#include <parley/error.hpp>
+#include <parley/frame_codec.hpp>
+#include <parley/framed_stream.hpp>
+#include <parley/hub.hpp>
+#include <parley/line_codec.hpp>
+#include <parley/message.hpp>
+#include <parley/outbound_queue.hpp>
+#include <parley/session.hpp>
+#include <parley/socket.hpp>
+#include <parley/utf8.hpp>
+#include <parley/version.hpp>
+
+#include <asio/ip/tcp.hpp>
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+// What a translation unit sees of the header-defined objects that must
+// exist once per program. Declared identically in test_odr_a.cpp and
+// test_odr_b.cpp.
+struct parley_odr_addresses {
+    const std::error_category* category;
+    const parley::frame_format* default_format;
+    std::string description;
+};
+
+parley_odr_addresses parley_odr_a();
+parley_odr_addresses parley_odr_b();
+
+parley_odr_addresses parley_odr_b() {
+    // Instantiate a little of everything, so template code is compiled here
+    // as well as in test_odr_a.cpp.
+    parley::frame_decoder<> frames;
+    parley::line_decoder lines;
+    std::error_code ec;
+    frames.feed(std::string_view("\0\0\0\x01" "a", 5));
+    auto frame = frames.next(ec);
+    lines.feed(std::string_view("hi\n"));
+    auto line = lines.next(ec);
+    asio::io_context io;
+    parley::framed_stream<asio::ip::tcp::socket> stream(io);
+    return {&parley::error_category(), &parley::default_frame_format,
+            std::string(PARLEY_VERSION) + (frame ? "f" : "") + (line ? "l" : "") +
+                (parley::is_valid_utf8("\xE8\xBF\x9E") ? "u" : "") +
+                std::to_string(stream.read_chunk_size())};
+}
+
