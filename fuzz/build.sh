@@ -1,0 +1,25 @@
+#!/bin/sh
+# Builds parley's libFuzzer targets into fuzz/build/ (or $1).
+#
+#   fuzz/build.sh
+#   fuzz/build/frame_decoder_fuzz -max_total_time=60 fuzz/corpus/frame_decoder
+#   fuzz/build/line_decoder_fuzz -max_total_time=60 fuzz/corpus/line_decoder
+#
+# libFuzzer writes new inputs into the first corpus directory it is given;
+# to keep the checked-in seeds small, pass a scratch directory first:
+#   mkdir -p /tmp/corpus && fuzz/build/frame_decoder_fuzz /tmp/corpus fuzz/corpus/frame_decoder
+#
+# Needs clang with libFuzzer (Debian: clang and libclang-rt-14-dev).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+out=${1:-$here/build}
+cxx=${CXX_FUZZ:-clang++}
+mkdir -p "$out"
+for target in frame_decoder_fuzz line_decoder_fuzz; do
+    echo "building $out/$target"
+    "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -Wall -Wextra -Wpedantic -Werror \
+        -I"$root/include" -DASIO_STANDALONE \
+        "$here/$target.cpp" -o "$out/$target"
+done
