@@ -166,8 +166,9 @@ public:
     /// @name Connecting
     /// @{
 
-    /// Resolves `host` ("localhost", "example.org", "127.0.0.1", "::1") and
-    /// tries each address in turn until one accepts, all within `timeout`.
+    /// Resolves `host` ("localhost", "example.org", "127.0.0.1", "::1"; ""
+    /// is this machine's loopback) and tries each address in turn until one
+    /// accepts, all within `timeout`.
     /// When several addresses remain, each attempt gets an equal share of
     /// the time left, so one unreachable address cannot use up the whole
     /// timeout. Name resolution itself is not bounded by the timeout.
