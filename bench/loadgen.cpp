@@ -728,13 +728,11 @@ class Runner {
 
   // Appends one framed message to c.out in the protocol's publish/request form.
   void append_message(Conn& c, uint32_t magic, uint64_t seq, uint64_t ts) {
-    size_t at = c.out.size();
     c.out.append(prefix_);
     size_t body = c.out.size();
     c.out.append(payload_);
     c.out.append(suffix_);
     write_header(c.out.data() + body, magic, seq, ts);
-    (void)at;
   }
 
   void build_framing(bool request_echo) {
