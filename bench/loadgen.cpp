@@ -788,7 +788,12 @@ class Runner {
     if (n != o_.size) ++bad_;
     if (h.seq == c.expected) ++c.expected;
     else if (h.seq > c.expected) { gap_lost_ += h.seq - c.expected; c.expected = h.seq + 1; }
-    else ++out_of_order_;
+    else {
+      // A late message fills a gap counted as lost: lost stays the net number
+      // missing (assuming no duplicates), out_of_order says it happened.
+      ++out_of_order_;
+      if (gap_lost_) --gap_lost_;
+    }
     ++delivered_;
     if (t >= t_warm_ && t < t_stop_) ++window_delivered_;
     if (h.ts >= t_warm_ && h.ts < t_stop_) hist_.record(t > h.ts ? t - h.ts : 0);
