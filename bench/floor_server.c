@@ -518,8 +518,11 @@ static void reap(void)
 
 static int open_listener(const char *host, const char *port)
 {
+    /* numeric only: a benchmark server has no business doing name lookups */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST};
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
     struct addrinfo *res;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc) {

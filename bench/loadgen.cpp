@@ -380,10 +380,11 @@ class Runner {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;  // no name lookups: no DNS traffic
+    if (o_.host == "localhost") o_.host = "127.0.0.1";
     addrinfo* res = nullptr;
     int rc = getaddrinfo(o_.host.c_str(), o_.port.c_str(), &hints, &res);
-    if (rc) fail("cannot resolve host: %s", gai_strerror(rc));
+    if (rc) fail("--host must be a numeric loopback address or localhost: %s", gai_strerror(rc));
     std::memcpy(&addr_, res->ai_addr, res->ai_addrlen);
     addrlen_ = res->ai_addrlen;
     freeaddrinfo(res);
