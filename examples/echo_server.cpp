@@ -21,7 +21,9 @@
 #include <asio/use_awaitable.hpp>
 
 #include <iostream>
+#include <optional>
 #include <set>
+#include <vector>
 
 using asio::ip::tcp;
 constexpr auto with_error = asio::experimental::as_tuple(asio::use_awaitable);
@@ -38,17 +40,28 @@ asio::awaitable<void> serve(tcp::socket socket) {
     std::cout << peer << " connected" << std::endl;
 
     auto [ec, ignored] = co_await stream.async_write_frame(parley::as_payload("连上了"), with_error);
+    std::vector<asio::const_buffer> replies;
     while (!ec) {
         auto [read_error, payload] = co_await stream.async_read_frame(with_error);
         if ((ec = read_error))
             break;
+        // Take every frame that arrived with this one and answer them all in
+        // one gathered write. The payloads are views into the stream's
+        // buffer, valid until the next async_read_frame: echoed without a copy.
+        replies.clear();
+        std::error_code bad_frame; // one later in the batch: echo those before it first
+        for (std::optional<parley::frame_view> frame = payload; frame;
+             frame = stream.read_buffered_frame(bad_frame)) {
+            if (!quiet)
+                std::cout << peer << ": "
+                          << parley::examples::printable(parley::as_string_view(*frame)) << '\n';
+            replies.emplace_back(frame->data(), frame->size());
+        }
         if (!quiet)
-            std::cout << peer << ": " << parley::examples::printable(parley::as_string_view(payload))
-                      << std::endl;
-        // The payload is a view into the stream's buffer, valid until the
-        // next read: it can be echoed without a copy.
-        std::tie(ec, ignored) = co_await stream.async_write_frame(
-            asio::buffer(payload.data(), payload.size()), with_error);
+            std::cout.flush();
+        std::tie(ec, ignored) = co_await stream.async_write_frames(replies, with_error);
+        if (!ec)
+            ec = bad_frame;
     }
 
     connections.erase(&stream.next_layer());

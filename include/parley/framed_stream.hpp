@@ -137,9 +137,11 @@ public:
     frame_view read_frame();
 
     /// Hands out the next frame that is already buffered, without any I/O,
-    /// or nullopt (with `ec` set on a decoding error). Lets a server drain
-    /// every frame of one read before it starts the next. The view is valid
-    /// until the next read.
+    /// or nullopt (with `ec` set on a decoding error). Lets a server take
+    /// every frame of one read before it starts the next: all the views
+    /// handed out since the last read_frame() or async_read_frame() stay
+    /// valid until the next one, so they can be answered in one gathered
+    /// write.
     std::optional<frame_view> read_buffered_frame(std::error_code& ec);
 
     /// @}
@@ -203,7 +205,7 @@ private:
     NextLayer next_layer_;
     codec_type codec_;
     detail::read_buffer buffer_{default_read_chunk};
-    std::size_t delivered_ = 0;     // size of the frame last handed out
+    std::size_t delivered_ = 0;     // bytes of the frames handed out since the last read
     std::uint64_t announced_ = 0;   // length field of the last frame seen
     bool may_have_more_ = false;    // the last read filled the buffer
     std::vector<typename codec_type::header_bytes> write_headers_;

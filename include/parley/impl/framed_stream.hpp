@@ -151,24 +151,25 @@ void framed_stream<NextLayer, Format>::release_delivered() noexcept {
 
 template <class NextLayer, frame_format Format>
 std::optional<frame_view> framed_stream<NextLayer, Format>::parse(std::error_code& ec) {
-    const auto data = buffer_.data();
+    // Frames already handed out stay in the buffer until the next read that
+    // may do I/O, so that every view handed out since then stays valid.
+    const auto data = buffer_.data().subspan(delivered_);
     const std::size_t size = codec_.frame_size(data, ec, &announced_);
     if (ec || size == 0 || data.size() < size)
         return std::nullopt;
-    delivered_ = size;
+    delivered_ += size;
     return data.subspan(codec_type::header_size, size - codec_type::header_size);
 }
 
 template <class NextLayer, frame_format Format>
 std::size_t framed_stream<NextLayer, Format>::pending_frame_size() const noexcept {
     std::error_code ignored;
-    return codec_.frame_size(buffer_.data(), ignored);
+    return codec_.frame_size(buffer_.data().subspan(delivered_), ignored);
 }
 
 template <class NextLayer, frame_format Format>
 std::optional<frame_view> framed_stream<NextLayer, Format>::read_buffered_frame(
     std::error_code& ec) {
-    release_delivered();
     return parse(ec);
 }
 
