@@ -317,6 +317,10 @@ def summarize(records):
     summary = {}
     for (cell, server), rs in groups.items():
         good = [r for r in rs if r.get("ok")]
+        for r in good:  # no message sent in the window arrived: no latency, not zero latency
+            if r.get("samples") == 0:
+                for f in ("p50_us", "p99_us", "p999_us", "max_us"):
+                    r[f] = None
         s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
         for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
                   "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu"):
@@ -448,7 +452,7 @@ def checks(records):
             if r.get(f):
                 what.append(f"{f}={r[f]}")
         if r.get("drain_timeout"):
-            what.append("drain timeout")
+            what.append("drain time ran out (undrained messages were still in flight, not lost)")
         if (r.get("loadgen_cpu") or 0) > 0.9:
             what.append(f"load generator at {r['loadgen_cpu']:.0%} of its core: may measure the generator")
         if r["kind"] == "paced" and r.get("publish_rate") and r.get("rate") and \
