@@ -65,21 +65,12 @@ public:
     }
 
     bool is_never() const noexcept { return never_; }
-    clock::time_point at() const noexcept { return at_; }
 
     std::chrono::nanoseconds remaining() const noexcept {
         if (never_)
             return std::chrono::nanoseconds::max();
         return std::max(std::chrono::nanoseconds::zero(),
                         std::chrono::duration_cast<std::chrono::nanoseconds>(at_ - clock::now()));
-    }
-
-    // The earlier of this deadline and `timeout` from now.
-    deadline at_most(std::chrono::nanoseconds timeout) const noexcept {
-        const deadline other = after(timeout);
-        if (never_ || (!other.never_ && other.at_ < at_))
-            return other;
-        return *this;
     }
 
     // The timeout argument for poll(): -1 for none, otherwise the time left
