@@ -739,7 +739,11 @@ TEST_CASE_TEMPLATE("framed_stream: peer closing mid-frame, and between frames", 
         {frame("whole"), asio::error::eof},
         {"", asio::error::eof},
     };
-    for (const auto& [sent, expected] : cases) {
+    for (const auto& each : cases) {
+        // Not a structured binding: clang 14 cannot capture one (CAPTURE
+        // makes a lambda).
+        const std::string& sent = each.first;
+        const std::error_code& expected = each.second;
         CAPTURE(sent.size());
         for (bool blocking : {false, true}) {
             CAPTURE(blocking);
@@ -981,7 +985,7 @@ TEST_CASE("framed_stream: a 2-byte little-endian format on the wire") {
 
 TEST_CASE("framed_stream: a non-socket stream, read a byte at a time") {
     asio::io_context io;
-    const std::vector<std::string> payloads{"one", "", pattern(40000, 2), "four"};
+    const std::vector<std::string> payloads{"one", "", pattern(5000, 2), "four"};
     parley::framed_stream<test_stream> s(io, encode_all(payloads));
     s.next_layer().max_read = 1;
     std::vector<std::string> got;

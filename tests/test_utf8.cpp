@@ -199,7 +199,7 @@ TEST_CASE("utf8: agrees with a reference validator on every short sequence") {
                 FAIL("bytes " << a << " " << b);
         }
     }
-    for (int a : {0xC2, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xF0, 0xF1, 0xF4, 0xF5})
+    for (int a : {0xC2, 0xE0, 0xED, 0xEE, 0xF0, 0xF4, 0xF5})
         for (int b = 0; b < 256; ++b)
             for (int c = 0; c < 256; ++c) {
                 s.assign({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
@@ -211,7 +211,7 @@ TEST_CASE("utf8: agrees with a reference validator on every short sequence") {
     const unsigned char interesting[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
                                          0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEE, 0xEF,
                                          0xF0, 0xF1, 0xF4, 0xF5, 0xF8, 0xFF};
-    for (int iter = 0; iter < 50000; ++iter) {
+    for (int iter = 0; iter < 30000; ++iter) {
         s.resize(rng() % 9);
         for (auto& ch : s)
             ch = static_cast<char>(rng() % 2 ? interesting[rng() % sizeof interesting]
