@@ -1149,6 +1149,7 @@ class Runner {
     if (o_.server_pid && base_fds < 0) fail("cannot read /proc/%s/fd", std::to_string(o_.server_pid).c_str());
     long before = o_.server_pid ? rss_kb(o_.server_pid) : -1;
     strict_ = true;
+    uint64_t t_begin = now_ns();
     bool ok = connect_all();
     if (ok && o_.proto == Proto::nats) {
       // A NATS client must say CONNECT; the PONG proves the server holds it.
@@ -1172,6 +1173,7 @@ class Runner {
     // The server has accepted every connection once it holds that many more
     // descriptors; then wait for its RSS to stop moving.
     long after = -1, fds = -1;
+    double accept_s = -1;  // until the server held every connection: its accept rate
     if (ok && o_.server_pid) {
       uint64_t deadline = now_ns() + uint64_t(o_.ready_timeout * 1e9);
       while ((fds = fd_count(o_.server_pid)) < base_fds + o_.conns && now_ns() < deadline && !fatal())
@@ -1179,6 +1181,7 @@ class Runner {
       if (fds < base_fds + o_.conns)
         set_error("server holds " + std::to_string(fds - base_fds) + " of " + std::to_string(o_.conns) +
                   " connections");
+      accept_s = double(now_ns() - t_begin) / 1e9;
       long prev = -2;
       uint64_t settle = now_ns() + 3'000'000'000ull;
       while (!fatal() && now_ns() < settle) {
@@ -1195,14 +1198,15 @@ class Runner {
     size_t alive = count_if([](const Conn& c) { return c.alive; });
     bool good = ok && !fatal();
     double per_conn = (before >= 0 && after >= 0) ? double(after - before) * 1024.0 / o_.conns : -1;
-    std::printf("idle %s%s%s K=%d: server RSS %ld -> %ld KiB, %.0f bytes/connection, %zu alive%s%s\n",
+    std::printf("idle %s%s%s K=%d: server RSS %ld -> %ld KiB, %.0f bytes/connection, %zu alive, "
+                "all held after %.2fs%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, before, after,
-                per_conn, alive, good ? "" : "  ERROR: ", good ? "" : error_.c_str());
+                per_conn, alive, accept_s, good ? "" : "  ERROR: ", good ? "" : error_.c_str());
     std::printf("{\"scenario\":\"idle\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
                 "\"conns\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"bytes_per_conn\":%.1f,"
-                "\"server_fds\":%ld,\"alive\":%zu}\n",
+                "\"server_fds\":%ld,\"alive\":%zu,\"accept_s\":%.3f}\n",
                 name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
-                json_str(error_).c_str(), o_.conns, before, after, per_conn, fds, alive);
+                json_str(error_).c_str(), o_.conns, before, after, per_conn, fds, alive, accept_s);
     std::fflush(stdout);
     // Reset rather than close: thousands of TIME_WAIT sockets would linger.
     linger lg{1, 0};

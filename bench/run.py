@@ -239,7 +239,8 @@ def loadgen_argv(bdir, kind, p, srv, args):
     elif kind == "echo":
         argv += ["--conns", str(p["conns"]), "--inflight", str(p["inflight"]), "--size", str(p["size"])]
     else:
-        argv += ["--conns", str(p["conns"])]
+        # generous: a server accepting in O(connections) per join needs it
+        argv += ["--conns", str(p["conns"]), "--ready-timeout", "60"]
     argv += ["--server-pid", str(srv.pid)]
     if kind != "idle":
         argv += ["--warmup", str(args.warmup), "--duration", str(args.duration)]
@@ -323,7 +324,8 @@ def summarize(records):
                     r[f] = None
         s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
         for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
-                  "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu"):
+                  "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu",
+                  "accept_s"):
             s[f] = med([r.get(f) for r in good])
         for f in ("lost", "undrained", "out_of_order", "disconnected", "bad"):
             s[f] = sum(r.get(f, 0) or 0 for r in rs)
@@ -429,14 +431,17 @@ def tables(summary, servers, args):
     cpu_table("echo", "Echo: server CPU per round trip, ns (median; lower is better)", ["C", "W"])
     idle = [c for c in cells_in_order if c.startswith("idle")]
     if idle:
-        out.append("### Memory: server RSS growth per idle connection (bytes)\n")
+        out.append("### Memory: server RSS growth per idle connection, bytes "
+                   "(in parentheses: seconds until the server held them all)\n")
         out.append("| server | " + " | ".join(idle) + " |")
         out.append("|---|" + "---|" * len(idle))
         for s in servers:
-            vals = [get(c, s, "bytes_per_conn") for c in idle]
-            if all(v is None for v in vals):
+            vals = [(get(c, s, "bytes_per_conn"), get(c, s, "accept_s")) for c in idle]
+            if all(v is None for v, _ in vals):
                 continue
-            out.append(f"| {s} | " + " | ".join("—" if v is None else f"{v:.0f}" for v in vals) + " |")
+            out.append(f"| {s} | " + " | ".join(
+                "—" if v is None else f"{v:.0f}" + (f" ({a:.1f} s)" if a is not None and a >= 0 else "")
+                for v, a in vals) + " |")
         out.append("")
     return "\n".join(out)
 
