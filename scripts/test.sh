@@ -7,7 +7,7 @@
 #   scripts/test.sh default asan         # only these steps
 #   PARLEY_JOBS=4 scripts/test.sh        # build parallelism (default: nproc)
 #
-# For each step it prints one line "== <step>: N passed, M failed (T s)",
+# For each step it prints one line "== <step>: N passed, M failed (T s, C cpu-s)",
 # taken from ctest's (or meson's) own count; a step that fails to configure
 # or build counts as one failure. .ci/run adds these lines up (the indented
 # copies in the final summary are not counted again).
@@ -23,9 +23,18 @@ mkdir -p build
 summary=()
 failed_steps=0
 
+# CPU seconds (user + system) used so far by finished child processes:
+# with other builds on the machine, wall time alone says little.
+tick=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_seconds() { awk -v t="$tick" '{printf "%d", ($16 + $17) / t}' /proc/$$/stat 2>/dev/null || echo 0; }
+cpu_mark=$(cpu_seconds)
+
 # report <step> <passed> <failed> <seconds> [note]
 report() {
-  local line="== $1: $2 passed, $3 failed ($4 s)${5:+ $5}"
+  local cpu_now
+  cpu_now=$(cpu_seconds)
+  local line="== $1: $2 passed, $3 failed ($4 s, $((cpu_now - cpu_mark)) cpu-s)${5:+ $5}"
+  cpu_mark=$cpu_now
   echo "$line"
   summary+=("$line")
   [ "$3" -eq 0 ] || failed_steps=$((failed_steps + 1))
