@@ -203,7 +203,11 @@ def cells(args):
     if "fanout" in args.scenarios:
         for n in args.fanout_n:
             for s in args.fanout_s:
-                out.append(("fanout", {"subs": n, "size": s}))
+                if args.window == [0]:
+                    out.append(("fanout", {"subs": n, "size": s}))
+                else:  # a window sweep: one cell per window (0 = loadgen's default)
+                    for w in args.window:
+                        out.append(("fanout", {"subs": n, "size": s, "win": w}))
     if "paced" in args.scenarios:
         out.append(("paced", {"subs": args.paced_n, "size": 64, "rate": args.rate}))
     if "echo" in args.scenarios:
@@ -218,7 +222,8 @@ def cells(args):
 
 def cell_key(kind, p):
     if kind in ("fanout", "paced"):
-        return f"{kind} N={p['subs']} S={p['size']}" + (f" R={p['rate']}" if kind == "paced" else "")
+        return (f"{kind} N={p['subs']} S={p['size']}" + (f" R={p['rate']}" if kind == "paced" else "")
+                + (f" win={p['win'] or 'auto'}" if "win" in p else ""))
     if kind == "echo":
         return f"echo C={p['conns']} W={p['inflight']} S={p['size']}"
     return f"idle K={p['conns']}"
@@ -232,8 +237,8 @@ def loadgen_argv(bdir, kind, p, srv, args):
         argv = ["nice", "-n", str(args.nice)] + argv
     if kind == "fanout":
         argv += ["--subs", str(p["subs"]), "--size", str(p["size"])]
-        if args.window:
-            argv += ["--window", str(args.window)]
+        if p.get("win"):
+            argv += ["--window", str(p["win"])]
     elif kind == "paced":
         argv += ["--subs", str(p["subs"]), "--size", str(p["size"]), "--rate", str(p["rate"])]
     elif kind == "echo":
@@ -408,10 +413,11 @@ def tables(summary, servers, args):
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
 
+    fan_hdr = ["N", "S"] + (["win"] if any(" win=" in c for c in cells_in_order) else [])
     throughput_table("fanout", "msgs_per_s",
                      "Fan-out, saturating: delivered messages/s (median; in parentheses: ÷ floor)",
-                     ["N", "S"])
-    cpu_table("fanout", "Fan-out: server CPU per delivered message, ns (median; lower is better)", ["N", "S"])
+                     fan_hdr)
+    cpu_table("fanout", "Fan-out: server CPU per delivered message, ns (median; lower is better)", fan_hdr)
     paced = [c for c in cells_in_order if c.startswith("paced")]
     for c in paced:
         out.append(f"### Paced latency, {c[len('paced '):]} msgs/s (median of per-run percentiles)\n")
@@ -589,7 +595,8 @@ def parse_args():
     ap.add_argument("--fanout-s", default="64,512")
     ap.add_argument("--paced-n", type=int, default=100)
     ap.add_argument("--rate", type=int, default=2000, help="paced publishes/s")
-    ap.add_argument("--window", type=int, default=0, help="fan-out window in messages (0: loadgen's auto)")
+    ap.add_argument("--window", default="0",
+                    help="fan-out window in messages, or a comma list to sweep (0: loadgen's default)")
     ap.add_argument("--memory-k", default="1000,10000")
     ap.add_argument("--server-cpu", default="0", help="taskset -c list for servers (e.g. 0 or 0,1)")
     ap.add_argument("--client-cpu", default="1", help="taskset -c list for the load generator")
@@ -605,6 +612,7 @@ def parse_args():
     a.fanout_n = [int(x) for x in a.fanout_n.split(",") if x]
     a.fanout_s = [int(x) for x in a.fanout_s.split(",") if x]
     a.memory_k = [int(x) for x in a.memory_k.split(",") if x]
+    a.window = [int(x) for x in a.window.split(",") if x] or [0]
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     for s in a.scenarios:
         if s not in ("fanout", "paced", "echo", "memory"):
