@@ -582,8 +582,9 @@ def parse_args():
     ap.add_argument("--parley-echo", metavar="PATH", help="parley echo_server executable")
     ap.add_argument("--parley-broadcast-args", default="", metavar="ARGS",
                     help="extra arguments for the parley broadcast server (e.g. '--threads 2')")
-    ap.add_argument("--parley-echo-args", default="", metavar="ARGS",
-                    help="extra arguments for the parley echo server")
+    ap.add_argument("--parley-echo-args", default="--quiet", metavar="ARGS",
+                    help="extra arguments for the parley echo server (default --quiet: it would "
+                         "print every frame)")
     ap.add_argument("--no-parley-greeting", dest="parley_greeting", action="store_false",
                     help="parley's echo_server sends no greeting frame")
     ap.add_argument("--with-echo", action="store_true",
