@@ -641,6 +641,45 @@ TEST_CASE("framed_stream: a small read chunk still reads large frames") {
     CHECK(got == payloads);
 }
 
+TEST_CASE("framed_stream: a read chunk size of 0 still reads") {
+    // read_chunk_size() takes any value; 0 must not make the stream offer
+    // an empty buffer to the next layer, whose 0-byte read a socket
+    // reports as end of file.
+    const std::vector<std::string> payloads{"hello", pattern(3000, 6), ""};
+    {
+        asio::io_context io;
+        stream_pair<local_owned> p(io);
+        p.b.read_chunk_size(0);
+        std::error_code ec;
+        p.a.write_frames(payload_buffers(payloads), ec);
+        REQUIRE_FALSE(ec);
+        p.a.next_layer().close();
+        std::vector<std::string> got;
+        CHECK(read_all_async(io, p.b, got) == asio::error::eof);
+        CHECK(got == payloads);
+    }
+    {
+        asio::io_context io;
+        stream_pair<tcp_owned> p(io);
+        p.b.read_chunk_size(0);
+        std::error_code ec;
+        p.a.write_frames(payload_buffers(payloads), ec);
+        std::vector<std::string> got;
+        for (std::size_t i = 0; i < payloads.size(); ++i)
+            got.emplace_back(as_string_view(p.b.read_frame(ec)));
+        CHECK_FALSE(ec);
+        CHECK(got == payloads);
+    }
+    {
+        asio::io_context io;
+        parley::framed_stream<test_stream> s(io, encode_all(payloads));
+        s.read_chunk_size(0);
+        std::vector<std::string> got;
+        CHECK(read_all_async(io, s, got) == asio::error::eof);
+        CHECK(got == payloads);
+    }
+}
+
 TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained without I/O", K,
                    PARLEY_STREAM_KINDS) {
     asio::io_context io;

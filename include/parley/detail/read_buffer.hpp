@@ -108,8 +108,11 @@ public:
         const std::size_t wanted = std::max(frame_size, held + 1);
         if (wanted > capacity_) {
             // Grow by doubling, bounded by the frame itself: memory follows
-            // the bytes received, not the size a peer announced.
-            reallocate(std::min(std::max(capacity_ * 2, held + chunk_), wanted));
+            // the bytes received, not the size a peer announced. Always by
+            // at least a byte, even with a chunk size of 0: an empty buffer
+            // would make the next read return 0 bytes, which a socket
+            // reports as end of file.
+            reallocate(std::min(std::max({capacity_ * 2, held + chunk_, held + 1}), wanted));
         } else if (begin_ != 0 && (begin_ + wanted > capacity_ || capacity_ - end_ < chunk_ / 4)) {
             std::memmove(data_, data_ + begin_, held);
             begin_ = 0;
