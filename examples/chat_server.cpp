@@ -1,0 +1,76 @@
+// The seed's chat room, done right: a chat server with rooms, nicknames and
+// private messages (docs/PROTOCOL.md). Framed clients (chat_client,
+// tests/chat_client.py) connect to --port; people with nothing but nc or
+// telnet connect to --line-port and chat in the same rooms:
+//
+//   chat_server [--host 127.0.0.1] [--port 9999] [--line-port 9998]
+//   nc 127.0.0.1 9998
+//
+// Joins, leaves, errors and slow-consumer disconnects are logged to stderr,
+// one line each. SIGINT or SIGTERM tells every client and exits cleanly.
+#include "common/options.hpp"
+
+#include <parley/chat/server.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+int main(int argc, char** argv) {
+    parley::chat::server_options options;
+    std::uint16_t line_port = 9998;
+    bool frames_only = false;
+    std::size_t history = 0;
+    unsigned threads = 1;
+
+    parley::examples::command_line cli(
+        "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
+                       "clients and for nc users alike.");
+    cli.option("--host", options.host, "address to listen on")
+        .option("--port", options.port, "port for framed clients, 0 for any free one")
+        .option("--line-port", line_port, "port for line mode (nc, telnet), 0 for any free one")
+        .flag("--no-line-mode", frames_only, "serve framed clients only")
+        .option("--prompt", options.prompt, "the text asking for a nickname")
+        .option("--history", history, "messages per room replayed to joiners", std::size_t{0},
+                std::size_t{10000})
+        .option("--threads", threads, "threads running the I/O", 1u, 64u);
+    if (auto status = cli.parse(argc, argv))
+        return *status;
+    options.line_port = frames_only ? std::nullopt : std::optional<std::uint16_t>(line_port);
+    options.history = {.max_messages = history, .max_bytes = 4 * 1024 * 1024};
+    // One write per line, so lines from several threads do not interleave.
+    options.log = [](std::string_view line) { std::cerr << (std::string(line) + '\n'); };
+
+    asio::io_context ioc(static_cast<int>(threads));
+    parley::chat::server server(ioc, options);
+    try {
+        server.start();
+    } catch (const std::system_error& e) {
+        std::cerr << "chat_server: " << e.what() << '\n';
+        return 1;
+    }
+    const auto address = asio::ip::make_address(options.host);
+    std::cout << "listening on "
+              << parley::examples::to_string({address, server.local_port()}) << std::endl;
+    if (server.line_port() != 0)
+        std::cout << "line mode on "
+                  << parley::examples::to_string({address, server.line_port()}) << std::endl;
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code ec, int) {
+        if (!ec)
+            server.stop(); // run() returns once every client is told and closed
+    });
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i)
+        pool.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : pool)
+        t.join();
+    std::cout << "stopped" << std::endl;
+}

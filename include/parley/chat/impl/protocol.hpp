@@ -1,0 +1,592 @@
+// parley chat: protocol bodies.
+#ifndef PARLEY_CHAT_IMPL_PROTOCOL_HPP
+#define PARLEY_CHAT_IMPL_PROTOCOL_HPP
+
+#include <parley/utf8.hpp>
+
+#include <cstdio>
+#include <limits>
+#include <type_traits>
+
+namespace parley::chat {
+
+inline std::string_view to_string(errc code) noexcept {
+    switch (code) {
+    case errc::nickname_invalid: return "nickname_invalid";
+    case errc::nickname_taken: return "nickname_taken";
+    case errc::nickname_required: return "nickname_required";
+    case errc::nickname_timeout: return "nickname_timeout";
+    case errc::invalid_utf8: return "invalid_utf8";
+    case errc::invalid_text: return "invalid_text";
+    case errc::empty_message: return "empty_message";
+    case errc::message_too_long: return "message_too_long";
+    case errc::line_too_long: return "line_too_long";
+    case errc::frame_too_large: return "frame_too_large";
+    case errc::unknown_command: return "unknown_command";
+    case errc::bad_arguments: return "bad_arguments";
+    case errc::room_invalid: return "room_invalid";
+    case errc::not_in_room: return "not_in_room";
+    case errc::no_such_room: return "no_such_room";
+    case errc::no_such_nick: return "no_such_nick";
+    case errc::too_many_rooms: return "too_many_rooms";
+    case errc::server_full: return "server_full";
+    }
+    return "unknown";
+}
+
+inline std::string_view to_string(leave_reason reason) noexcept {
+    switch (reason) {
+    case leave_reason::part: return "part";
+    case leave_reason::quit: return "quit";
+    case leave_reason::disconnected: return "disconnected";
+    case leave_reason::error: return "error";
+    case leave_reason::slow_consumer: return "slow_consumer";
+    }
+    return "error";
+}
+
+inline std::string_view type_of(const event& e) noexcept {
+    return std::visit(
+        [](const auto& ev) -> std::string_view {
+            if constexpr (std::is_same_v<std::decay_t<decltype(ev)>, unknown_event>)
+                return ev.type;
+            else
+                return std::decay_t<decltype(ev)>::type;
+        },
+        e);
+}
+
+inline std::string format_time(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    const auto ms = floor<milliseconds>(t);
+    const auto day = floor<days>(ms);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{ms - day};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()),
+                  static_cast<int>(hms.subseconds().count()));
+    return buf;
+}
+
+// --- JSON ---------------------------------------------------------------------
+
+inline std::string to_json(const event& e) {
+    std::string out;
+    json::writer w(out);
+    w.begin_object().key("type").string(type_of(e));
+    std::visit(
+        [&w](const auto& ev) {
+            using T = std::decay_t<decltype(ev)>;
+            if constexpr (std::is_same_v<T, welcome_event>) {
+                w.key("prompt").string(ev.prompt);
+                w.key("protocol").integer(ev.protocol);
+                w.key("server").string(ev.server);
+                w.key("max_frame_bytes").unsigned_integer(ev.max_frame_bytes);
+                w.key("max_message_bytes").unsigned_integer(ev.max_message_bytes);
+                w.key("max_nickname_length").unsigned_integer(ev.max_nickname_length);
+            } else if constexpr (std::is_same_v<T, nick_accepted_event>) {
+                w.key("nick").string(ev.nick);
+            } else if constexpr (std::is_same_v<T, message_event>) {
+                w.key("id").unsigned_integer(ev.id);
+                w.key("room").string(ev.room);
+                w.key("from").string(ev.from);
+                w.key("text").string(ev.text);
+                w.key("time").string(ev.time);
+            } else if constexpr (std::is_same_v<T, private_event>) {
+                w.key("id").unsigned_integer(ev.id);
+                w.key("from").string(ev.from);
+                w.key("to").string(ev.to);
+                w.key("text").string(ev.text);
+                w.key("time").string(ev.time);
+            } else if constexpr (std::is_same_v<T, join_event>) {
+                w.key("room").string(ev.room);
+                w.key("nick").string(ev.nick);
+                w.key("time").string(ev.time);
+            } else if constexpr (std::is_same_v<T, leave_event>) {
+                w.key("room").string(ev.room);
+                w.key("nick").string(ev.nick);
+                w.key("reason").string(ev.reason);
+                w.key("time").string(ev.time);
+            } else if constexpr (std::is_same_v<T, rename_event>) {
+                w.key("old").string(ev.old_nick);
+                w.key("new").string(ev.new_nick);
+                w.key("time").string(ev.time);
+            } else if constexpr (std::is_same_v<T, members_event>) {
+                w.key("room").string(ev.room);
+                w.key("members").begin_array();
+                for (const auto& m : ev.members)
+                    w.string(m);
+                w.end_array();
+                w.key("count").unsigned_integer(ev.count);
+            } else if constexpr (std::is_same_v<T, error_event>) {
+                w.key("code").string(ev.code);
+                w.key("message").string(ev.message);
+            } else if constexpr (std::is_same_v<T, notice_event>) {
+                w.key("code").string(ev.code);
+                w.key("text").string(ev.text);
+            }
+        },
+        e);
+    w.end_object();
+    return out;
+}
+
+namespace detail {
+
+// Reads the fields of one event object, remembering the first problem.
+class field_reader {
+public:
+    field_reader(const json::value& object, std::string_view type, std::string& error)
+        : object_(object), type_(type), error_(error) {}
+
+    bool ok() const noexcept { return ok_; }
+
+    void text(std::string_view key, std::string& out, bool required = true) {
+        const json::value* v = object_.find(key);
+        if (!v) {
+            if (required)
+                fail(key, "is missing");
+            return;
+        }
+        if (const auto* s = v->if_string())
+            out = *s;
+        else
+            fail(key, "must be a string");
+    }
+
+    template <class Unsigned>
+    void number(std::string_view key, Unsigned& out, bool required = true) {
+        const json::value* v = object_.find(key);
+        if (!v) {
+            if (required)
+                fail(key, "is missing");
+            return;
+        }
+        const auto n = v->to_uint64();
+        if (!n || *n > static_cast<std::uint64_t>(std::numeric_limits<Unsigned>::max()))
+            fail(key, "must be a non-negative integer");
+        else
+            out = static_cast<Unsigned>(*n);
+    }
+
+    void texts(std::string_view key, std::vector<std::string>& out) {
+        const json::value* v = object_.find(key);
+        const auto* items = v ? v->if_array() : nullptr;
+        if (!items)
+            return fail(key, v ? "must be an array of strings" : "is missing");
+        out.clear();
+        out.reserve(items->size());
+        for (const auto& item : *items) {
+            const auto* s = item.if_string();
+            if (!s)
+                return fail(key, "must be an array of strings");
+            out.push_back(*s);
+        }
+    }
+
+private:
+    void fail(std::string_view key, std::string_view problem) {
+        if (!ok_)
+            return;
+        ok_ = false;
+        error_ = std::string(type_) + " event: field \"" + std::string(key) + "\" " +
+                 std::string(problem);
+    }
+
+    const json::value& object_;
+    std::string_view type_;
+    std::string& error_;
+    bool ok_ = true;
+};
+
+} // namespace detail
+
+inline std::optional<event> parse_event(std::string_view payload, std::string& error) {
+    error.clear();
+    json::parse_error perr;
+    // Events nest two levels (members is an array in an object); a little
+    // room for fields added later.
+    const auto doc = json::parse(payload, perr, {.max_bytes = max_event_bytes, .max_depth = 8});
+    if (!doc) {
+        error = "invalid JSON: " + perr.message;
+        return std::nullopt;
+    }
+    if (!doc->if_object()) {
+        error = "an event must be a JSON object";
+        return std::nullopt;
+    }
+    const json::value* type_field = doc->find("type");
+    const std::string* type = type_field ? type_field->if_string() : nullptr;
+    if (!type) {
+        error = type_field ? "field \"type\" must be a string" : "field \"type\" is missing";
+        return std::nullopt;
+    }
+    detail::field_reader r(*doc, *type, error);
+    event result;
+    if (*type == welcome_event::type) {
+        welcome_event e;
+        r.text("prompt", e.prompt);
+        r.number("protocol", e.protocol, false);
+        r.text("server", e.server, false);
+        r.number("max_frame_bytes", e.max_frame_bytes, false);
+        r.number("max_message_bytes", e.max_message_bytes, false);
+        r.number("max_nickname_length", e.max_nickname_length, false);
+        result = std::move(e);
+    } else if (*type == nick_accepted_event::type) {
+        nick_accepted_event e;
+        r.text("nick", e.nick);
+        result = std::move(e);
+    } else if (*type == message_event::type) {
+        message_event e;
+        r.number("id", e.id);
+        r.text("room", e.room);
+        r.text("from", e.from);
+        r.text("text", e.text);
+        r.text("time", e.time);
+        result = std::move(e);
+    } else if (*type == private_event::type) {
+        private_event e;
+        r.number("id", e.id);
+        r.text("from", e.from);
+        r.text("to", e.to);
+        r.text("text", e.text);
+        r.text("time", e.time);
+        result = std::move(e);
+    } else if (*type == join_event::type) {
+        join_event e;
+        r.text("room", e.room);
+        r.text("nick", e.nick);
+        r.text("time", e.time, false);
+        result = std::move(e);
+    } else if (*type == leave_event::type) {
+        leave_event e;
+        r.text("room", e.room);
+        r.text("nick", e.nick);
+        r.text("reason", e.reason);
+        r.text("time", e.time, false);
+        result = std::move(e);
+    } else if (*type == rename_event::type) {
+        rename_event e;
+        r.text("old", e.old_nick);
+        r.text("new", e.new_nick);
+        r.text("time", e.time, false);
+        result = std::move(e);
+    } else if (*type == members_event::type) {
+        members_event e;
+        r.text("room", e.room);
+        r.texts("members", e.members);
+        e.count = e.members.size();
+        r.number("count", e.count, false);
+        result = std::move(e);
+    } else if (*type == error_event::type) {
+        error_event e;
+        r.text("code", e.code);
+        r.text("message", e.message);
+        result = std::move(e);
+    } else if (*type == notice_event::type) {
+        notice_event e;
+        r.text("code", e.code);
+        r.text("text", e.text);
+        result = std::move(e);
+    } else {
+        result = unknown_event{*type};
+    }
+    if (!r.ok())
+        return std::nullopt;
+    return result;
+}
+
+// --- lines --------------------------------------------------------------------
+
+namespace detail {
+
+// Appends `text` for a terminal: control characters other than TAB (and
+// "\n" when `newlines` is set) and invalid UTF-8 become U+FFFD, so no event
+// can move the cursor, change colours or forge a line.
+inline void append_printable(std::string& out, std::string_view text, bool newlines = false) {
+    static constexpr std::string_view replacement = "\xEF\xBF\xBD";
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            const bool allowed = c >= 0x20 ? c != 0x7F : (c == '\t' || (newlines && c == '\n'));
+            if (allowed)
+                out += static_cast<char>(c);
+            else
+                out += replacement;
+            ++i;
+            continue;
+        }
+        const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        const auto seq = text.substr(i, len);
+        if (utf8_length(seq) != std::optional<std::size_t>(1)) {
+            out += replacement;
+            ++i;
+            continue;
+        }
+        if (c == 0xC2 && static_cast<unsigned char>(seq[1]) < 0xA0) // C1 controls
+            out += replacement;
+        else
+            out += seq;
+        i += len;
+    }
+}
+
+} // namespace detail
+
+inline std::string to_line(const event& e) {
+    std::string out;
+    auto put = [&out](std::string_view text) { detail::append_printable(out, text); };
+    std::visit(
+        [&](const auto& ev) {
+            using T = std::decay_t<decltype(ev)>;
+            if constexpr (std::is_same_v<T, welcome_event>) {
+                detail::append_printable(out, ev.prompt, true);
+            } else if constexpr (std::is_same_v<T, nick_accepted_event>) {
+                out += "* welcome, ";
+                put(ev.nick);
+                out += "! type /help for the commands";
+            } else if constexpr (std::is_same_v<T, message_event>) {
+                out += '[';
+                put(ev.room);
+                out += "] ";
+                put(ev.from);
+                out += ": ";
+                put(ev.text);
+            } else if constexpr (std::is_same_v<T, private_event>) {
+                out += "[private] ";
+                put(ev.from);
+                out += " -> ";
+                put(ev.to);
+                out += ": ";
+                put(ev.text);
+            } else if constexpr (std::is_same_v<T, join_event>) {
+                out += "* ";
+                put(ev.nick);
+                out += " joined ";
+                put(ev.room);
+            } else if constexpr (std::is_same_v<T, leave_event>) {
+                out += "* ";
+                put(ev.nick);
+                out += " left ";
+                put(ev.room);
+                out += " (";
+                put(ev.reason);
+                out += ')';
+            } else if constexpr (std::is_same_v<T, rename_event>) {
+                out += "* ";
+                put(ev.old_nick);
+                out += " is now known as ";
+                put(ev.new_nick);
+            } else if constexpr (std::is_same_v<T, members_event>) {
+                out += "* members of ";
+                put(ev.room);
+                out += " (" + std::to_string(ev.count) + "):";
+                for (std::size_t i = 0; i < ev.members.size(); ++i) {
+                    out += i == 0 ? " " : ", ";
+                    put(ev.members[i]);
+                }
+                if (ev.count > ev.members.size())
+                    out += ", ...";
+            } else if constexpr (std::is_same_v<T, error_event>) {
+                out += "! ";
+                put(ev.code);
+                out += ": ";
+                put(ev.message);
+            } else if constexpr (std::is_same_v<T, notice_event>) {
+                std::string_view text = ev.text;
+                for (;;) {
+                    const auto newline = text.find('\n');
+                    out += "* ";
+                    put(text.substr(0, newline));
+                    if (newline == std::string_view::npos)
+                        break;
+                    out += '\n';
+                    text.remove_prefix(newline + 1);
+                }
+            } else {
+                out += "* (";
+                put(ev.type);
+                out += " event)";
+            }
+        },
+        e);
+    return out;
+}
+
+// --- inputs -------------------------------------------------------------------
+
+namespace detail {
+
+constexpr bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = static_cast<char>(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = static_cast<char>(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+constexpr bool is_separator(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// The first word of `text` and the rest after the separators that follow it.
+constexpr std::pair<std::string_view, std::string_view> split_word(std::string_view text) noexcept {
+    std::size_t end = 0;
+    while (end < text.size() && !is_separator(text[end]))
+        ++end;
+    std::size_t rest = end;
+    while (rest < text.size() && is_separator(text[rest]))
+        ++rest;
+    return {text.substr(0, end), text.substr(rest)};
+}
+
+constexpr std::string_view trim(std::string_view text) noexcept {
+    while (!text.empty() && is_separator(text.front()))
+        text.remove_prefix(1);
+    while (!text.empty() && is_separator(text.back()))
+        text.remove_suffix(1);
+    return text;
+}
+
+// A command name safe to quote in a message: printable and short.
+inline std::string quote_command(std::string_view name) {
+    std::string out = "/";
+    std::size_t i = 0, count = 0;
+    while (i < name.size() && count < 24) {
+        const std::size_t start = i;
+        utf8_decode_next(name, i);
+        out += name.substr(start, i - start);
+        ++count;
+    }
+    std::string printable;
+    append_printable(printable, out);
+    if (i < name.size())
+        printable += "...";
+    return printable;
+}
+
+} // namespace detail
+
+inline bool is_quit_input(std::string_view text) noexcept {
+    if (detail::iequals_ascii(text, "quit"))
+        return true;
+    if (text.empty() || text.front() != '/')
+        return false;
+    return detail::iequals_ascii(detail::split_word(text.substr(1)).first, "quit");
+}
+
+inline input parse_input(std::string_view text) {
+    if (!is_valid_utf8(text))
+        return bad_input{errc::invalid_utf8, "the input is not valid UTF-8; it was ignored"};
+    if (is_quit_input(text))
+        return quit_input{};
+    if (text.size() >= 2 && text[0] == '/' && text[1] == '/')
+        return say_input{text.substr(1)};
+    if (text.empty() || text.front() != '/')
+        return say_input{text};
+
+    const auto [name, args] = detail::split_word(text.substr(1));
+    const auto is = [&](std::string_view command) { return detail::iequals_ascii(name, command); };
+    const auto usage = [](std::string_view u) {
+        return bad_input{errc::bad_arguments, "usage: " + std::string(u)};
+    };
+    if (is("nick")) {
+        const auto nick = detail::trim(args);
+        if (nick.empty())
+            return usage("/nick NEW");
+        return nick_input{nick};
+    }
+    if (is("join")) {
+        const auto [room, extra] = detail::split_word(args);
+        if (room.empty() || !extra.empty())
+            return usage("/join ROOM (room names have no spaces)");
+        return join_input{room};
+    }
+    if (is("part") || is("list")) {
+        const auto [room, extra] = detail::split_word(args);
+        if (!extra.empty())
+            return usage(is("part") ? "/part [ROOM]" : "/list [ROOM]");
+        if (is("part"))
+            return part_input{room};
+        return list_input{room};
+    }
+    if (is("msg")) {
+        const auto [nick, message] = detail::split_word(args);
+        if (nick.empty() || message.empty())
+            return usage("/msg NICK TEXT");
+        return msg_input{nick, message};
+    }
+    if (is("help"))
+        return help_input{};
+    if (name.empty())
+        return bad_input{errc::unknown_command,
+                         "'/' alone is not a command; type /help for the commands, or start a "
+                         "message with '//' to send it with a leading '/'"};
+    return bad_input{errc::unknown_command, "unknown command " + detail::quote_command(name) +
+                                                "; type /help for the commands"};
+}
+
+inline std::optional<std::pair<errc, std::string>> message_text_problem(std::string_view text,
+                                                                        std::size_t max_bytes) {
+    if (text.empty())
+        return std::pair{errc::empty_message, std::string("empty messages are not sent")};
+    if (text.size() > max_bytes)
+        return std::pair{errc::message_too_long,
+                         "a message of " + std::to_string(text.size()) + " bytes exceeds the " +
+                             std::to_string(max_bytes) + "-byte limit; it was not sent"};
+    if (!is_valid_utf8(text))
+        return std::pair{errc::invalid_utf8,
+                         std::string("the message is not valid UTF-8; it was not sent")};
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        unsigned code = 0x100; // none
+        if ((c < 0x20 && c != '\t') || c == 0x7F)
+            code = c;
+        else if (c == 0xC2 && i + 1 < text.size() &&
+                 static_cast<unsigned char>(text[i + 1]) < 0xA0)
+            code = static_cast<unsigned char>(text[i + 1]); // C1 control U+0080..U+009F
+        if (code != 0x100) {
+            char buf[128];
+            std::snprintf(buf, sizeof buf,
+                          "messages cannot contain control characters (U+%04X at byte %zu); it "
+                          "was not sent",
+                          code, i);
+            return std::pair{errc::invalid_text, std::string(buf)};
+        }
+    }
+    return std::nullopt;
+}
+
+inline std::string help_text() {
+    return "commands:\n"
+           "  /nick NEW        change your nickname\n"
+           "  /join ROOM       join ROOM (or switch to it); it becomes your current room\n"
+           "  /part [ROOM]     leave ROOM (default: your current room)\n"
+           "  /list [ROOM]     who is in ROOM (default: your current room)\n"
+           "  /msg NICK TEXT   send TEXT to NICK only\n"
+           "  /help            this text\n"
+           "  /quit or QUIT    leave the chat\n"
+           "anything else is a message to your current room; start it with // to send a "
+           "message that begins with /";
+}
+
+inline std::string escape_message(std::string_view text) {
+    std::string out;
+    if (!text.empty() && text.front() == '/')
+        out += '/';
+    out += text;
+    return out;
+}
+
+} // namespace parley::chat
+
+#endif

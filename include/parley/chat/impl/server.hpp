@@ -1,0 +1,781 @@
+// parley chat: server bodies.
+#ifndef PARLEY_CHAT_IMPL_SERVER_HPP
+#define PARLEY_CHAT_IMPL_SERVER_HPP
+
+#include <parley/error.hpp>
+#include <parley/line_codec.hpp>
+#include <parley/message.hpp>
+#include <parley/version.hpp>
+
+#include <asio/dispatch.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace parley::chat::detail {
+
+using chat_socket = asio::ip::tcp::socket;
+using chat_session = parley::session<chat_socket>;
+
+inline std::string endpoint_string(const asio::ip::tcp::endpoint& e) {
+    const auto a = e.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+// One connection.
+struct chat_client {
+    chat_client(std::shared_ptr<chat_session> s, bool line, std::string from)
+        : session(std::move(s)), line_mode(line), peer(std::move(from)),
+          deadline(session->get_executor()) {}
+
+    const std::shared_ptr<chat_session> session;
+    const bool line_mode;
+    const std::string peer;
+
+    // Guarded by chat_server::mutex_.
+    std::string nick, key;          // empty until a nickname is accepted
+    std::vector<std::string> rooms; // joining order
+    std::string current;            // where plain text goes
+    bool gone = false;              // left the chat: never announce it twice
+    std::optional<leave_reason> close_reason; // set when the server closes it
+    std::uint64_t dropped = 0;      // messages dropped under drop_oldest
+
+    // Used only on the session's strand.
+    asio::steady_timer deadline; // nickname timeout, then closing timeout
+    bool closing = false;
+    line_decoder lines;
+    std::vector<char> read_buffer;
+};
+
+using client_ptr = std::shared_ptr<chat_client>;
+
+class chat_server : public std::enable_shared_from_this<chat_server> {
+public:
+    chat_server(asio::any_io_executor executor, server_options options)
+        : executor_(std::move(executor)), options_(std::move(options)),
+          hub_(hub_options{.history = options_.history,
+                           .thread_safe = true,
+                           .on_slow_member =
+                               [this](session_base& s, std::size_t dropped) {
+                                   if (dropped != 0)
+                                       note_dropped(s.id(), dropped);
+                               }}),
+          control_(asio::make_strand(executor_)), frame_acceptor_(control_),
+          line_acceptor_(control_) {
+        // Keep every event within max_event_bytes: a message's text at
+        // most doubles when escaped for JSON.
+        options_.max_message_bytes = std::min<std::size_t>(options_.max_message_bytes, 256 * 1024);
+    }
+
+    const server_options& options() const noexcept { return options_; }
+
+    void start(std::error_code& ec) {
+        ec.clear();
+        if (started_.exchange(true)) {
+            ec = error::invalid_argument;
+            start_error_ = "the server was started already";
+            return;
+        }
+        if (options_.prompt.size() > 4096 || !is_valid_utf8(options_.prompt) ||
+            room_name_problem(canonical_room(options_.default_room)) ||
+            options_.max_message_bytes == 0 || options_.max_frame_bytes == 0 ||
+            options_.max_line_bytes == 0) {
+            ec = error::invalid_argument;
+            start_error_ = "invalid options: the prompt must be UTF-8 of at most 4096 bytes, "
+                           "the default room a valid room name, and the limits above 0";
+            return;
+        }
+        options_.default_room = canonical_room(options_.default_room);
+        if (!listen(frame_acceptor_, options_.port, ec))
+            return;
+        frame_port_ = frame_acceptor_.local_endpoint().port();
+        if (options_.line_port) {
+            if (!listen(line_acceptor_, *options_.line_port, ec)) {
+                std::error_code ignored;
+                frame_acceptor_.close(ignored);
+                return;
+            }
+            line_port_ = line_acceptor_.local_endpoint().port();
+        }
+        asio::dispatch(control_, [self = shared_from_this()] {
+            self->accept(self->frame_acceptor_, false);
+            if (self->line_acceptor_.is_open())
+                self->accept(self->line_acceptor_, true);
+        });
+    }
+
+    const std::string& start_error() const noexcept { return start_error_; }
+    std::uint16_t frame_port() const noexcept { return frame_port_; }
+    std::uint16_t line_port() const noexcept { return line_port_; }
+
+    void stop() {
+        std::vector<client_ptr> all;
+        {
+            guard g(*this);
+            if (stopping_)
+                return;
+            stopping_ = true;
+            for (const auto& [id, c] : clients_)
+                all.push_back(c);
+            g.log("shutdown: closing " + std::to_string(all.size()) + " connection(s)");
+        }
+        asio::post(control_, [self = shared_from_this()] {
+            std::error_code ignored;
+            self->frame_acceptor_.close(ignored);
+            self->line_acceptor_.close(ignored);
+        });
+        for (auto& c : all)
+            asio::post(c->session->get_executor(),
+                       [self = shared_from_this(), c] { self->shut_down(c); });
+    }
+
+    std::vector<client_info> clients() const {
+        std::lock_guard lock(mutex_);
+        std::vector<client_info> out;
+        out.reserve(clients_.size());
+        for (const auto& [id, c] : clients_)
+            out.push_back({id, c->nick, c->peer, c->line_mode, c->rooms, c->current,
+                           c->session->stats()});
+        return out;
+    }
+
+    hub_counters counters() const { return hub_.counters(); }
+
+private:
+    // The chat lock, and log lines to emit once it is released (the log
+    // callback may be slow, and must be free to call back into the server).
+    class guard {
+    public:
+        explicit guard(chat_server& s) : server_(s), lock_(s.mutex_) {}
+        ~guard() {
+            lock_.unlock();
+            if (server_.options_.log)
+                for (const auto& line : logs_)
+                    server_.options_.log(line);
+        }
+        guard(const guard&) = delete;
+        guard& operator=(const guard&) = delete;
+        void log(std::string line) { logs_.push_back(std::move(line)); }
+
+    private:
+        chat_server& server_;
+        std::unique_lock<std::mutex> lock_;
+        std::vector<std::string> logs_;
+    };
+
+    // --- listening ------------------------------------------------------------
+
+    bool listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port, std::error_code& ec) {
+        const auto address = asio::ip::make_address(options_.host, ec);
+        if (ec) {
+            start_error_ = "invalid address '" + options_.host + "' (use a numeric IPv4 or IPv6 address)";
+            return false;
+        }
+        const asio::ip::tcp::endpoint endpoint(address, port);
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec)
+            acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec)
+            acceptor.bind(endpoint, ec);
+        if (!ec)
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            start_error_ = "cannot listen on " + endpoint_string(endpoint);
+            std::error_code ignored;
+            acceptor.close(ignored);
+            return false;
+        }
+        return true;
+    }
+
+    // Runs on control_. An accept error (out of descriptors, a connection
+    // reset before it was accepted) must not end the loop: pause, retry.
+    void accept(asio::ip::tcp::acceptor& acceptor, bool line) {
+        acceptor.async_accept(
+            asio::make_strand(executor_),
+            [self = shared_from_this(), &acceptor, line](std::error_code ec, auto socket) {
+                if (ec == asio::error::operation_aborted || !acceptor.is_open())
+                    return;
+                if (ec) {
+                    self->emit("accept failed: " + ec.message());
+                    auto pause = std::make_shared<asio::steady_timer>(
+                        self->control_, std::chrono::milliseconds(100));
+                    pause->async_wait([self, pause, &acceptor, line](std::error_code) {
+                        if (acceptor.is_open())
+                            self->accept(acceptor, line);
+                    });
+                    return;
+                }
+                self->on_accept(chat_socket(std::move(socket)), line);
+                self->accept(acceptor, line);
+            });
+    }
+
+    void on_accept(chat_socket socket, bool line) {
+        std::error_code ec;
+        socket.set_option(asio::ip::tcp::no_delay(true), ec);
+        if (options_.send_buffer_bytes != 0)
+            socket.set_option(
+                asio::socket_base::send_buffer_size(static_cast<int>(options_.send_buffer_bytes)),
+                ec);
+        const auto remote = socket.remote_endpoint(ec);
+        std::string peer = ec ? std::string("unknown peer") : endpoint_string(remote);
+        auto s = std::make_shared<chat_session>(std::move(socket),
+                                                session_options{.queue = options_.queue});
+        s->encoding(line ? 1 : 0);
+        if (!line)
+            s->stream().max_payload(options_.max_frame_bytes);
+        auto c = std::make_shared<chat_client>(s, line, std::move(peer));
+        {
+            guard g(*this);
+            if (stopping_)
+                return; // the socket closes with the session
+            if (clients_.size() >= options_.max_clients) {
+                g.log("server full: refused " + c->peer + " (" +
+                      std::to_string(options_.max_clients) + " connections)");
+                s->send(encode(error_event{std::string(to_string(errc::server_full)),
+                                           "the server is full; try again later"},
+                               line));
+                s->close();
+                return;
+            }
+            clients_.emplace(s->id(), c);
+        }
+        // Weak pointers: the session must not keep its client (which owns
+        // the session) alive, or neither would ever be freed.
+        s->on_close([weak_self = weak_from_this(), weak_client = std::weak_ptr<chat_client>(c)](
+                        session_base&, std::error_code reason) {
+            auto self = weak_self.lock();
+            auto client = weak_client.lock();
+            if (!self || !client)
+                return;
+            // Posted: a session can close inside a publish that holds the
+            // chat lock (a member overflowing its own queue).
+            asio::post(client->session->get_executor(),
+                       [self, client, reason] { self->on_closed(client, reason); });
+        });
+        asio::dispatch(s->get_executor(), [self = shared_from_this(), c] { self->begin(c); });
+    }
+
+    // --- per connection, on its strand -----------------------------------------
+
+    void begin(const client_ptr& c) {
+        welcome_event w;
+        w.prompt = options_.prompt;
+        w.server = "parley/" PARLEY_VERSION;
+        w.max_frame_bytes = options_.max_frame_bytes;
+        w.max_message_bytes = options_.max_message_bytes;
+        w.max_nickname_length = max_name_length;
+        send(*c, w);
+        arm_deadline(c, options_.nickname_timeout);
+        if (c->line_mode) {
+            c->lines.max_line(options_.max_line_bytes);
+            c->read_buffer.resize(4096);
+            read_lines(c);
+        } else {
+            read_frames(c);
+        }
+    }
+
+    void arm_deadline(const client_ptr& c, std::chrono::milliseconds after) {
+        c->deadline.expires_after(after);
+        c->deadline.async_wait([self = shared_from_this(), c](std::error_code ec) {
+            if (!ec)
+                self->on_deadline(c);
+        });
+    }
+
+    void on_deadline(const client_ptr& c) {
+        if (c->closing) {
+            // The peer does not read what is queued: stop waiting for it.
+            c->session->abort(error::timed_out);
+            return;
+        }
+        guard g(*this);
+        if (c->gone || !c->nick.empty())
+            return;
+        refuse(g, *c, errc::nickname_timeout,
+               "no nickname was chosen within " +
+                   std::to_string(options_.nickname_timeout.count()) +
+                   " ms; closing the connection");
+        c->gone = true;
+        close_gracefully(c);
+    }
+
+    // Stops reading, writes what is queued, then closes; aborts if that takes
+    // longer than close_timeout.
+    void close_gracefully(const client_ptr& c) {
+        if (c->closing)
+            return;
+        c->closing = true;
+        c->session->close();
+        arm_deadline(c, options_.close_timeout);
+    }
+
+    void read_frames(const client_ptr& c) {
+        c->session->stream().async_read_frame(
+            [self = shared_from_this(), c](std::error_code ec, frame_view frame) {
+                if (ec)
+                    return self->on_read_error(c, ec);
+                for (;;) {
+                    self->on_input(c, as_string_view(frame));
+                    if (!c->session->is_open())
+                        return;
+                    auto next = c->session->stream().read_buffered_frame(ec);
+                    if (!next) {
+                        if (ec)
+                            return self->on_read_error(c, ec);
+                        return self->read_frames(c);
+                    }
+                    frame = *next;
+                }
+            });
+    }
+
+    void read_lines(const client_ptr& c) {
+        c->session->stream().next_layer().async_read_some(
+            asio::buffer(c->read_buffer),
+            [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
+                if (!ec) {
+                    self->on_line_bytes(c, std::string_view(c->read_buffer.data(), n));
+                    if (c->session->is_open())
+                        self->read_lines(c);
+                    return;
+                }
+                if (ec == asio::error::eof && !c->lines.pending().empty()) {
+                    // `printf 'alice\nhello' | nc ...`: the last line has no
+                    // newline but is meant all the same.
+                    std::string last(c->lines.pending());
+                    if (!last.empty() && last.back() == '\r')
+                        last.pop_back();
+                    self->on_input(c, last);
+                }
+                self->on_read_error(c, ec);
+            });
+    }
+
+    void on_line_bytes(const client_ptr& c, std::string_view bytes) {
+        c->lines.feed(bytes);
+        for (;;) {
+            std::error_code ec;
+            auto line = c->lines.next(ec);
+            if (ec) {
+                guard g(*this);
+                if (!c->gone)
+                    refuse(g, *c, errc::line_too_long,
+                           "a line longer than " + std::to_string(options_.max_line_bytes) +
+                               " bytes was discarded");
+                continue;
+            }
+            if (!line)
+                return;
+            on_input(c, *line);
+            if (!c->session->is_open()) {
+                c->lines.reset();
+                return;
+            }
+        }
+    }
+
+    void on_read_error(const client_ptr& c, std::error_code ec) {
+        if (ec == asio::error::operation_aborted)
+            return; // the session was closed: on_closed() does the rest
+        if (ec == asio::error::eof) {
+            // The peer will send nothing more, but may still be reading
+            // (`nc -N`, a shutdown(SHUT_WR)): announce the leave now, then
+            // let it have what is queued.
+            guard g(*this);
+            if (!c->nick.empty())
+                leave_chat(g, *c, leave_reason::disconnected, ec);
+            c->gone = true;
+            close_gracefully(c);
+            return;
+        }
+        if (ec == error::frame_too_large) {
+            // The stream cannot be resynchronised; say why before closing.
+            guard g(*this);
+            c->close_reason = leave_reason::error;
+            refuse(g, *c, errc::frame_too_large,
+                   c->session->stream().describe(ec) + "; closing the connection");
+            close_gracefully(c);
+            return;
+        }
+        c->session->abort(ec);
+    }
+
+    void on_closed(const client_ptr& c, std::error_code reason) {
+        c->deadline.cancel();
+        guard g(*this);
+        if (!c->gone && !c->nick.empty()) {
+            if (stopping_) {
+                g.log("leave: " + who(*c) + " disconnected (server shutdown)");
+                forget_nick(*c);
+            } else {
+                leave_chat(g, *c, c->close_reason.value_or(classify(reason)), reason);
+            }
+        }
+        c->gone = true;
+        clients_.erase(c->session->id());
+    }
+
+    static leave_reason classify(std::error_code reason) {
+        if (reason == error::slow_consumer)
+            return leave_reason::slow_consumer;
+        // EPIPE rather than ECONNRESET means the reset came after the
+        // peer's FIN: it closed normally, with our last events unread.
+        if (reason == asio::error::eof || reason == asio::error::broken_pipe ||
+            reason == error::session_closed)
+            return leave_reason::disconnected;
+        return leave_reason::error;
+    }
+
+    void shut_down(const client_ptr& c) {
+        if (c->closing)
+            return;
+        send(*c, notice_event{"shutdown", "the server is shutting down; goodbye"});
+        close_gracefully(c);
+    }
+
+    // --- inputs -----------------------------------------------------------------
+
+    void on_input(const client_ptr& c, std::string_view text) {
+        guard g(*this);
+        if (c->gone || stopping_)
+            return;
+        if (c->nick.empty())
+            return on_nickname(g, c, text);
+        std::visit([&](const auto& in) { handle(g, c, in); }, parse_input(text));
+    }
+
+    void on_nickname(guard& g, const client_ptr& c, std::string_view text) {
+        if (is_quit_input(text))
+            return goodbye(g, c);
+        if (!text.empty() && text.front() == '/') {
+            if (std::holds_alternative<help_input>(parse_input(text)))
+                return send(*c, notice_event{"help", help_text()});
+            return refuse(g, *c, errc::nickname_required,
+                          "choose a nickname first: send it on its own (only /help and /quit "
+                          "work before that)");
+        }
+        if (auto problem = nickname_problem(text))
+            return refuse(g, *c, errc::nickname_invalid, *problem + "; choose another");
+        std::string key = nickname_key(text);
+        if (nicks_.contains(key))
+            return refuse(g, *c, errc::nickname_taken,
+                          "the nickname \"" + std::string(text) + "\" is taken; choose another");
+        c->deadline.cancel();
+        c->nick = std::string(text);
+        c->key = std::move(key);
+        nicks_.emplace(c->key, c.get());
+        send(*c, nick_accepted_event{c->nick});
+        join_room(g, c, options_.default_room);
+    }
+
+    void handle(guard& g, const client_ptr& c, const say_input& in) {
+        if (auto problem = message_text_problem(in.text, options_.max_message_bytes))
+            return refuse(g, *c, problem->first, problem->second);
+        if (c->current.empty())
+            return refuse(g, *c, errc::not_in_room, "you are in no room; /join ROOM first");
+        publish(c->current,
+                message_event{++next_id_, c->current, c->nick, std::string(in.text), now()},
+                true);
+    }
+
+    void handle(guard& g, const client_ptr& c, const nick_input& in) {
+        if (auto problem = nickname_problem(in.nick))
+            return refuse(g, *c, errc::nickname_invalid, *problem);
+        if (in.nick == c->nick)
+            return send(*c, notice_event{"info", "you are already known as " + c->nick});
+        std::string key = nickname_key(in.nick);
+        if (key != c->key && nicks_.contains(key))
+            return refuse(g, *c, errc::nickname_taken,
+                          "the nickname \"" + std::string(in.nick) + "\" is taken");
+        forget_nick(*c);
+        rename_event ev{c->nick, std::string(in.nick), now()};
+        c->nick = ev.new_nick;
+        c->key = std::move(key);
+        nicks_.emplace(c->key, c.get());
+        g.log("nick: " + ev.old_nick + " (" + c->peer + ") is now known as " + ev.new_nick);
+        // Once to each client sharing a room with the renamer, and to it.
+        const auto encodings = encode_both(ev);
+        std::unordered_set<session_base::id_type> told{c->session->id()};
+        hub_.send_to(*c->session, pick(encodings, *c->session));
+        for (const auto& room : c->rooms)
+            for (const auto& member : hub_.members(room))
+                if (told.insert(member->id()).second)
+                    hub_.send_to(*member, pick(encodings, *member));
+    }
+
+    void handle(guard& g, const client_ptr& c, const join_input& in) {
+        const std::string room = canonical_room(in.room);
+        if (auto problem = room_name_problem(room))
+            return refuse(g, *c, errc::room_invalid, *problem);
+        join_room(g, c, room);
+    }
+
+    void handle(guard& g, const client_ptr& c, const part_input& in) {
+        const std::string room = in.room.empty() ? c->current : canonical_room(in.room);
+        if (room.empty())
+            return refuse(g, *c, errc::not_in_room, "you are in no room");
+        auto it = std::find(c->rooms.begin(), c->rooms.end(), room);
+        if (it == c->rooms.end())
+            return refuse(g, *c, errc::not_in_room, "you are not in " + printable(room));
+        // Published before leaving, so the parting client gets it too.
+        publish(room, leave_event{room, c->nick, std::string(to_string(leave_reason::part)), now()},
+                false);
+        hub_.leave(room, *c->session);
+        c->rooms.erase(it);
+        if (c->current == room)
+            c->current = c->rooms.empty() ? std::string() : c->rooms.back();
+        g.log("leave: " + who(*c) + " left " + room + " (part)");
+    }
+
+    void handle(guard& g, const client_ptr& c, const list_input& in) {
+        const std::string room = in.room.empty() ? c->current : canonical_room(in.room);
+        if (room.empty())
+            return refuse(g, *c, errc::not_in_room, "you are in no room; say /list ROOM");
+        if (!hub_.members(room).empty())
+            return send(*c, members_of(room));
+        refuse(g, *c, errc::no_such_room, "there is no room " + printable(room));
+    }
+
+    void handle(guard& g, const client_ptr& c, const msg_input& in) {
+        if (auto problem = message_text_problem(in.text, options_.max_message_bytes))
+            return refuse(g, *c, problem->first, problem->second);
+        auto target = nicks_.find(nickname_key(in.nick));
+        if (target == nicks_.end())
+            return refuse(g, *c, errc::no_such_nick, "nobody is called " + printable(in.nick));
+        chat_client& to = *target->second;
+        const auto encodings =
+            encode_both(private_event{++next_id_, c->nick, to.nick, std::string(in.text), now()});
+        hub_.send_to(*to.session, pick(encodings, *to.session));
+        if (&to != c.get())
+            hub_.send_to(*c->session, pick(encodings, *c->session));
+    }
+
+    void handle(guard&, const client_ptr& c, const help_input&) {
+        send(*c, notice_event{"help", help_text()});
+    }
+
+    void handle(guard& g, const client_ptr& c, const quit_input&) { goodbye(g, c); }
+
+    void handle(guard& g, const client_ptr& c, const bad_input& in) {
+        refuse(g, *c, in.code, in.message);
+    }
+
+    // --- chat state (under the lock) ------------------------------------------
+
+    void join_room(guard& g, const client_ptr& c, const std::string& room) {
+        if (std::find(c->rooms.begin(), c->rooms.end(), room) != c->rooms.end()) {
+            c->current = room; // already in: just switch to it
+            return send(*c, members_of(room));
+        }
+        if (c->rooms.size() >= options_.max_rooms_per_client)
+            return refuse(g, *c, errc::too_many_rooms,
+                          "you are in " + std::to_string(c->rooms.size()) +
+                              " rooms already, the most allowed; /part one first");
+        hub_.join(room, c->session); // queues the room's history first
+        c->rooms.push_back(room);
+        c->current = room;
+        publish(room, join_event{room, c->nick, now()}, false);
+        send(*c, members_of(room));
+        g.log("join: " + who(*c) + " joined " + room + (c->line_mode ? " (line mode)" : ""));
+    }
+
+    // Announces that `c` left every room it was in, once.
+    void leave_chat(guard& g, chat_client& c, leave_reason reason, std::error_code cause) {
+        if (c.gone)
+            return;
+        c.gone = true;
+        const std::string time = now();
+        std::string rooms;
+        for (const auto& room : c.rooms) {
+            hub_.leave(room, *c.session); // already done by the hub if the session closed
+            publish(room, leave_event{room, c.nick, std::string(to_string(reason)), time}, false);
+            rooms += (rooms.empty() ? "" : ", ") + room;
+        }
+        if (rooms.empty())
+            rooms = "no room";
+        if (reason == leave_reason::slow_consumer) {
+            g.log("slow consumer: " + who(c) + " disconnected, its outbound queue reached " +
+                  std::to_string(options_.queue.max_bytes) + " bytes or " +
+                  std::to_string(options_.queue.max_messages) + " messages; left " + rooms);
+        } else {
+            std::string line = "leave: " + who(c) + " left " + rooms + " (" +
+                               std::string(to_string(reason));
+            if (reason == leave_reason::error && cause)
+                line += ": " + cause.message();
+            if (c.dropped != 0)
+                line += "; " + std::to_string(c.dropped) + " messages to it were dropped";
+            g.log(line + ")");
+        }
+        c.rooms.clear();
+        c.current.clear();
+        forget_nick(c);
+    }
+
+    void goodbye(guard& g, const client_ptr& c) {
+        if (!c->nick.empty())
+            leave_chat(g, *c, leave_reason::quit, {});
+        c->gone = true;
+        send(*c, notice_event{"goodbye", c->nick.empty() ? "goodbye" : "goodbye, " + c->nick});
+        close_gracefully(c);
+    }
+
+    void forget_nick(chat_client& c) {
+        auto it = nicks_.find(c.key);
+        if (it != nicks_.end() && it->second == &c)
+            nicks_.erase(it);
+    }
+
+    members_event members_of(const std::string& room) const {
+        members_event e;
+        e.room = room;
+        const auto members = hub_.members(room);
+        for (const auto& m : members) {
+            auto it = clients_.find(m->id());
+            if (it == clients_.end() || it->second->nick.empty() || it->second->gone)
+                continue;
+            ++e.count;
+            if (e.members.size() < max_listed_members)
+                e.members.push_back(it->second->nick);
+        }
+        return e;
+    }
+
+    void note_dropped(session_base::id_type id, std::size_t dropped) {
+        // Called inside a publish, perhaps under the chat lock: post.
+        asio::post(executor_, [self = shared_from_this(), id, dropped] {
+            guard g(*self);
+            auto it = self->clients_.find(id);
+            if (it == self->clients_.end())
+                return;
+            chat_client& c = *it->second;
+            if (c.dropped == 0)
+                g.log("slow consumer: " + self->who(c) +
+                      " is not reading fast enough; dropping its oldest messages");
+            c.dropped += dropped;
+        });
+    }
+
+    // --- sending ------------------------------------------------------------------
+
+    message_ptr encode(const event& e, bool line) const {
+        if (line) {
+            std::string text = to_line(e);
+            text += '\n';
+            return make_raw_message(text);
+        }
+        const std::string payload = to_json(e);
+        std::error_code ec;
+        return make_frame_message(out_codec_, std::as_bytes(std::span(payload)), ec);
+    }
+
+    // One encoding per kind of client, each built once for every recipient.
+    std::array<message_ptr, 2> encode_both(const event& e) const {
+        return {encode(e, false), encode(e, true)};
+    }
+
+    static const message_ptr& pick(const std::array<message_ptr, 2>& encodings,
+                                   const session_base& s) {
+        return encodings[std::min<std::size_t>(s.encoding(), 1)];
+    }
+
+    void send(chat_client& c, const event& e) {
+        if (auto m = encode(e, c.line_mode))
+            hub_.send_to(*c.session, m);
+    }
+
+    void publish(const std::string& room, const event& e, bool keep_in_history) {
+        const auto encodings = encode_both(e);
+        if (!encodings[0] || !encodings[1])
+            return;
+        if (keep_in_history)
+            hub_.publish(room, encodings);
+        else
+            hub_.publish_transient(room, encodings);
+    }
+
+    void refuse(guard& g, chat_client& c, errc code, std::string message) {
+        g.log("error: " + who(c) + ": " + std::string(to_string(code)) + ": " + message);
+        send(c, error_event{std::string(to_string(code)), std::move(message)});
+    }
+
+    void emit(const std::string& line) const {
+        if (options_.log)
+            options_.log(line);
+    }
+
+    std::string who(const chat_client& c) const {
+        return c.nick.empty() ? c.peer : c.nick + " (" + c.peer + ")";
+    }
+
+    static std::string printable(std::string_view text) {
+        std::string out;
+        parley::chat::detail::append_printable(out, text.substr(0, 128));
+        return out;
+    }
+
+    static std::string now() { return format_time(std::chrono::system_clock::now()); }
+
+    asio::any_io_executor executor_;
+    server_options options_;
+    hub hub_;
+    asio::strand<asio::any_io_executor> control_; // acceptors
+    asio::ip::tcp::acceptor frame_acceptor_, line_acceptor_;
+    std::atomic<bool> started_{false};
+    std::string start_error_;
+    std::uint16_t frame_port_ = 0, line_port_ = 0;
+    frame_codec<> out_codec_{max_event_bytes};
+
+    mutable std::mutex mutex_;
+    std::unordered_map<session_base::id_type, client_ptr> clients_;
+    std::unordered_map<std::string, chat_client*> nicks_; // by nickname_key()
+    std::uint64_t next_id_ = 0;
+    bool stopping_ = false;
+};
+
+} // namespace parley::chat::detail
+
+namespace parley::chat {
+
+inline server::server(asio::any_io_executor executor, server_options options)
+    : impl_(std::make_shared<detail::chat_server>(std::move(executor), std::move(options))) {}
+
+inline server::server(asio::io_context& ioc, server_options options)
+    : server(ioc.get_executor(), std::move(options)) {}
+
+inline server::~server() {
+    if (impl_)
+        impl_->stop();
+}
+
+inline void server::start() {
+    std::error_code ec;
+    start(ec);
+    if (ec)
+        throw std::system_error(ec, impl_->start_error()); // what(): "...: " + ec.message()
+}
+
+inline void server::start(std::error_code& ec) { impl_->start(ec); }
+
+inline std::uint16_t server::local_port() const { return impl_->frame_port(); }
+inline std::uint16_t server::line_port() const { return impl_->line_port(); }
+inline void server::stop() { impl_->stop(); }
+inline std::vector<client_info> server::clients() const { return impl_->clients(); }
+inline hub_counters server::counters() const { return impl_->counters(); }
+inline const server_options& server::options() const noexcept { return impl_->options(); }
+
+} // namespace parley::chat
+
+#endif

@@ -1,0 +1,161 @@
+// parley chat: a chat server that applications embed.
+//
+// @code
+// asio::io_context ioc;
+// parley::chat::server chat(ioc, {.port = 9999, .line_port = 9998,
+//                                 .log = [](std::string_view line) { std::cerr << line << '\n'; }});
+// chat.start();                           // throws if a port is taken
+// asio::signal_set signals(ioc, SIGINT, SIGTERM);
+// signals.async_wait([&](auto, int) { chat.stop(); });
+// ioc.run();                              // returns once stop() has finished
+// @endcode
+//
+// The protocol is docs/PROTOCOL.md: framed clients (4-byte big-endian
+// length, then the payload) send UTF-8 text inputs and receive JSON events;
+// line-mode clients (`nc 127.0.0.1 9998`) send and receive text lines. Both
+// share rooms: every event is encoded once per form and published through
+// a parley::hub, whose bounded per-client queues keep one slow reader from
+// holding up the others.
+#ifndef PARLEY_CHAT_SERVER_HPP
+#define PARLEY_CHAT_SERVER_HPP
+
+#include <parley/chat/protocol.hpp>
+#include <parley/hub.hpp>
+#include <parley/outbound_queue.hpp>
+#include <parley/session.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace parley::chat {
+
+/// Options of a chat server.
+struct server_options {
+    /// Numeric address to listen on (IPv4 or IPv6).
+    std::string host = "127.0.0.1";
+    /// Port for framed clients; 0 picks a free one (see local_port()).
+    std::uint16_t port = 9999;
+    /// Port for line-mode clients; 0 picks a free one; nullopt: no line mode.
+    std::optional<std::uint16_t> line_port = 9998;
+    /// Text of the welcome event (line mode: the first line).
+    std::string prompt = std::string(default_prompt);
+    /// The room every client joins once it has a nickname.
+    std::string default_room = "lobby";
+    /// Largest frame a framed client may send. A larger one cannot be
+    /// skipped reliably, so the client is told why and disconnected.
+    std::size_t max_frame_bytes = default_max_frame_bytes;
+    /// Largest message text; a longer one is refused (message_too_long) and
+    /// the connection stays usable.
+    std::size_t max_message_bytes = default_max_message_bytes;
+    /// Longest line in line mode; a longer one is discarded with an error
+    /// (line_too_long) and the connection stays usable.
+    std::size_t max_line_bytes = default_max_line_bytes;
+    /// Bounds of each client's outbound queue, and the policy when a client
+    /// does not read fast enough (default: disconnect it as a slow consumer).
+    queue_limits queue{.max_bytes = 1024 * 1024, .max_messages = 4096,
+                       .policy = overflow_policy::disconnect};
+    /// SO_SNDBUF of each connection, in bytes; 0 keeps the system's
+    /// default (which grows on demand, to megabytes on Linux). Setting it
+    /// bounds the kernel's share of what a slow reader costs, and makes the
+    /// queue limits above take effect sooner.
+    std::size_t send_buffer_bytes = 0;
+    /// Messages kept per room and replayed to joiners (off by default).
+    history_limits history{};
+    /// Connections at most; more are told server_full and closed.
+    std::size_t max_clients = 1024;
+    /// Rooms one client may be in at once.
+    std::size_t max_rooms_per_client = 16;
+    /// How long a new connection may take to choose a nickname.
+    std::chrono::milliseconds nickname_timeout = std::chrono::seconds(60);
+    /// How long stop() and a client that quits wait for queued events to
+    /// be written before closing the connection anyway.
+    std::chrono::milliseconds close_timeout = std::chrono::seconds(2);
+    /// Receives one line for every join, leave, rename, error sent to a
+    /// client and slow-consumer disconnect. Called without the server's lock
+    /// held, from the threads running the executor; may be empty.
+    std::function<void(std::string_view)> log{};
+};
+
+/// What the server knows of one connection (see server::clients()).
+struct client_info {
+    session_base::id_type id = 0;
+    std::string nick; ///< empty until a nickname was accepted
+    std::string peer; ///< "127.0.0.1:54321"
+    bool line_mode = false;
+    std::vector<std::string> rooms; ///< in joining order
+    std::string current_room;
+    session_stats queue; ///< the outbound queue right now
+};
+
+namespace detail {
+class chat_server;
+}
+
+/// A chat server: rooms, nicknames, private messages, framed and line-mode
+/// clients, per docs/PROTOCOL.md.
+///
+/// @par Threading
+/// Every member function may be called from any thread. The executor may
+/// be an io_context run by several threads: each connection runs on its
+/// own strand, and the chat's state (nicknames, rooms, message ids) is
+/// guarded by one mutex under which every room event is published, so all
+/// members of a room see its events in the same order.
+///
+/// @par Lifetime
+/// Destroy the server before its execution context. The destructor calls
+/// stop(); handlers still queued keep the server's internals alive until
+/// they have run (or the context is destroyed).
+class server {
+public:
+    server(asio::any_io_executor executor, server_options options = {});
+    explicit server(asio::io_context& ioc, server_options options = {});
+    ~server();
+
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Opens the listening sockets and starts accepting. Fails (and listens
+    /// on nothing) when an address is invalid or a port is taken; the
+    /// throwing form says which in what().
+    void start();
+    void start(std::error_code& ec);
+
+    /// The framed port actually bound (useful with port 0), or 0.
+    std::uint16_t local_port() const;
+    /// The line-mode port actually bound, or 0 without line mode.
+    std::uint16_t line_port() const;
+
+    /// Stops accepting, sends every client a "shutdown" notice, closes each
+    /// connection once its queue is written (or after close_timeout). Once
+    /// every connection is closed the server holds no more work, so
+    /// io_context::run() returns. Idempotent.
+    void stop();
+
+    /// A snapshot of every connection.
+    std::vector<client_info> clients() const;
+
+    /// The hub's counters: deliveries, slow-consumer disconnects, members...
+    hub_counters counters() const;
+
+    const server_options& options() const noexcept;
+
+private:
+    std::shared_ptr<detail::chat_server> impl_;
+};
+
+} // namespace parley::chat
+
+#include <parley/chat/impl/server.hpp>
+
+#endif
