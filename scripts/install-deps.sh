@@ -16,7 +16,7 @@ PACKAGES=(
   # libraries: standalone Asio (headers only) and doctest
   libasio-dev doctest-dev libssl-dev
   # test and demo helpers
-  python3 tmux
+  python3 tmux shellcheck
 )
 
 if [ "${PARLEY_SKIP_DEPS:-0}" = 1 ]; then

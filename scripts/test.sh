@@ -12,7 +12,7 @@
 # or build counts as one failure. .ci/run adds these lines up (the indented
 # copies in the final summary are not counted again).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 scripts/install-deps.sh || exit 1
 
