@@ -90,22 +90,21 @@ public:
         std::vector<message_ptr> history;
         {
             detail::optional_lock lock(mutex_);
-            auto& r = rooms_[std::string(room)];
-            if (r.contains(*s))
-                return false;
-            auto members = std::make_shared<member_list>(r.members ? *r.members : member_list{});
-            members->push_back(s);
-            r.members = std::move(members);
-            history.reserve(r.history.size());
-            for (const auto& entry : r.history)
-                history.push_back(entry.pick(s->encoding()));
             auto [entry, inserted] = memberships_.try_emplace(s->id());
-            entry->second.push_back(std::string(room));
+            auto& rooms_of_s = entry->second;
+            if (std::find(rooms_of_s.begin(), rooms_of_s.end(), room) != rooms_of_s.end())
+                return false;
+            auto& r = rooms_[std::string(room)];
+            writable_members(r).push_back(s);
+            history.reserve(r.history.size());
+            for (const auto& h : r.history)
+                history.push_back(h.pick(s->encoding()));
+            rooms_of_s.push_back(std::string(room));
             if (inserted)
                 watch(*s);
         }
         if (!history.empty())
-            s->send(history);
+            s->send(std::span<const message_ptr>(history));
         return true;
     }
 
@@ -187,8 +186,9 @@ public:
 
     bool is_member(std::string_view room, const session_base& s) const {
         detail::optional_lock lock(mutex_);
-        auto it = rooms_.find(room);
-        return it != rooms_.end() && it->second.contains(s);
+        auto it = memberships_.find(s.id());
+        return it != memberships_.end() &&
+               std::find(it->second.begin(), it->second.end(), room) != it->second.end();
     }
 
     hub_counters counters() const {
@@ -224,16 +224,22 @@ private:
 
     struct room_state {
         // Copy-on-write: publish takes a reference to the current list and
-        // delivers outside the lock; join and leave build a new list.
-        std::shared_ptr<const member_list> members;
+        // delivers outside the lock. Join and leave change the list in
+        // place when no publish holds it, and copy it only when one does.
+        std::shared_ptr<member_list> members;
         std::deque<history_entry> history;
         std::size_t history_bytes = 0;
-
-        bool contains(const session_base& s) const {
-            return members && std::any_of(members->begin(), members->end(),
-                                          [&](const session_ptr& m) { return m.get() == &s; });
-        }
     };
+
+    // The room's member list, safe to change: under the hub's lock, a use
+    // count of one means no publish is iterating it.
+    static member_list& writable_members(room_state& r) {
+        if (!r.members)
+            r.members = std::make_shared<member_list>();
+        else if (r.members.use_count() > 1)
+            r.members = std::make_shared<member_list>(*r.members);
+        return *r.members;
+    }
 
     std::size_t publish_to_room(std::string_view room, std::span<const message_ptr> encodings,
                                 const session_base* except, bool keep_in_history) {
@@ -243,6 +249,7 @@ private:
             auto it = rooms_.find(room);
             if (it == rooms_.end())
                 return 0;
+            // A snapshot: members may join or leave while we deliver.
             members = it->second.members;
             if (keep_in_history)
                 remember(it->second, encodings);
@@ -260,7 +267,7 @@ private:
                 continue;
             const std::size_t e = std::min(member->encoding(), last);
             std::size_t dropped = 0;
-            if (member->send(std::span<const message_ptr>(&encodings[e], 1), &dropped))
+            if (member->send(encodings[e], &dropped))
                 ++delivered;
             else
                 ++failed;
@@ -280,7 +287,7 @@ private:
 
     bool send_one(session_base& s, const message_ptr& m) {
         std::size_t dropped = 0;
-        const bool ok = s.send(std::span<const message_ptr>(&m, 1), &dropped);
+        const bool ok = s.send(m, &dropped);
         (ok ? deliveries_ : failed_).fetch_add(1, std::memory_order_relaxed);
         if (dropped != 0) {
             dropped_.fetch_add(dropped, std::memory_order_relaxed);
@@ -311,22 +318,20 @@ private:
     }
 
     bool leave_locked(std::string_view room, const session_base& s) {
-        auto it = rooms_.find(room);
-        if (it == rooms_.end() || !it->second.contains(s))
-            return false;
-        auto members = std::make_shared<member_list>();
-        for (const auto& m : *it->second.members)
-            if (m.get() != &s)
-                members->push_back(m);
-        if (members->empty())
-            rooms_.erase(it);
-        else
-            it->second.members = std::move(members);
         auto mit = memberships_.find(s.id());
-        if (mit != memberships_.end()) {
-            auto& list = mit->second;
-            list.erase(std::remove(list.begin(), list.end(), room), list.end());
-        }
+        if (mit == memberships_.end())
+            return false;
+        auto& rooms_of_s = mit->second;
+        auto r = std::find(rooms_of_s.begin(), rooms_of_s.end(), room);
+        if (r == rooms_of_s.end())
+            return false;
+        rooms_of_s.erase(r);
+        auto it = rooms_.find(room);
+        auto& members = writable_members(it->second);
+        members.erase(std::find_if(members.begin(), members.end(),
+                                   [&](const session_ptr& m) { return m.get() == &s; }));
+        if (members.empty())
+            rooms_.erase(it);
         return true;
     }
 

@@ -28,6 +28,7 @@ public:
 
     /// The wire bytes.
     std::span<const std::byte> wire() const noexcept { return {data(), size_}; }
+    const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
     /// The payload: the wire bytes after the frame header, if any.
     std::span<const std::byte> payload() const noexcept { return wire().subspan(header_size_); }
     std::size_t size() const noexcept { return size_; }
@@ -41,14 +42,9 @@ public:
     }
     std::byte* mutable_data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
 
-private:
-    friend class message_ptr;
-
-    message(std::size_t size, std::size_t header_size) noexcept
-        : size_(size), header_size_(static_cast<std::uint32_t>(header_size)) {}
-
-    const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
-
+    /// Manual reference counting, for containers that hold many raw
+    /// pointers (outbound_queue): add_ref() once per pointer stored,
+    /// release() once per pointer dropped.
     void add_ref() const noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() const noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -56,6 +52,12 @@ private:
             ::operator delete(const_cast<message*>(this));
         }
     }
+
+private:
+    friend class message_ptr;
+
+    message(std::size_t size, std::size_t header_size) noexcept
+        : size_(size), header_size_(static_cast<std::uint32_t>(header_size)) {}
 
     mutable std::atomic<std::uint32_t> refs_{1};
     std::size_t size_;

@@ -9,8 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <memory>
 #include <utility>
-#include <vector>
 
 namespace parley {
 
@@ -43,35 +43,25 @@ public:
     enum class push_result : unsigned char { queued, dropped_oldest, overflow };
 
     explicit outbound_queue(queue_limits limits = {}) noexcept : limits_(limits) {}
+    outbound_queue(const outbound_queue&) = delete;
+    outbound_queue& operator=(const outbound_queue&) = delete;
+    ~outbound_queue() { clear(); }
 
     const queue_limits& limits() const noexcept { return limits_; }
     void limits(const queue_limits& l) noexcept { limits_ = l; }
 
     /// Queues `m` within the limits, applying the policy. `overflow` means
-    /// nothing was queued. `dropped` receives how many messages were
-    /// dropped to make room.
-    push_result push(message_ptr m, std::size_t* dropped = nullptr) {
+    /// nothing was queued. `dropped` (if given) is increased by how many
+    /// messages were dropped to make room.
+    push_result push(const message_ptr& m, std::size_t* dropped = nullptr) {
         const std::size_t size = m->size();
-        std::size_t dropped_now = 0;
-        if (bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages) {
-            if (limits_.policy == overflow_policy::disconnect || size > limits_.max_bytes)
-                return push_result::overflow;
-            while ((bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages) &&
-                   count_ > protected_count()) {
-                drop_after_lent();
-                ++dropped_now;
-            }
-            if (bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages)
-                return push_result::overflow; // everything left is being written
+        // The common case first: room in the limits and in the ring.
+        if (bytes_ + size <= limits_.max_bytes && count_ < limits_.max_messages &&
+            count_ < capacity_) [[likely]] {
+            append(m.get(), size);
+            return push_result::queued;
         }
-        if (count_ == ring_.size())
-            grow();
-        ring_[(head_ + count_) & (ring_.size() - 1)] = std::move(m);
-        ++count_;
-        bytes_ += size;
-        if (dropped)
-            *dropped = dropped_now;
-        return dropped_now ? push_result::dropped_oldest : push_result::queued;
+        return push_slow(m, size, dropped);
     }
 
     /// Lends up to `out.size()` front buffers for one gathered write (the
@@ -79,11 +69,13 @@ public:
     /// valid until the matching consume(). Returns how many were filled.
     template <class Buffer, class MakeBuffer>
     std::size_t take(std::span<Buffer> out, MakeBuffer make) {
-        std::size_t n = 0;
-        for (; n < out.size() && n < count_; ++n) {
-            const message& m = *ring_[(head_ + n) & (ring_.size() - 1)];
-            const std::size_t skip = n == 0 ? front_offset_ : 0;
-            out[n] = make(m.wire().data() + skip, m.size() - skip);
+        const std::size_t n = out.size() < count_ ? out.size() : count_;
+        std::size_t index = head_;
+        for (std::size_t i = 0; i < n; ++i) {
+            const message* m = ring_[index];
+            const std::size_t skip = i == 0 ? front_offset_ : 0;
+            out[i] = make(m->data() + skip, m->size() - skip);
+            index = (index + 1) & mask();
         }
         lent_ = n;
         return n;
@@ -98,8 +90,7 @@ public:
         bytes_ -= written;
         std::size_t completed = 0;
         while (written != 0) {
-            message_ptr& front = ring_[head_];
-            const std::size_t left = front->size() - front_offset_;
+            const std::size_t left = ring_[head_]->size() - front_offset_;
             if (written < left) {
                 front_offset_ += written;
                 break;
@@ -120,7 +111,7 @@ public:
             pop_front();
         bytes_ = 0;
         lent_ = 0;
-        std::vector<message_ptr>().swap(ring_);
+        release_ring();
     }
 
     bool empty() const noexcept { return count_ == 0; }
@@ -129,9 +120,41 @@ public:
     std::size_t bytes() const noexcept { return bytes_; }
 
 private:
+    std::size_t mask() const noexcept { return capacity_ - 1; }
+
+    void append(const message* m, std::size_t size) noexcept {
+        m->add_ref();
+        ring_[(head_ + count_) & mask()] = m;
+        ++count_;
+        bytes_ += size;
+    }
+
+    push_result push_slow(const message_ptr& m, std::size_t size, std::size_t* dropped) {
+        std::size_t dropped_now = 0;
+        const auto over = [&] {
+            return bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages;
+        };
+        if (over()) {
+            if (limits_.policy == overflow_policy::disconnect || size > limits_.max_bytes)
+                return push_result::overflow;
+            while (over() && count_ > protected_count()) {
+                drop_after_protected();
+                ++dropped_now;
+            }
+            if (over())
+                return push_result::overflow; // everything left is being written
+        }
+        if (count_ == capacity_)
+            grow();
+        append(m.get(), size);
+        if (dropped)
+            *dropped += dropped_now;
+        return dropped_now ? push_result::dropped_oldest : push_result::queued;
+    }
+
     void pop_front() noexcept {
-        ring_[head_].reset();
-        head_ = (head_ + 1) & (ring_.size() - 1);
+        ring_[head_]->release();
+        head_ = (head_ + 1) & mask();
         --count_;
         front_offset_ = 0;
     }
@@ -144,37 +167,46 @@ private:
     }
 
     // Removes the oldest message that is not protected.
-    void drop_after_lent() noexcept {
-        const std::size_t mask = ring_.size() - 1;
+    void drop_after_protected() noexcept {
         const std::size_t keep = protected_count();
-        bytes_ -= ring_[(head_ + keep) & mask]->size();
+        const message* victim = ring_[(head_ + keep) & mask()];
+        bytes_ -= victim->size();
+        victim->release();
         // Shift the protected messages one slot towards the tail, over the
-        // victim.
+        // victim's slot.
         for (std::size_t i = keep; i > 0; --i)
-            ring_[(head_ + i) & mask] = std::move(ring_[(head_ + i - 1) & mask]);
-        ring_[head_].reset();
-        head_ = (head_ + 1) & mask;
+            ring_[(head_ + i) & mask()] = ring_[(head_ + i - 1) & mask()];
+        head_ = (head_ + 1) & mask();
         --count_;
     }
 
     void grow() {
-        const std::size_t capacity = ring_.empty() ? 8 : ring_.size() * 2;
-        std::vector<message_ptr> bigger(capacity);
+        const std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
+        auto bigger = std::make_unique_for_overwrite<const message*[]>(capacity);
         for (std::size_t i = 0; i < count_; ++i)
-            bigger[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
-        ring_.swap(bigger);
+            bigger[i] = ring_[(head_ + i) & mask()];
+        ring_ = std::move(bigger);
+        capacity_ = capacity;
         head_ = 0;
     }
 
-    // An idle member should not pin the ring a burst made it grow to.
+    // An idle member should not pin the large ring a burst made it grow
+    // to; a moderate one (8 KiB) is kept, to save an allocation per burst.
     void shrink() noexcept {
         head_ = 0;
-        if (ring_.size() > 64)
-            std::vector<message_ptr>().swap(ring_);
+        if (capacity_ > 1024)
+            release_ring();
+    }
+
+    void release_ring() noexcept {
+        ring_.reset();
+        capacity_ = 0;
+        head_ = 0;
     }
 
     queue_limits limits_;
-    std::vector<message_ptr> ring_; // capacity is a power of two
+    std::unique_ptr<const message*[]> ring_; // each holds a reference
+    std::size_t capacity_ = 0;               // a power of two, or 0
     std::size_t head_ = 0;
     std::size_t count_ = 0;
     std::size_t bytes_ = 0;

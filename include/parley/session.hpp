@@ -64,38 +64,32 @@ public:
     /// Queues a message for this peer and returns at once; gathered writes
     /// send it later. Returns false when the session is closed or the
     /// message did not fit (then, under overflow_policy::disconnect, the
-    /// session is being disconnected with error::slow_consumer).
+    /// session is being disconnected with error::slow_consumer). `dropped`,
+    /// if given, is increased by the number of older messages
+    /// overflow_policy::drop_oldest discarded to make room.
     /// Thread-safe when session_options::thread_safe is set.
-    bool send(const message_ptr& m) { return send(std::span<const message_ptr>(&m, 1)); }
+    bool send(const message_ptr& m, std::size_t* dropped = nullptr) {
+        mutex_.lock();
+        const outcome result = enqueue(m, dropped);
+        mutex_.unlock();
+        return finish_send(result);
+    }
 
-    /// Queues several messages at the cost of one lock. `dropped`, if
-    /// given, receives how many older messages overflow_policy::drop_oldest
-    /// discarded to make room.
-    bool send(std::span<const message_ptr> messages, std::size_t* dropped_out = nullptr) {
-        bool ok = true, schedule = false, overflow = false;
-        {
-            detail::optional_lock lock(mutex_);
-            if (closing_ || aborting_ || closed_)
-                return false;
-            for (const auto& m : messages) {
-                std::size_t dropped = 0;
-                if (queue_.push(m, &dropped) == outbound_queue::push_result::overflow) {
-                    overflow = true;
-                    ok = false;
-                    break;
-                }
-                dropped_ += dropped;
-                if (dropped_out)
-                    *dropped_out += dropped;
+    /// Queues several messages at the cost of one lock.
+    bool send(std::span<const message_ptr> messages, std::size_t* dropped = nullptr) {
+        outcome result = outcome::queued;
+        mutex_.lock();
+        for (const auto& m : messages) {
+            const outcome r = enqueue(m, dropped);
+            if (r != outcome::queued && r != outcome::queued_first) {
+                result = r;
+                break;
             }
-            if (!flush_pending_ && !writing_ && !queue_.empty())
-                schedule = flush_pending_ = true;
+            if (r == outcome::queued_first)
+                result = r;
         }
-        if (overflow)
-            abort(error::slow_consumer);
-        else if (schedule)
-            schedule_flush();
-        return ok;
+        mutex_.unlock();
+        return finish_send(result);
     }
 
     /// Which encoding this peer wants when a message is published in
@@ -127,6 +121,44 @@ public:
     void on_close(close_handler handler) { close_handlers_.push_back(std::move(handler)); }
 
 protected:
+    enum class outcome : unsigned char { queued, queued_first, refused, overflow };
+
+    // Under the lock: queues one message; `queued_first` means a flush
+    // must be scheduled.
+    outcome enqueue(const message_ptr& m, std::size_t* dropped) {
+        if (closing_ || aborting_ || closed_)
+            return outcome::refused;
+        std::size_t dropped_now = 0;
+        if (queue_.push(m, &dropped_now) == outbound_queue::push_result::overflow)
+            return outcome::overflow;
+        if (dropped_now != 0) {
+            dropped_ += dropped_now;
+            if (dropped)
+                *dropped += dropped_now;
+        }
+        if (flush_pending_ || writing_)
+            return outcome::queued;
+        flush_pending_ = true;
+        return outcome::queued_first;
+    }
+
+    // After the lock: starts the writer or the disconnection.
+    bool finish_send(outcome result) {
+        switch (result) {
+        case outcome::queued:
+            return true;
+        case outcome::queued_first:
+            schedule_flush();
+            return true;
+        case outcome::overflow:
+            abort(error::slow_consumer);
+            return false;
+        case outcome::refused:
+            break;
+        }
+        return false;
+    }
+
     explicit session_base(const session_options& options)
         : mutex_(options.thread_safe), queue_(options.queue), id_(next_id()) {}
 

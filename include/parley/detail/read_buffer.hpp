@@ -20,6 +20,8 @@ public:
     static constexpr std::size_t max_cached = 16;
 
     static std::byte* acquire(std::size_t size) {
+        if (destroyed())
+            return new std::byte[size];
         auto& pool = local();
         if (size == pool.block_size_ && pool.count_ > 0)
             return pool.blocks_[--pool.count_];
@@ -27,6 +29,12 @@ public:
     }
 
     static void release(std::byte* block, std::size_t size) noexcept {
+        // A buffer freed during thread exit, after this thread's pool is
+        // gone (a static socket destroyed at exit), goes to the heap.
+        if (destroyed()) {
+            delete[] block;
+            return;
+        }
         auto& pool = local();
         if (pool.count_ == 0 && pool.block_size_ != size)
             pool.block_size_ = size; // follow the size in use
@@ -45,6 +53,13 @@ private:
     ~buffer_pool() {
         for (std::size_t i = 0; i < count_; ++i)
             delete[] blocks_[i];
+        destroyed() = true;
+    }
+
+    // Trivially destructible, so it outlives the pool within the thread.
+    static bool& destroyed() noexcept {
+        static thread_local bool flag = false;
+        return flag;
     }
 
     static buffer_pool& local() noexcept {
