@@ -93,12 +93,23 @@ std::chrono::milliseconds jittered_backoff_delay(const connect_options& options,
         static_cast<std::chrono::milliseconds::rep>(std::llround(full * fraction(rng))));
 }
 
-inline std::string describe_connect_failure(std::string_view host, std::uint16_t port,
-                                            unsigned attempts, std::error_code ec) {
+namespace detail {
+
+// describe_connect_failure() without the error, as std::system_error's
+// what_arg (it appends ": " and the error's message itself).
+inline std::string connect_failure_context(std::string_view host, std::uint16_t port,
+                                           unsigned attempts) {
     std::string text = "could not connect to " + detail::host_port_text(host, port);
     if (attempts > 1)
         text += " (" + std::to_string(attempts) + " attempts)";
-    return text + ": " + ec.message();
+    return text;
+}
+
+} // namespace detail
+
+inline std::string describe_connect_failure(std::string_view host, std::uint16_t port,
+                                            unsigned attempts, std::error_code ec) {
+    return detail::connect_failure_context(host, port, attempts) + ": " + ec.message();
 }
 
 namespace detail {
@@ -368,7 +379,7 @@ asio::ip::tcp::endpoint connect(asio::basic_stream_socket<asio::ip::tcp, Executo
     std::error_code ec;
     auto peer = parley::connect(socket, host, port, counting, ec);
     if (ec)
-        throw std::system_error(ec, describe_connect_failure(host, port, attempts, ec));
+        throw std::system_error(ec, detail::connect_failure_context(host, port, attempts));
     return peer;
 }
 
