@@ -581,7 +581,7 @@ TEST_CASE_TEMPLATE("frame_codec: random chunking agrees with the reference model
                    PARLEY_ALL_FORMATS) {
     constexpr frame_format F = T::value;
     std::mt19937_64 rng(0x9A41E7 + F.length_bytes * 2 + (F.order == byte_order::little));
-    const std::uint64_t top = std::min<std::uint64_t>(F.max_payload, 1500);
+    const std::uint64_t top = std::min<std::uint64_t>(F.max_payload, 600);
     for (int iter = 0; iter < 300; ++iter) {
         // The run-time limit: usually the default, sometimes lower so that
         // some frames are refused.
