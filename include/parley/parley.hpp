@@ -1,8 +1,20 @@
-// parley: the umbrella header. Including it brings in every public component.
+// parley: the umbrella header. Including it brings in every public component
+// of the core; the chat server and clients have their own headers
+// (parley/chat/*.hpp, parley/connect.hpp, parley/async_client.hpp,
+// parley/blocking_client.hpp).
 #ifndef PARLEY_PARLEY_HPP
 #define PARLEY_PARLEY_HPP
 
+#include <parley/error.hpp>
+#include <parley/frame_codec.hpp>
+#include <parley/framed_stream.hpp>
+#include <parley/hub.hpp>
+#include <parley/line_codec.hpp>
+#include <parley/message.hpp>
+#include <parley/outbound_queue.hpp>
+#include <parley/session.hpp>
 #include <parley/socket.hpp>
+#include <parley/utf8.hpp>
 #include <parley/version.hpp>
 
 #endif
