@@ -10,6 +10,13 @@
 // a file returns at once (data or end of file) that is exactly right. So
 // one posix::stream_descriptor covers every case, and there is no need for
 // a blocking fallback or a reader thread.
+//
+// One more catch: Asio puts the descriptor in non-blocking mode, and that
+// mode belongs to the open file, which a terminal's standard input usually
+// shares with standard output and with the shell. A write to a
+// non-blocking terminal can fail with EAGAIN, and std::cout then drops
+// everything after. So a terminal is opened again, as a file of its own,
+// and a pipe or file gets its mode put back on exit.
 #ifndef PARLEY_EXAMPLES_COMMON_STDIN_READER_HPP
 #define PARLEY_EXAMPLES_COMMON_STDIN_READER_HPP
 
@@ -39,16 +46,31 @@ public:
     explicit stdin_reader(const asio::any_io_executor& ex)
         : in_(ex), saved_flags_(::fcntl(STDIN_FILENO, F_GETFL)) {
         std::error_code ec;
-        in_.assign(STDIN_FILENO, ec);
+        if (::isatty(STDIN_FILENO)) {
+            const char* name = ::ttyname(STDIN_FILENO);
+            const int own = name ? ::open(name, O_RDONLY | O_NOCTTY | O_CLOEXEC) : -1;
+            if (own >= 0) {
+                owned_ = true;
+                in_.assign(own, ec);
+                if (ec)
+                    ::close(own);
+            } else {
+                in_.assign(STDIN_FILENO, ec);
+            }
+        } else {
+            in_.assign(STDIN_FILENO, ec);
+        }
         if (ec)
             failed_ = ec;
     }
 
-    // Standard input stays open for whoever runs next (the shell), and
-    // blocking, as it was: Asio turned O_NONBLOCK on, and that flag belongs
-    // to the open file shared with the shell, not to this process.
+    // Standard input stays open for whoever runs next (the shell), and in
+    // the mode it was in.
     ~stdin_reader() {
-        if (in_.is_open())
+        std::error_code ignored;
+        if (owned_)
+            in_.close(ignored);
+        else if (in_.is_open())
             in_.release();
         restore_flags();
     }
@@ -112,6 +134,7 @@ private:
     asio::posix::stream_descriptor in_;
     std::string pending_;
     int saved_flags_;
+    bool owned_ = false; // a descriptor of our own for the terminal
     std::error_code failed_;
 };
 

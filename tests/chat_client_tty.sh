@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Drives examples/chat_client through a real pseudo-terminal (tmux) against
+# examples/chat_server on a free port, and once more through pipes:
+#   - on a terminal: the nickname prompt appears; a message from another
+#     client arrives while a line is half typed, is printed above it, and
+#     the typed text is intact afterwards and is sent whole; QUIT exits with
+#     a message and status 0, and the terminal's modes are as before;
+#   - in a pipe: plain lines, no escape sequences, a clean exit at the end
+#     of the input;
+#   - text from the network cannot inject terminal escapes (a fake server,
+#     in Python, sends them; the bytes written to the terminal are checked).
+#
+# usage: chat_client_tty.sh EXAMPLES_DIR
+# Exits 0 on success, 1 on failure, 77 when a tool it needs is missing.
+set -u
+
+examples=${1:?usage: chat_client_tty.sh EXAMPLES_DIR}
+client="$examples/chat_client"
+server="$examples/chat_server"
+
+skip() { echo "SKIP: $*"; exit 77; }
+command -v tmux >/dev/null 2>&1 || skip "tmux is not installed (Debian: apt-get install tmux)"
+[ -x "$client" ] && [ -x "$server" ] || skip "chat_client or chat_server not built in $examples"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-tty.XXXXXX")
+socket="parley-test-$$"           # our own tmux server, killed at the end
+tm() { tmux -u -L "$socket" "$@"; }
+server_pid=
+fake_pid=
+cleanup() {
+    tm kill-server >/dev/null 2>&1
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    for pane in chat evil; do
+        if tm has-session -t "$pane" 2>/dev/null; then
+            echo "--- pane $pane:"
+            tm capture-pane -p -t "$pane"
+        fi
+    done
+    echo "--- server:"; cat "$tmp/server.log" 2>/dev/null
+    exit 1
+}
+
+pane() { tm capture-pane -p -t "${2:-chat}"; }
+
+# Waits up to 10 s for `text` on the pane.
+wait_pane() {
+    local text=$1 session=${2:-chat}
+    for _ in $(seq 100); do
+        pane "" "$session" | grep -qF -- "$text" && return 0
+        sleep 0.1
+    done
+    fail "\"$text\" never appeared on the $session pane"
+}
+
+# Waits up to 10 s for a file to exist and not be empty.
+wait_file() {
+    for _ in $(seq 100); do
+        [ -s "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "$1 never appeared"
+}
+
+# --- the server ---------------------------------------------------------------------
+"$server" --port 0 --line-port 0 >"$tmp/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    grep -q '^listening on ' "$tmp/server.log" && break
+    sleep 0.1
+done
+port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/server.log" | head -n 1)
+[ -n "$port" ] || fail "chat_server did not say where it listens"
+
+# --- on a terminal ------------------------------------------------------------------
+tm new-session -d -s chat -x 120 -y 30 \
+    "stty -a >'$tmp/stty.before'; '$client' --port $port 2>'$tmp/alice.err'; \
+     echo \$? >'$tmp/alice.status'; stty -a >'$tmp/stty.after'; sleep 600" ||
+    fail "tmux could not start"
+
+wait_pane "请输入昵称"            # the server's prompt, shown by the client
+wait_pane "nickname>"
+tm send-keys -t chat -l "alice"
+tm send-keys -t chat Enter
+wait_pane "welcome, alice"
+wait_pane "lobby>"   # (capture-pane drops trailing spaces)
+
+tm send-keys -t chat -l "half typed"
+wait_pane "lobby> half typed"
+
+# Another client, through pipes: joins, says something, leaves.
+printf 'bob\nhello from bob\n' | "$client" --port "$port" >"$tmp/bob.out" 2>"$tmp/bob.err"
+bob_status=$?
+wait_pane "bob: hello from bob"
+wait_pane "bob left lobby (quit)"
+
+# The message was printed above the line being typed, which is intact.
+screen=$(pane)
+last=$(printf '%s\n' "$screen" | grep -v '^[[:space:]]*$' | tail -n 1)
+[ "$last" = "lobby> half typed" ] || fail "the line being typed was garbled: last line is \"$last\""
+printf '%s\n' "$screen" | grep -F "bob: hello from bob" | grep -qF "half typed" &&
+    fail "the incoming message was mixed with the line being typed"
+
+tm send-keys -t chat -l " and finished"
+tm send-keys -t chat Enter
+wait_pane "alice: half typed and finished"
+
+tm send-keys -t chat -l "QUIT"
+tm send-keys -t chat Enter
+wait_file "$tmp/alice.status"
+wait_file "$tmp/stty.after"
+[ "$(cat "$tmp/alice.status")" = 0 ] || fail "QUIT: exit status $(cat "$tmp/alice.status")"
+wait_pane "goodbye, alice"
+wait_pane "left the chat"
+cmp -s "$tmp/stty.before" "$tmp/stty.after" ||
+    fail "the terminal's modes changed: $(diff "$tmp/stty.before" "$tmp/stty.after")"
+
+# --- through pipes: plain lines ---------------------------------------------------------
+[ "$bob_status" = 0 ] || fail "piped client: exit status $bob_status ($(cat "$tmp/bob.err"))"
+if grep -q $'\x1b' "$tmp/bob.out"; then
+    fail "piped client printed escape sequences: $(cat -v "$tmp/bob.out")"
+fi
+for line in "* welcome, bob! type /help for the commands" "[lobby] bob: hello from bob" \
+    "* goodbye, bob"; do
+    grep -qxF -- "$line" "$tmp/bob.out" || fail "piped client: no line \"$line\" in: $(cat "$tmp/bob.out")"
+done
+grep -qF "leaving the chat" "$tmp/bob.err" || fail "piped client: no note on standard error"
+
+# --- hostile text from the network ----------------------------------------------------------
+if command -v python3 >/dev/null 2>&1; then
+    # A fake server whose events carry escape sequences: clear screen, set
+    # the window title, a bidirectional override. The real server refuses
+    # such text; a client must not trust that every server does.
+    cat >"$tmp/evil.py" <<'PY'
+import json, socket, struct, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(1)
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+def send(event):
+    payload = json.dumps(event).encode()
+    conn.sendall(struct.pack(">I", len(payload)) + payload)
+send({"type": "welcome", "prompt": "nick?\u001b[2J", "protocol": 1, "server": "evil",
+      "max_frame_bytes": 65536, "max_message_bytes": 4096, "max_nickname_length": 32})
+conn.recv(100)  # the nickname
+send({"type": "nick_accepted", "nick": "eve"})
+send({"type": "message", "id": 1, "room": "lobby", "from": "mallory\u001b[31m",
+      "text": "pwned\u001b]0;title\u0007\u202e!txet\u0085\u009b2J", "time": "2024-05-01T12:00:00.000Z"})
+conn.recv(100)
+PY
+    python3 "$tmp/evil.py" >"$tmp/evil.port" &
+    fake_pid=$!
+    wait_file "$tmp/evil.port"
+    evil_port=$(cat "$tmp/evil.port")
+    # The client starts once pipe-pane records everything written to the pane.
+    tm new-session -d -s evil -x 120 -y 30 \
+        "while [ ! -e '$tmp/evil.raw' ]; do sleep 0.05; done; '$client' --port $evil_port --nick eve; sleep 600"
+    tm pipe-pane -t evil -o "cat >>'$tmp/evil.raw'"
+    for _ in $(seq 50); do [ -e "$tmp/evil.raw" ] && break; sleep 0.05; done
+    : >>"$tmp/evil.raw"
+    wait_pane "pwned" evil
+    sleep 0.3
+    raw="$tmp/evil.raw"
+    grep -q $'\x1b\\[2J' "$raw" && fail "an escape sequence from the network reached the terminal (clear screen)"
+    grep -q $'\x1b\\]0;' "$raw" && fail "an escape sequence from the network reached the terminal (title)"
+    grep -q $'\x1b\\[31mmallory\x1b\\[31m' "$raw" && fail "a nickname injected a colour"
+    grep -q $'\xe2\x80\xae' "$raw" && fail "a bidirectional override reached the terminal"
+    grep -q $'\xc2\x85\|\xc2\x9b' "$raw" && fail "a C1 control reached the terminal"
+    grep -qF $'pwned\xef\xbf\xbd]0;title\xef\xbf\xbd' "$raw" ||
+        fail "the hostile message was not shown with its controls replaced by U+FFFD"
+else
+    echo "note: python3 not found, the hostile-server check was skipped"
+fi
+
+echo "PASS: chat_client on a terminal and in a pipe"
+exit 0
