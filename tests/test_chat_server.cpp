@@ -24,14 +24,21 @@ std::size_t leaves_of(const client& c, std::string_view nick) {
 }
 
 // Sends `count` numbered messages padded with `filler`, never more than
-// `window` ahead of the sender's own confirmations: a sender that keeps
-// pace with the room, as people do, so that only a member that stops
-// reading falls behind.
+// `window` ahead of what the slowest of `readers` has received: a room that
+// keeps pace with its readers, so that only a member that stops reading
+// falls behind, however the test's threads happen to be scheduled.
 void send_paced(connection& conn, int count, const std::string& filler,
-                const std::atomic<std::size_t>& confirmed, std::size_t window = 8) {
+                std::initializer_list<const std::atomic<std::size_t>*> readers,
+                std::size_t window = 8) {
+    const auto slowest = [&] {
+        std::size_t n = SIZE_MAX;
+        for (const auto* r : readers)
+            n = std::min<std::size_t>(n, *r);
+        return n;
+    };
     for (int i = 0; i < count; ++i) {
         const auto deadline = clock::now() + patience;
-        while (static_cast<std::size_t>(i) >= confirmed + window && clock::now() < deadline)
+        while (static_cast<std::size_t>(i) >= slowest() + window && clock::now() < deadline)
             std::this_thread::sleep_for(100us);
         conn.send_frame(std::to_string(i) + " " + filler);
     }
@@ -58,10 +65,11 @@ struct transcript {
 // Reads events until `count` messages arrived (or the patience ran out);
 // `progress`, if given, follows the number of messages received.
 transcript read_messages(connection& conn, std::size_t count, clock::duration timeout,
-                         std::atomic<std::size_t>* progress = nullptr) {
+                         std::atomic<std::size_t>* progress = nullptr,
+                         std::size_t leaves = 0) {
     transcript t;
     const auto deadline = clock::now() + timeout;
-    while (t.messages.size() < count) {
+    while (t.messages.size() < count || t.leaves.size() < leaves) {
         const auto left = deadline - clock::now();
         auto payload = conn.recv_frame(std::max<clock::duration>(left, 0ms));
         if (!payload) {
@@ -501,21 +509,26 @@ TEST_CASE("a member that stops reading is disconnected; the others lose nothing"
         }
     });
     transcript at_alice, at_bob;
-    std::atomic<std::size_t> confirmed{0};
+    std::atomic<std::size_t> alice_got{0}, bob_got{0};
     std::thread alice_reader(
-        [&] { at_alice = read_messages(alice.conn(), count, 30s, &confirmed); });
-    std::thread bob_reader([&] { at_bob = read_messages(bob.conn(), count, 30s); });
-    send_paced(alice.conn(), count, filler, confirmed);
+        [&] { at_alice = read_messages(alice.conn(), count, 30s, &alice_got, 1); });
+    std::thread bob_reader(
+        [&] { at_bob = read_messages(bob.conn(), count, 30s, &bob_got, 1); });
+    send_paced(alice.conn(), count, filler, {&alice_got, &bob_got});
     alice_reader.join();
     bob_reader.join();
     done = true;
     watch.join();
 
-    for (const auto* t : {&at_alice, &at_bob}) {
+    for (auto* t : {&at_alice, &at_bob}) {
         REQUIRE_MESSAGE(t->failure.empty(), t->failure);
         REQUIRE(t->messages.size() == count);
         for (int i = 0; i < count; ++i)
             CHECK(t->messages[i].text.starts_with(std::to_string(i) + " "));
+        std::string leaves;
+        for (const auto& l : t->leaves)
+            leaves += l.nick + " left " + l.room + " (" + l.reason + "); ";
+        INFO("leaves: " << leaves);
         REQUIRE(t->leaves.size() == 1);
         CHECK(t->leaves[0].nick == "slow");
         CHECK(t->leaves[0].reason == "slow_consumer");
@@ -552,7 +565,7 @@ TEST_CASE("with drop_oldest, a slow member misses messages but stays") {
     transcript at_alice;
     std::atomic<std::size_t> confirmed{0};
     std::thread reader([&] { at_alice = read_messages(alice.conn(), count, 30s, &confirmed); });
-    send_paced(alice.conn(), count, filler, confirmed);
+    send_paced(alice.conn(), count, filler, {&confirmed});
     reader.join();
     REQUIRE_MESSAGE(at_alice.failure.empty(), at_alice.failure);
     CHECK(at_alice.messages.size() == count);

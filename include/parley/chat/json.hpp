@@ -36,20 +36,17 @@ enum class kind : unsigned char { null, boolean, number, string, array, object }
 /// any size survive a round trip and are converted only when asked for.
 class value {
 public:
-    value() noexcept = default;
-    value(std::nullptr_t) noexcept {}
-    value(bool b) : v_(b) {}
-    value(std::string s) : v_(std::move(s)) {}
-    value(array a) : v_(std::move(a)) {}
-    value(object o) : v_(std::move(o)) {}
+    // Defined after `member`, which must be complete first.
+    value() noexcept;
+    value(std::nullptr_t) noexcept;
+    value(bool b);
+    value(std::string s);
+    value(array a);
+    value(object o);
 
     /// A number from its literal text, which must match the JSON number
     /// grammar (the parser guarantees it; nothing checks it here).
-    static value number_literal(std::string text) {
-        value v;
-        v.v_ = number{std::move(text)};
-        return v;
-    }
+    static value number_literal(std::string text);
 
     kind type() const noexcept { return static_cast<kind>(v_.index()); }
     bool is_null() const noexcept { return type() == kind::null; }
@@ -87,6 +84,19 @@ struct member {
     std::string key;
     json::value value;
 };
+
+inline value::value() noexcept = default;
+inline value::value(std::nullptr_t) noexcept {}
+inline value::value(bool b) : v_(b) {}
+inline value::value(std::string s) : v_(std::move(s)) {}
+inline value::value(array a) : v_(std::move(a)) {}
+inline value::value(object o) : v_(std::move(o)) {}
+
+inline value value::number_literal(std::string text) {
+    value v;
+    v.v_ = number{std::move(text)};
+    return v;
+}
 
 inline bool operator==(const member& a, const member& b) noexcept {
     return a.key == b.key && a.value == b.value;

@@ -494,7 +494,9 @@ inline input parse_input(std::string_view text) {
     if (text.empty() || text.front() != '/')
         return say_input{text};
 
-    const auto [name, args] = detail::split_word(text.substr(1));
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const auto command = detail::split_word(text.substr(1));
+    const std::string_view name = command.first, args = command.second;
     const auto is = [&](std::string_view command) { return detail::iequals_ascii(name, command); };
     const auto usage = [](std::string_view u) {
         return bad_input{errc::bad_arguments, "usage: " + std::string(u)};

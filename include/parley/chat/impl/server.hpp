@@ -52,6 +52,7 @@ struct chat_client {
 
     // Used only on the session's strand.
     asio::steady_timer deadline; // nickname timeout, then closing timeout
+    std::uint64_t deadline_generation = 0; // which arming a wake-up belongs to
     bool closing = false;
     line_decoder lines;
     std::vector<char> read_buffer;
@@ -288,9 +289,12 @@ private:
     }
 
     void arm_deadline(const client_ptr& c, std::chrono::milliseconds after) {
+        // A wake-up of an earlier arming may already be queued with success
+        // (cancel() comes too late for it): the generation tells it apart.
+        const std::uint64_t generation = ++c->deadline_generation;
         c->deadline.expires_after(after);
-        c->deadline.async_wait([self = shared_from_this(), c](std::error_code ec) {
-            if (!ec)
+        c->deadline.async_wait([self = shared_from_this(), c, generation](std::error_code ec) {
+            if (!ec && generation == c->deadline_generation)
                 self->on_deadline(c);
         });
     }
@@ -415,6 +419,7 @@ private:
 
     void on_closed(const client_ptr& c, std::error_code reason) {
         c->deadline.cancel();
+        ++c->deadline_generation;
         guard g(*this);
         if (!c->gone && !c->nick.empty()) {
             if (stopping_) {
@@ -474,6 +479,7 @@ private:
             return refuse(g, *c, errc::nickname_taken,
                           "the nickname \"" + std::string(text) + "\" is taken; choose another");
         c->deadline.cancel();
+        ++c->deadline_generation;
         c->nick = std::string(text);
         c->key = std::move(key);
         nicks_.emplace(c->key, c.get());
