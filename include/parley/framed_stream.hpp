@@ -80,6 +80,9 @@ public:
     /// Constructs the next layer from `args`: for a socket, an executor or
     /// an execution context, or an existing socket to move from.
     template <class... Args>
+        requires(std::is_constructible_v<NextLayer, Args...> &&
+                 !(sizeof...(Args) == 1 &&
+                   (std::is_same_v<std::remove_cvref_t<Args>, framed_stream> || ...)))
     explicit framed_stream(Args&&... args) : next_layer_(std::forward<Args>(args)...) {}
 
     framed_stream(framed_stream&&) = default;
@@ -127,8 +130,9 @@ public:
     /// after an error the stream should be closed.
     ///
     /// The handler is never invoked from within this function, even when a
-    /// frame is already buffered. Supports per-operation cancellation,
-    /// as the next layer's reads do.
+    /// frame is already buffered. Supports per-operation cancellation of
+    /// type terminal (bind a cancellation slot), passed to the next layer's
+    /// read or wait.
     template <asio::completion_token_for<read_frame_signature> ReadToken>
     auto async_read_frame(ReadToken&& token);
 
@@ -157,6 +161,10 @@ public:
     /// A payload over max_payload() fails with error::frame_too_large
     /// without writing anything. The handler is never invoked from within
     /// this function.
+    ///
+    /// The frame's header is prepared when this function is called, in the
+    /// stream's own storage: with a lazy token (`deferred`), launch the
+    /// operation before starting any other write on this stream.
     template <class ConstBufferSequence,
               asio::completion_token_for<write_frame_signature> WriteToken>
         requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
@@ -182,6 +190,8 @@ public:
     /// Writes several frames in one gathered write, blocking.
     template <class BufferRange>
     std::size_t write_frames(const BufferRange& payloads, std::error_code& ec);
+    template <class BufferRange>
+    std::size_t write_frames(const BufferRange& payloads);
 
     /// @}
 

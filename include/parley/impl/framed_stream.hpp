@@ -309,6 +309,16 @@ std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& pa
     return ec ? 0 : size;
 }
 
+template <class NextLayer, frame_format Format>
+template <class BufferRange>
+std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& payloads) {
+    std::error_code ec;
+    const std::size_t size = write_frames(payloads, ec);
+    if (ec)
+        throw std::system_error(ec, describe(ec));
+    return size;
+}
+
 } // namespace parley
 
 #endif
