@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The program the demo runs, one of the examples/.
-DEMO=echo_server
+DEMO=chat_server
 
 scripts/install-deps.sh
 if [ ! -f "examples/$DEMO.cpp" ]; then
@@ -13,5 +13,6 @@ if [ ! -f "examples/$DEMO.cpp" ]; then
   exit 1
 fi
 cmake --preset default
-cmake --build --preset default --target "$DEMO"
+# The clients the README points to are built too.
+cmake --build --preset default --target "$DEMO" chat_client echo_server echo_client
 exec "build/default/examples/$DEMO" "$@"
