@@ -13,8 +13,9 @@ PACKAGES=(
   g++ clang libclang-rt-14-dev
   # build tools
   cmake ninja-build ccache meson pkg-config git
-  # libraries: standalone Asio (headers only) and doctest
-  libasio-dev doctest-dev libssl-dev
+  # libraries: standalone Asio (headers only), doctest, Google Benchmark
+  # (bench/micro; skipped by CMake when missing)
+  libasio-dev doctest-dev libbenchmark-dev libssl-dev
   # test and demo helpers
   python3 tmux shellcheck
 )
