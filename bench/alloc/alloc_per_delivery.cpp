@@ -8,7 +8,10 @@
 // broadcast_server's do. The subscribers' peers are raw non-blocking
 // sockets drained in the same thread by a driver handler that re-posts
 // itself; it also publishes, in batches of B messages of S bytes, never more
-// than W messages ahead of the slowest peer.
+// than W messages ahead of the slowest peer. With --drain-every K the peers
+// are read only every K-th round, so that sockets fill and the sessions'
+// queues grow (as behind a slow reader, or a saturating load generator);
+// --peer-rcvbuf BYTES shrinks the peers' receive buffers to the same end.
 //
 //   --mode direct  the driver calls hub.publish(room, make_frame_message(...))
 //                  itself: the hub, the queues and the gathered writes.
@@ -22,8 +25,9 @@
 // posix_memalign, memalign: operator new and Asio's handler memory both
 // end there) are counted while --messages more are
 // published and received by every peer. Printed: allocations per published
-// message and per delivery (published × N). --sites prints where the
-// measured allocations come from (call stacks, symbolised with addr2line).
+// message and per delivery (published × N), and the deepest session queue
+// seen at the driver's rounds. --sites prints where the measured
+// allocations come from (call stacks, symbolised with addr2line).
 //
 //   alloc_per_delivery                      # N = 10, 100 × both modes, B = 64
 //   alloc_per_delivery --subs 100 --batch 1 --mode server --sites
@@ -112,9 +116,11 @@ void record_site() {
 } // namespace
 
 // Every heap allocation of the process goes through these: operator new
-// calls malloc, and Asio takes its handler memory from aligned_alloc
-// directly (asio/detail/memory.hpp), which a replaced operator new would
-// never see. They forward to glibc's own entry points.
+// calls malloc, and Asio may take its handler memory from aligned_alloc
+// directly (asio/detail/memory.hpp; the in-tree build defines
+// ASIO_DISABLE_STD_ALIGNED_ALLOC, a consumer's build may not), which a
+// replaced operator new would never see. They forward to glibc's own
+// entry points.
 extern "C" {
 void* __libc_malloc(std::size_t) noexcept;
 void* __libc_calloc(std::size_t, std::size_t) noexcept;
@@ -174,6 +180,8 @@ struct config {
     std::size_t size = 64;
     std::size_t batch = 64;
     std::size_t window = 1024;
+    std::size_t drain_every = 1;
+    int peer_rcvbuf = 0; // 0: the kernel's default
     std::string mode = "both";
     bool sites = false;
 };
@@ -186,6 +194,7 @@ struct result {
     std::uint64_t deliveries = 0;
     double seconds = 0;
     double cpu_seconds = 0;
+    std::size_t max_queue = 0;
     bool ok = false;
 };
 
@@ -202,10 +211,12 @@ double cpu_now() {
 }
 
 // A raw client socket connected to `port` on loopback, then non-blocking.
-int connect_raw(std::uint16_t port) {
+int connect_raw(std::uint16_t port, int rcvbuf = 0) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         die("socket");
+    if (rcvbuf > 0 && ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
+        die("SO_RCVBUF");
     ::sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -240,7 +251,7 @@ public:
     result run() {
         const auto port = acceptor_.local_endpoint().port();
         for (std::size_t i = 0; i < subs_; ++i) {
-            peers_.push_back(connect_raw(port));
+            peers_.push_back(connect_raw(port, config_.peer_rcvbuf));
             serve(acceptor_.accept(), false);
         }
         received_.assign(subs_, 0);
@@ -261,6 +272,7 @@ public:
         r.deliveries = config_.messages * subs_;
         r.seconds = seconds_;
         r.cpu_seconds = cpu_seconds_;
+        r.max_queue = max_queue_;
         const auto c = hub_.counters();
         const std::uint64_t total = config_.warmup + config_.messages;
         r.ok = done_ && c.published == total && c.deliveries == total * subs_ &&
@@ -291,7 +303,10 @@ private:
     // Drains every peer, publishes the next batch when the window allows,
     // switches phase, and re-posts itself.
     void step() {
-        drain();
+        for (const auto& s : sessions_)
+            max_queue_ = std::max(max_queue_, s->stats().queued_messages);
+        if (++steps_ % config_.drain_every == 0)
+            drain();
         const std::size_t slowest = *std::min_element(received_.begin(), received_.end());
         if (phase_ == 0 && slowest >= config_.warmup) {
             phase_ = 1;
@@ -392,6 +407,8 @@ private:
     std::vector<std::size_t> received_;
     std::size_t frame_size_ = 0;
     std::size_t published_ = 0;
+    std::size_t steps_ = 0;
+    std::size_t max_queue_ = 0; // deepest session queue seen, in messages
     std::size_t target_ = 0;
     int phase_ = 0;
     bool done_ = false;
@@ -494,14 +511,18 @@ bool parse(int argc, char** argv, config& c) {
             c.batch = number();
         else if (a == "--window")
             c.window = number();
+        else if (a == "--drain-every")
+            c.drain_every = number();
+        else if (a == "--peer-rcvbuf")
+            c.peer_rcvbuf = static_cast<int>(number());
         else if (a == "--mode")
             c.mode = value();
         else if (a == "--sites")
             c.sites = true;
         else {
             std::cerr << "usage: alloc_per_delivery [--subs N] [--messages M] [--warmup W]\n"
-                         "         [--size S] [--batch B] [--window W] [--mode direct|server|both]\n"
-                         "         [--sites]\n";
+                         "         [--size S] [--batch B] [--window W] [--drain-every K]\n"
+                         "         [--peer-rcvbuf BYTES] [--mode direct|server|both] [--sites]\n";
             return false;
         }
     }
@@ -509,8 +530,9 @@ bool parse(int argc, char** argv, config& c) {
         std::cerr << "--mode must be direct, server or both\n";
         return false;
     }
-    if (c.batch == 0 || c.messages == 0 || c.size < 1 || c.window < c.batch) {
-        std::cerr << "need --batch >= 1, --messages >= 1, --size >= 1, --window >= --batch\n";
+    if (c.batch == 0 || c.messages == 0 || c.size < 1 || c.window < c.batch || c.drain_every == 0) {
+        std::cerr << "need --batch >= 1, --messages >= 1, --size >= 1, --window >= --batch, "
+                     "--drain-every >= 1\n";
         return false;
     }
     return true;
@@ -536,9 +558,11 @@ int main(int argc, char** argv) {
         modes.push_back(true);
 
     std::cout << "payload " << c.size << " B, batch " << c.batch << ", window " << c.window
+              << ", peers read every " << c.drain_every << " driver step(s)"
               << ", warm-up " << c.warmup << ", measured " << c.messages << " messages\n\n";
-    std::cout << "| mode | N | allocations | per publish | per delivery | ns CPU per delivery* |\n"
-              << "|---|---|---|---|---|---|\n";
+    std::cout << "| mode | N | allocations | per publish | per delivery | deepest queue | "
+                 "ns CPU per delivery* |\n"
+              << "|---|---|---|---|---|---|---|\n";
     bool all_ok = true;
     for (std::size_t n : subs) {
         for (bool server_mode : modes) {
@@ -549,10 +573,10 @@ int main(int argc, char** argv) {
             }
             all_ok = all_ok && r.ok;
             char line[256];
-            std::snprintf(line, sizeof line, "| %s | %zu | %llu | %.3f | %.4f | %.0f |%s\n",
+            std::snprintf(line, sizeof line, "| %s | %zu | %llu | %.3f | %.4f | %zu | %.0f |%s\n",
                           r.mode.c_str(), r.subs, static_cast<unsigned long long>(r.allocations),
                           double(r.allocations) / double(r.published),
-                          double(r.allocations) / double(r.deliveries),
+                          double(r.allocations) / double(r.deliveries), r.max_queue,
                           r.cpu_seconds * 1e9 / double(r.deliveries), r.ok ? "" : " FAILED");
             std::cout << line << std::flush;
             if (c.sites) {

@@ -27,6 +27,9 @@
 //                                  session queue, take() iovecs 1024 at a
 //                                  time and consume() them, as a session's
 //                                  flush does (no byte is copied)
+//   S/baseline/plain_ring          not parley: the same with a bare ring of
+//                                  pointers and a non-atomic reference count
+//                                  (what the floor server does)
 //
 // Counters: `frames/s` (items) and `allocs/frame`, heap allocations per
 // frame counted by a replaced global operator new.
@@ -407,6 +410,68 @@ void bm_outbound_queue(benchmark::State& state, std::size_t size) {
     acc.finish(w.framed.size(), w.frames);
 }
 
+// Not parley code: the least a recipient's queue can do (what the floor
+// server does), a ring of message pointers with a plain, non-atomic
+// reference count, iovecs built the same way. The distance to the
+// outbound_queue row is the price of parley's queue, mostly its two atomic
+// read-modify-writes per message (add_ref on push, release on consume).
+void bm_plain_ring(benchmark::State& state, std::size_t size) {
+    const auto& w = get_workload(size);
+    struct plain_message {
+        std::uint32_t refs = 0;
+        const std::byte* data = nullptr;
+        std::size_t size = 0;
+    };
+    std::vector<parley::message_ptr> owners;
+    std::vector<plain_message> messages(w.frames);
+    std::error_code ec;
+    for (std::size_t i = 0; i < w.frames; ++i) {
+        owners.push_back(parley::make_frame_message(w.payload, ec));
+        messages[i].data = owners.back()->data();
+        messages[i].size = owners.back()->size();
+    }
+    std::size_t capacity = 16;
+    while (capacity < w.frames)
+        capacity *= 2;
+    std::vector<plain_message*> ring(capacity);
+    const std::size_t mask = capacity - 1;
+    auto iov = parley::detail::iovec_scratch();
+    accounting acc(state);
+    for (auto _ : state) {
+        std::size_t head = 0, count = 0, bytes = 0;
+        for (auto& m : messages) {
+            ++m.refs;
+            ring[(head + count++) & mask] = &m;
+            bytes += m.size;
+        }
+        std::size_t sent = 0;
+        while (count != 0) {
+            const std::size_t n = std::min(iov.size(), count);
+            for (std::size_t i = 0; i < n; ++i) {
+                const plain_message* m = ring[(head + i) & mask];
+                iov[i] = parley::detail::make_iovec(m->data, m->size);
+            }
+            benchmark::DoNotOptimize(iov.data());
+            std::size_t written = parley::detail::iovec_bytes(iov.first(n));
+            bytes -= written;
+            while (written != 0) {
+                plain_message* m = ring[head];
+                written -= m->size;
+                --m->refs;
+                head = (head + 1) & mask;
+                --count;
+                ++sent;
+            }
+        }
+        if (sent != w.frames) {
+            state.SkipWithError("plain ring lost messages");
+            break;
+        }
+        benchmark::ClobberMemory();
+    }
+    acc.finish(w.framed.size(), w.frames);
+}
+
 void register_all(std::size_t size) {
     const std::string s = size >= 1024 ? std::to_string(size / 1024) + "KiB"
                                        : std::to_string(size) + "B";
@@ -434,6 +499,7 @@ void register_all(std::size_t size) {
         [size](benchmark::State& st) { bm_framed_stream(st, size, true); });
     reg("make_frame_message", [size](benchmark::State& st) { bm_make_frame_message(st, size); });
     reg("outbound_queue", [size](benchmark::State& st) { bm_outbound_queue(st, size); });
+    reg("baseline/plain_ring", [size](benchmark::State& st) { bm_plain_ring(st, size); });
 }
 
 } // namespace
