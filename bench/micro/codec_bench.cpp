@@ -463,7 +463,7 @@ void bm_plain_ring(benchmark::State& state, std::size_t size) {
                 ++sent;
             }
         }
-        if (sent != w.frames) {
+        if (sent != w.frames || bytes != 0) {
             state.SkipWithError("plain ring lost messages");
             break;
         }
