@@ -255,7 +255,8 @@ private:
         if (!wanted_nick_.empty()) {
             if (reconnections_ == 0)
                 plain(e);
-            return send_nick(wanted_nick_); // --nick, or choosing again after a reconnect
+            send_nick(wanted_nick_); // --nick, or choosing again after a reconnect
+            return;
         }
         phase_ = phase::choosing;
         if (!plain(e))
@@ -269,6 +270,7 @@ private:
         nick_ = e.nick;
         wanted_nick_ = e.nick;
         phase_ = phase::chatting;
+        set_prompt(term::sanitize(current_));
         if (!plain(e))
             show(std::string(style::dim) + "* welcome, " + std::string(style::reset) +
                  style::nick(nick_, true) + std::string(style::dim) +
@@ -490,7 +492,8 @@ private:
     void drain_pending() {
         while (!pending_.empty() && !leaving_) {
             if (phase_ == phase::choosing) {
-                send_nick(pending_.front());
+                if (!send_nick(pending_.front()))
+                    break; // the connection is gone: keep the line for the next one
             } else if (phase_ == phase::chatting) {
                 std::error_code ec;
                 if (!client_.send(pending_.front(), ec)) {
@@ -507,12 +510,13 @@ private:
         leave_if_input_done();
     }
 
-    void send_nick(const std::string& nick) {
-        if (client_.send(nick)) {
-            wanted_nick_ = nick;
-            phase_ = phase::nick_sent;
-            set_prompt("");
-        }
+    bool send_nick(const std::string& nick) {
+        if (!client_.send(nick))
+            return false;
+        wanted_nick_ = nick;
+        phase_ = phase::nick_sent;
+        set_prompt("");
+        return true;
     }
 
     // Leaves: sends `farewell` (QUIT or /quit) if a connection is up, then

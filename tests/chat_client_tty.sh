@@ -5,6 +5,8 @@
 #     client arrives while a line is half typed, is printed above it, and
 #     the typed text is intact afterwards and is sent whole; QUIT exits with
 #     a message and status 0, and the terminal's modes are as before;
+#   - the server restarts: the client reconnects and takes its nickname
+#     again; the server shuts down for good: the client says so and exits;
 #   - in a pipe: plain lines, no escape sequences, a clean exit at the end
 #     of the input;
 #   - text from the network cannot inject terminal escapes (a fake server,
@@ -111,6 +113,36 @@ tm send-keys -t chat -l " and finished"
 tm send-keys -t chat Enter
 wait_pane "alice: half typed and finished"
 
+# The server restarts: the client reconnects, takes its nickname again and
+# carries on.
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    server_pid=
+}
+start_server() {
+    : >"$tmp/server.log"
+    "$server" --port "$port" --line-port 0 >"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        grep -q '^listening on ' "$tmp/server.log" && return 0
+        sleep 0.1
+    done
+    fail "chat_server did not restart on port $port"
+}
+stop_server
+wait_pane "reconnect"
+start_server
+wait_pane "reconnected to"
+for _ in $(seq 100); do
+    [ "$(pane | grep -c "welcome, alice")" -ge 2 ] && break
+    sleep 0.1
+done
+[ "$(pane | grep -c "welcome, alice")" -ge 2 ] || fail "no nickname after reconnecting"
+tm send-keys -t chat -l "back again"
+tm send-keys -t chat Enter
+wait_pane "alice: back again"
+
 tm send-keys -t chat -l "QUIT"
 tm send-keys -t chat Enter
 wait_file "$tmp/alice.status"
@@ -131,6 +163,34 @@ for line in "* welcome, bob! type /help for the commands" "[lobby] bob: hello fr
     grep -qxF -- "$line" "$tmp/bob.out" || fail "piped client: no line \"$line\" in: $(cat "$tmp/bob.out")"
 done
 grep -qF "leaving the chat" "$tmp/bob.err" || fail "piped client: no note on standard error"
+
+# --- the server shuts down for good: the client says so and exits ----------------------------
+mkfifo "$tmp/carol.in"
+"$client" --port "$port" --reconnect-attempts 2 <"$tmp/carol.in" >"$tmp/carol.out" \
+    2>"$tmp/carol.err" &
+carol_pid=$!
+exec 3>"$tmp/carol.in"
+echo carol >&3
+for _ in $(seq 100); do
+    grep -qF "* carol joined lobby" "$tmp/carol.out" && break
+    sleep 0.1
+done
+grep -qF "* carol joined lobby" "$tmp/carol.out" || fail "piped client carol never joined"
+stop_server
+for _ in $(seq 150); do
+    kill -0 "$carol_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$carol_pid" 2>/dev/null; then
+    kill "$carol_pid"
+    fail "the client did not exit after the server shut down"
+fi
+wait "$carol_pid"
+carol_status=$?
+exec 3>&-
+[ "$carol_status" = 0 ] || fail "after the server shut down: exit status $carol_status"
+grep -qF "the server shut down" "$tmp/carol.err" ||
+    fail "no clear message after the server shut down: $(cat "$tmp/carol.err")"
 
 # --- hostile text from the network ----------------------------------------------------------
 if command -v python3 >/dev/null 2>&1; then
@@ -179,5 +239,10 @@ else
     echo "note: python3 not found, the hostile-server check was skipped"
 fi
 
+if [ -n "${PARLEY_TEST_VERBOSE:-}" ]; then
+    echo "--- pane chat:"; pane | grep -v '^[[:space:]]*$'
+    for f in bob.out bob.err carol.out carol.err; do echo "--- $f:"; cat "$tmp/$f"; done
+    echo "--- pane evil:"; pane "" evil | grep -v '^[[:space:]]*$'
+fi
 echo "PASS: chat_client on a terminal and in a pipe"
 exit 0

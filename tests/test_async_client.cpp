@@ -12,10 +12,13 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <functional>
 #include <memory>
 #include <string>
@@ -557,4 +560,39 @@ TEST_CASE("async_client: completion tokens") {
         run_until(ioc, [&] { return finished; });
         CHECK(finished);
     }
+}
+
+TEST_CASE("async_client: on a strand of an io_context run by two threads") {
+    asio::io_context ioc(2);
+    test_server server(ioc, echo);
+    const auto port = server.port();
+    using strand_type = asio::strand<asio::io_context::executor_type>;
+    parley::basic_async_client<strand_type> client(asio::make_strand(ioc), quick_options());
+    std::atomic<int> echoed{0};
+    std::promise<std::error_code> closed;
+    client.on_frame([&](parley::frame_view) {
+        CHECK(client.get_executor().running_in_this_thread());
+        if (++echoed == 200)
+            client.async_close([&](std::error_code ec) {
+                closed.set_value(ec);
+                ioc.stop();
+            });
+    });
+    client.async_connect("127.0.0.1", port, [&](std::error_code ec, tcp::endpoint) {
+        REQUIRE_FALSE(ec);
+        for (int i = 0; i < 200; ++i)
+            client.send("frame " + std::to_string(i));
+    });
+    asio::steady_timer watchdog(ioc, 10s);
+    watchdog.async_wait([&](std::error_code ec) {
+        if (!ec)
+            ioc.stop();
+    });
+    std::thread second([&] { ioc.run(); });
+    auto result = closed.get_future();
+    ioc.run();
+    second.join();
+    REQUIRE(result.wait_for(0s) == std::future_status::ready);
+    CHECK_FALSE(result.get());
+    CHECK(echoed == 200);
 }
