@@ -99,8 +99,9 @@ TEST_CASE("chat_client.py, written from PROTOCOL.md, chats with a C++ client") {
     std::pair<int, std::string> result;
     std::thread python([&] { result = run(command); });
 
-    CHECK(alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "py"; }).room ==
-          "lobby");
+    // Generous: the interpreter has to start first.
+    CHECK(alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "py"; }, 20s)
+              .room == "lobby");
     alice.say("hello from C++");
     alice.wait_for<pc::message_event>([](const auto& m) { return m.from == "py"; });
     const auto escaped =

@@ -139,7 +139,9 @@ public:
     /// Stops accepting, sends every client a "shutdown" notice, closes each
     /// connection once its queue is written (or after close_timeout). Once
     /// every connection is closed the server holds no more work, so
-    /// io_context::run() returns. Idempotent.
+    /// io_context::run() returns. Returns at once: the work is done on the
+    /// executor (the listening sockets close as soon as it runs).
+    /// Idempotent.
     void stop();
 
     /// A snapshot of every connection.
