@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
     if (auto status = cli.parse(argc, argv))
         return *status;
     options.line_port = frames_only ? std::nullopt : std::optional<std::uint16_t>(line_port);
-    options.history = {.max_messages = history, .max_bytes = 4 * 1024 * 1024};
+    // Bytes bound too: rooms come and go with their members, so this is
+    // what each live room may keep.
+    options.history = {.max_messages = history, .max_bytes = 256 * 1024};
     // One write per line, so lines from several threads do not interleave.
     options.log = [](std::string_view line) { std::cerr << (std::string(line) + '\n'); };
 
