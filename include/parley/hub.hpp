@@ -53,7 +53,7 @@ struct hub_counters {
     std::uint64_t slow_disconnects = 0;  ///< members disconnected as slow consumers
     std::uint64_t failed_deliveries = 0; ///< members closed or full at publish time
     std::size_t rooms = 0;
-    std::size_t members = 0; ///< sessions in at least one room
+    std::size_t members = 0; ///< sessions that joined a room and have not closed
 };
 
 /// Rooms of sessions, and publishing to them.
