@@ -220,3 +220,20 @@ TEST_CASE("utf8: agrees with a reference validator on every short sequence") {
             FAIL("random string of " << s.size() << " bytes, iteration " << iter);
     }
 }
+
+TEST_CASE("utf8: utf8_append encodes every scalar value as the reference does") {
+    std::size_t checked = 0;
+    for (char32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue; // surrogates are not scalar values
+        std::string out;
+        parley::utf8_append(out, cp);
+        if (out != encode(cp)) {
+            FAIL("U+" << std::hex << static_cast<unsigned>(cp));
+        }
+        std::size_t i = 0;
+        REQUIRE(parley::utf8_decode_next(out, i) == cp);
+        ++checked;
+    }
+    CHECK(checked == 0x110000 - 0x800);
+}

@@ -103,24 +103,6 @@ constexpr char32_t fold_code_point(char32_t cp) noexcept {
 }
 
 namespace detail {
-inline void append_code_point(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 inline std::string describe_code_point(char32_t cp) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string s = "U+";
@@ -170,7 +152,7 @@ inline std::string fold_case(std::string_view text) {
     out.reserve(text.size());
     std::size_t i = 0;
     while (i < text.size())
-        detail::append_code_point(out, fold_code_point(utf8_decode_next(text, i)));
+        utf8_append(out, fold_code_point(utf8_decode_next(text, i)));
     return out;
 }
 

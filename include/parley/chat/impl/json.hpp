@@ -85,24 +85,6 @@ inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
     return std::string_view::npos;
 }
 
-inline void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 // A recursive-descent parser; recursion is bounded by max_depth.
 class parser {
 public:
@@ -403,7 +385,7 @@ private:
                                                 std::to_string(escape));
                     *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
                 }
-                append_utf8(out, *cp);
+                utf8_append(out, *cp);
                 break;
             }
             default:
