@@ -305,7 +305,7 @@ private:
         std::error_code ec;
         const std::size_t written = detail::send_now(stream_.next_layer(), iov.first(count), ec);
         sent_ += queue_.consume(written);
-        if (ec && ec != asio::error::would_block) {
+        if (ec && !detail::would_block(ec)) {
             lock.unlock();
             shut(ec);
             return false;

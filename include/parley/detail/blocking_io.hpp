@@ -4,6 +4,7 @@
 #define PARLEY_DETAIL_BLOCKING_IO_HPP
 
 #include <parley/error.hpp>
+#include <parley/detail/socket_io.hpp>
 
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
@@ -96,16 +97,6 @@ inline std::string describe_timeout(std::chrono::nanoseconds timeout) {
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(
         std::max(timeout, std::chrono::nanoseconds::zero()));
     return std::to_string(ms.count()) + " ms";
-}
-
-// The error the OS left for the calling thread, in the category Asio uses,
-// so it compares equal to asio::error::connection_refused and friends.
-inline std::error_code last_socket_error() noexcept {
-#if defined(_WIN32)
-    return std::error_code(::WSAGetLastError(), asio::error::get_system_category());
-#else
-    return std::error_code(errno, asio::error::get_system_category());
-#endif
 }
 
 enum class wait_for { read, write };

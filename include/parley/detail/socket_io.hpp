@@ -32,6 +32,21 @@ concept waitable_socket = bool(PARLEY_HAS_POSIX_SOCKETS) && requires(T& s) {
     s.async_wait(asio::socket_base::wait_read, [](std::error_code) {});
 };
 
+// The error the OS left for the calling thread, in the category Asio uses,
+// so it compares equal to asio::error::connection_refused and friends.
+inline std::error_code last_socket_error() noexcept {
+#if defined(_WIN32)
+    return std::error_code(::WSAGetLastError(), asio::error::get_system_category());
+#else
+    return std::error_code(errno, asio::error::get_system_category());
+#endif
+}
+
+// A non-blocking call that found nothing to do (EAGAIN or EWOULDBLOCK).
+inline bool would_block(std::error_code ec) noexcept {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
 // One recv() that never blocks: asio's own synchronous read would poll
 // until data arrives when it meets EAGAIN, and toggling the socket's
 // non-blocking mode costs a system call each way.
@@ -50,10 +65,7 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
         }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            ec = asio::error::would_block;
-        else
-            ec = std::error_code(errno, asio::error::get_system_category());
+        ec = last_socket_error();
         return 0;
     }
 #else
@@ -110,10 +122,7 @@ std::size_t send_now(Socket& socket, std::span<const ::iovec> iov, std::error_co
         }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            ec = asio::error::would_block;
-        else
-            ec = std::error_code(errno, asio::error::get_system_category());
+        ec = last_socket_error();
         return 0;
     }
 }

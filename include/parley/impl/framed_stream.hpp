@@ -47,7 +47,7 @@ struct framed_read_op {
             return self.complete(ec, frame_view{});
         auto space = stream.buffer_.prepare(stream.pending_frame_size());
         const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
-        if (ec == asio::error::would_block) { // spurious wake-up
+        if (detail::would_block(ec)) { // spurious wake-up
             stream.buffer_.release_if_empty();
             return wait(self);
         }

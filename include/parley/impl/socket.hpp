@@ -15,10 +15,6 @@
 namespace parley {
 namespace detail {
 
-inline bool would_block(std::error_code ec) noexcept {
-    return ec == asio::error::would_block || ec == asio::error::try_again;
-}
-
 inline asio::socket_base::shutdown_type to_asio(shutdown_type what) noexcept {
     switch (what) {
     case shutdown_type::send:
