@@ -64,7 +64,14 @@ TEST_CASE("echo_server: greets, echoes frames in order, serves clients at once")
     a.send_frame("");
     CHECK(a.recv_frame().empty());
 
-    CHECK(server.wait_for_line("127.0.0.1:", 5s)); // it prints what clients say
+    // It prints what each client says, as "HOST:PORT: text".
+    bool printed = false;
+    for (int i = 0; i < 100 && !printed; ++i) {
+        printed = server.output().find(": hello\n") != std::string::npos;
+        if (!printed)
+            std::this_thread::sleep_for(20ms);
+    }
+    CHECK(printed);
 }
 
 TEST_CASE("echo_server: bad input gets a clear error and a closed connection; others unaffected") {
@@ -85,7 +92,6 @@ TEST_CASE("echo_server: bad input gets a clear error and a closed connection; ot
             auto client = connect_and_greet(server.port());
             client.send(std::string("\0\0\0\x0a" "abc", 7)); // announces 10 bytes, sends 3
         }
-        CHECK(server.wait_for_line("127.0.0.1", 5s)); // "connected" of the next lines
         bool logged = false;
         for (int i = 0; i < 50 && !logged; ++i) {
             logged = server.output().find("connection closed in the middle of a frame") !=
