@@ -50,3 +50,25 @@ function(parley_add_in_tree_options target)
     target_link_options(${target} PRIVATE ${PARLEY_SANITIZE_OPTIONS})
   endif()
 endfunction()
+
+# hiredis (Debian: libhiredis-dev) is optional: only the Redis backplane
+# (parley/redis_connection.hpp, parley/chat/redis_backplane.hpp) needs it.
+# Found: the in-tree target parley_hiredis links it and defines
+# PARLEY_HAVE_HIREDIS, which turns on chat_server's --redis and the Redis
+# tests. Not found: those are off, and say so. Only the library and the
+# <hiredis/...> include path are used, not pkg-config's -I.../hiredis, which
+# would put hiredis's "read.h" and "sds.h" on everyone's include path.
+find_path(PARLEY_HIREDIS_INCLUDE_DIR hiredis/hiredis.h)
+find_library(PARLEY_HIREDIS_LIBRARY hiredis)
+mark_as_advanced(PARLEY_HIREDIS_INCLUDE_DIR PARLEY_HIREDIS_LIBRARY)
+if(PARLEY_HIREDIS_INCLUDE_DIR AND PARLEY_HIREDIS_LIBRARY)
+  add_library(parley_hiredis INTERFACE)
+  target_include_directories(parley_hiredis SYSTEM INTERFACE "${PARLEY_HIREDIS_INCLUDE_DIR}")
+  target_link_libraries(parley_hiredis INTERFACE "${PARLEY_HIREDIS_LIBRARY}")
+  target_compile_definitions(parley_hiredis INTERFACE PARLEY_HAVE_HIREDIS=1)
+  message(STATUS "parley: hiredis found (${PARLEY_HIREDIS_LIBRARY}): Redis backplane, "
+                 "chat_server --redis and its tests are on")
+else()
+  message(STATUS "parley: hiredis not found: the Redis backplane, chat_server --redis and "
+                 "its tests are off (Debian: apt-get install libhiredis-dev)")
+endif()

@@ -6,11 +6,19 @@
 //   chat_server [--host 127.0.0.1] [--port 9999] [--line-port 9998]
 //   nc 127.0.0.1 9998
 //
+// Several chat servers become one chat through Redis (docs/SCALING.md):
+//
+//   chat_server --port 9999 --redis redis://127.0.0.1:6379
+//   chat_server --port 9997 --line-port 9996 --redis redis://127.0.0.1:6379
+//
 // Joins, leaves, errors and slow-consumer disconnects are logged to stderr,
 // one line each. SIGINT or SIGTERM tells every client and exits cleanly.
 #include "common/options.hpp"
 
 #include <parley/chat/server.hpp>
+#ifdef PARLEY_HAVE_HIREDIS
+#include <parley/chat/redis_backplane.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -26,6 +34,9 @@ int main(int argc, char** argv) {
     bool frames_only = false;
     std::size_t history = 0;
     unsigned threads = 1;
+    std::string redis_url;
+    std::string redis_prefix = "parley:";
+    unsigned heartbeat_ms = 1000, expiry_ms = 3000;
 
     parley::examples::command_line cli(
         "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
@@ -37,7 +48,15 @@ int main(int argc, char** argv) {
         .option("--prompt", options.prompt, "the text asking for a nickname")
         .option("--history", history, "messages per room replayed to joiners", std::size_t{0},
                 std::size_t{10000})
-        .option("--threads", threads, "threads running the I/O", 1u, 64u);
+        .option("--threads", threads, "threads running the I/O", 1u, 64u)
+        .option("--redis", redis_url,
+                "join the chat servers sharing this Redis, e.g. redis://127.0.0.1:6379")
+        .option("--redis-prefix", redis_prefix, "prefix of the Redis keys and channel")
+        .option("--redis-heartbeat-ms", heartbeat_ms, "how often this server tells Redis it lives",
+                10u, 60000u)
+        .option("--redis-expiry-ms", expiry_ms,
+                "a server silent this long is taken for dead, its members' leaves announced",
+                30u, 600000u);
     if (auto status = cli.parse(argc, argv))
         return *status;
     options.line_port = frames_only ? std::nullopt : std::optional<std::uint16_t>(line_port);
@@ -48,6 +67,31 @@ int main(int argc, char** argv) {
     options.log = [](std::string_view line) { std::cerr << (std::string(line) + '\n'); };
 
     asio::io_context ioc(static_cast<int>(threads));
+    if (!redis_url.empty()) {
+#ifdef PARLEY_HAVE_HIREDIS
+        std::string error;
+        auto where = parley::chat::parse_redis_url(redis_url, error);
+        if (!where) {
+            std::cerr << "chat_server: --redis " << redis_url << ": " << error << '\n';
+            return 2;
+        }
+        if (expiry_ms <= heartbeat_ms) {
+            std::cerr << "chat_server: --redis-expiry-ms must exceed --redis-heartbeat-ms\n";
+            return 2;
+        }
+        options.backplane = parley::chat::redis_backplane::create(
+            ioc.get_executor(), {.host = where->first,
+                                 .port = where->second,
+                                 .prefix = redis_prefix,
+                                 .heartbeat = std::chrono::milliseconds(heartbeat_ms),
+                                 .expiry = std::chrono::milliseconds(expiry_ms),
+                                 .log = options.log});
+#else
+        std::cerr << "chat_server: --redis: this chat_server was built without hiredis, so it "
+                     "cannot use Redis (install libhiredis-dev and rebuild)\n";
+        return 2;
+#endif
+    }
     parley::chat::server server(ioc, options);
     try {
         server.start();

@@ -19,6 +19,7 @@
 #ifndef PARLEY_CHAT_SERVER_HPP
 #define PARLEY_CHAT_SERVER_HPP
 
+#include <parley/chat/backplane.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/hub.hpp>
 #include <parley/outbound_queue.hpp>
@@ -85,6 +86,11 @@ struct server_options {
     /// client and slow-consumer disconnect. Called without the server's lock
     /// held, from the threads running the executor; may be empty.
     std::function<void(std::string_view)> log{};
+    /// Joins this server with the others sharing the backplane into one
+    /// chat: rooms, private messages, /list and nicknames span them all
+    /// (docs/SCALING.md; parley/chat/redis_backplane.hpp is one). Null: a
+    /// server on its own. The server starts and stops it.
+    std::shared_ptr<chat::backplane> backplane{};
 };
 
 /// What the server knows of one connection (see server::clients()).
@@ -149,6 +155,9 @@ public:
 
     /// The hub's counters: deliveries, slow-consumer disconnects, members...
     hub_counters counters() const;
+
+    /// The backplane's counters (all zero without one).
+    backplane_counters cluster_counters() const;
 
     const server_options& options() const noexcept;
 

@@ -16,10 +16,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <deque>
+#include <initializer_list>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
+#include <optional>
 #include <utility>
 
 namespace parley::chat::detail {
@@ -49,6 +52,8 @@ struct chat_client {
     bool gone = false;              // left the chat: never announce it twice
     std::optional<leave_reason> close_reason; // set when the server closes it
     std::uint64_t dropped = 0;      // messages dropped under drop_oldest
+    bool claiming = false;          // a nickname claim is with the backplane
+    std::deque<std::string> held;   // inputs meanwhile (on the strand only)
 
     // Used only on the session's strand.
     asio::steady_timer deadline; // nickname timeout, then closing timeout
@@ -108,6 +113,8 @@ public:
             }
             line_port_ = line_acceptor_.local_endpoint().port();
         }
+        if (cluster_)
+            start_cluster();
         asio::dispatch(control_, [self = shared_from_this()] {
             self->accept(self->frame_acceptor_, false);
             if (self->line_acceptor_.is_open())
@@ -129,7 +136,12 @@ public:
             for (const auto& [id, c] : clients_)
                 all.push_back(c);
             g.log("shutdown: closing " + std::to_string(all.size()) + " connection(s)");
+            for (const auto& c : all)
+                if (!c->gone && !c->nick.empty())
+                    cluster_leave(*c, leave_reason::disconnected, now());
         }
+        if (cluster_)
+            cluster_->stop();
         asio::post(control_, [self = shared_from_this()] {
             std::error_code ignored;
             self->frame_acceptor_.close(ignored);
@@ -151,6 +163,10 @@ public:
     }
 
     hub_counters counters() const { return hub_.counters(); }
+
+    backplane_counters cluster_counters() const {
+        return cluster_ ? cluster_->counters() : backplane_counters{};
+    }
 
 private:
     // The chat lock, and log lines to emit once it is released (the log
@@ -457,6 +473,8 @@ private:
         guard g(*this);
         if (c->gone || stopping_)
             return;
+        if (c->claiming)
+            return hold(g, *c, text);
         if (c->nick.empty())
             return on_nickname(g, c, text);
         std::visit([&](const auto& in) { handle(g, c, in); }, parse_input(text));
@@ -475,12 +493,18 @@ private:
         if (auto problem = nickname_problem(text))
             return refuse(g, *c, errc::nickname_invalid, *problem + "; choose another");
         std::string key = nickname_key(text);
-        if (nicks_.contains(key))
+        if (nick_in_use(key))
             return refuse(g, *c, errc::nickname_taken,
                           "the nickname \"" + std::string(text) + "\" is taken; choose another");
+        if (cluster_)
+            return claim_nick(c, std::string(text), std::move(key));
+        accept_nick(g, c, std::string(text), std::move(key));
+    }
+
+    void accept_nick(guard& g, const client_ptr& c, std::string nick, std::string key) {
         c->deadline.cancel();
         ++c->deadline_generation;
-        c->nick = std::string(text);
+        c->nick = std::move(nick);
         c->key = std::move(key);
         nicks_.emplace(c->key, c.get());
         send(*c, nick_accepted_event{c->nick});
@@ -492,9 +516,9 @@ private:
             return refuse(g, *c, problem->first, problem->second);
         if (c->current.empty())
             return refuse(g, *c, errc::not_in_room, "you are in no room; /join ROOM first");
-        publish(c->current,
-                message_event{++next_id_, c->current, c->nick, std::string(in.text), now()},
-                true);
+        message_event ev{++next_id_, c->current, c->nick, std::string(in.text), now()};
+        publish(c->current, ev, true);
+        cluster_publish({"M", ev.room, ev.from, ev.text, ev.time});
     }
 
     void handle(guard& g, const client_ptr& c, const nick_input& in) {
@@ -503,11 +527,19 @@ private:
         if (in.nick == c->nick)
             return send(*c, notice_event{"info", "you are already known as " + c->nick});
         std::string key = nickname_key(in.nick);
-        if (key != c->key && nicks_.contains(key))
+        if (key != c->key && nick_in_use(key))
             return refuse(g, *c, errc::nickname_taken,
                           "the nickname \"" + std::string(in.nick) + "\" is taken");
+        if (cluster_ && key != c->key)
+            return claim_nick(c, std::string(in.nick), std::move(key));
+        rename(g, c, std::string(in.nick), std::move(key));
+    }
+
+    void rename(guard& g, const client_ptr& c, std::string nick, std::string key) {
         forget_nick(*c);
-        rename_event ev{c->nick, std::string(in.nick), now()};
+        if (cluster_ && key != c->key)
+            cluster_->release_nick(c->key);
+        rename_event ev{c->nick, std::move(nick), now()};
         c->nick = ev.new_nick;
         c->key = std::move(key);
         nicks_.emplace(c->key, c.get());
@@ -520,6 +552,8 @@ private:
             for (const auto& member : hub_.members(room))
                 if (told.insert(member->id()).second)
                     hub_.send_to(*member, pick(encodings, *member));
+        cluster_publish({"R", ev.old_nick, ev.new_nick, ev.time});
+        cluster_presence(*c);
     }
 
     void handle(guard& g, const client_ptr& c, const join_input& in) {
@@ -537,10 +571,12 @@ private:
         if (it == c->rooms.end())
             return refuse(g, *c, errc::not_in_room, "you are not in " + printable(room));
         // Published before leaving, so the parting client gets it too.
-        publish(room, leave_event{room, c->nick, std::string(to_string(leave_reason::part)), now()},
-                false);
+        leave_event ev{room, c->nick, std::string(to_string(leave_reason::part)), now()};
+        publish(room, ev, false);
         hub_.leave(room, *c->session);
         c->rooms.erase(it);
+        cluster_presence(*c);
+        cluster_publish({"L", ev.room, ev.nick, ev.reason, ev.time});
         if (c->current == room)
             c->current = c->rooms.empty() ? std::string() : c->rooms.back();
         g.log("leave: " + who(*c) + " left " + room + " (part)");
@@ -550,7 +586,7 @@ private:
         const std::string room = in.room.empty() ? c->current : canonical_room(in.room);
         if (room.empty())
             return refuse(g, *c, errc::not_in_room, "you are in no room; say /list ROOM");
-        if (!hub_.members(room).empty())
+        if (!hub_.members(room).empty() || remote_in(room))
             return send(*c, members_of(room));
         refuse(g, *c, errc::no_such_room, "there is no room " + printable(room));
     }
@@ -559,6 +595,8 @@ private:
         if (auto problem = message_text_problem(in.text, options_.max_message_bytes))
             return refuse(g, *c, problem->first, problem->second);
         auto target = nicks_.find(nickname_key(in.nick));
+        if (target == nicks_.end() && cluster_msg(*c, in))
+            return;
         if (target == nicks_.end())
             return refuse(g, *c, errc::no_such_nick, "nobody is called " + printable(in.nick));
         chat_client& to = *target->second;
@@ -593,7 +631,10 @@ private:
         hub_.join(room, c->session); // queues the room's history first
         c->rooms.push_back(room);
         c->current = room;
-        publish(room, join_event{room, c->nick, now()}, false);
+        join_event ev{room, c->nick, now()};
+        publish(room, ev, false);
+        cluster_presence(*c); // before the event: a snapshot in between sees the room
+        cluster_publish({"J", ev.room, ev.nick, ev.time});
         send(*c, members_of(room));
         g.log("join: " + who(*c) + " joined " + room + (c->line_mode ? " (line mode)" : ""));
     }
@@ -604,6 +645,7 @@ private:
             return;
         c.gone = true;
         const std::string time = now();
+        cluster_leave(c, reason, time);
         std::string rooms;
         for (const auto& room : c.rooms) {
             hub_.leave(room, *c.session); // already done by the hub if the session closed
@@ -656,6 +698,7 @@ private:
             if (e.members.size() < max_listed_members)
                 e.members.push_back(it->second->nick);
         }
+        add_remote_members(e);
         return e;
     }
 
@@ -734,6 +777,336 @@ private:
 
     static std::string now() { return format_time(std::chrono::system_clock::now()); }
 
+    // --- cluster (docs/SCALING.md): hooks to and from the backplane ---------------
+    //
+    // What crosses instances, one payload each, fields joined by '\n' (no
+    // field can hold one: names and message text exclude control
+    // characters): M room nick text time | J room nick time | L room nick
+    // reason time | R old new time | P from to text time | Q nick. Each
+    // instance delivers them to its own members, encoded once, exactly as
+    // its own events. A presence value is the nick, then its rooms, joined
+    // by '\n'.
+
+    struct remote_member {
+        std::string instance, nick;
+        std::vector<std::string> rooms;
+    };
+
+    bool nick_in_use(const std::string& key) const {
+        return nicks_.contains(key) || claiming_.contains(key) || remote_.contains(key);
+    }
+
+    void cluster_publish(std::initializer_list<std::string_view> fields) {
+        if (!cluster_)
+            return;
+        std::string payload;
+        for (auto f : fields) {
+            if (!payload.empty())
+                payload += '\n';
+            payload += f;
+        }
+        cluster_->publish(std::move(payload));
+    }
+
+    static std::string presence_value(const chat_client& c) {
+        std::string v = c.nick;
+        for (const auto& room : c.rooms)
+            v += '\n' + room;
+        return v;
+    }
+
+    void cluster_presence(const chat_client& c) {
+        if (cluster_ && !c.nick.empty())
+            cluster_->set_presence(c.key, presence_value(c));
+    }
+
+    // `c` leaves the whole chat: tell the other instances, free its name.
+    void cluster_leave(const chat_client& c, leave_reason reason, const std::string& time) {
+        if (!cluster_)
+            return;
+        for (const auto& room : c.rooms)
+            cluster_publish({"L", room, c.nick, to_string(reason), time});
+        cluster_publish({"Q", c.nick});
+        cluster_->release_nick(c.key);
+    }
+
+    // Inputs that arrive while a nickname claim is with the backplane wait
+    // for it, in order (bounded).
+    void hold(guard& g, chat_client& c, std::string_view text) {
+        if (c.held.size() >= 256)
+            return refuse(g, c, errc::nickname_required,
+                          "still confirming your nickname with the other servers; input dropped");
+        c.held.emplace_back(text);
+    }
+
+    void claim_nick(const client_ptr& c, std::string nick, std::string key) {
+        c->claiming = true;
+        claiming_.insert(key);
+        cluster_->claim_nick(key, [weak = weak_from_this(), c, nick, key](claim_result r) {
+            if (auto self = weak.lock())
+                asio::post(c->session->get_executor(), [self, c, nick, key, r] {
+                    self->on_nick_claimed(c, nick, key, r);
+                });
+        });
+    }
+
+    // On the client's strand.
+    void on_nick_claimed(const client_ptr& c, const std::string& nick, const std::string& key,
+                         claim_result result) {
+        {
+            guard g(*this);
+            claiming_.erase(key);
+            c->claiming = false;
+            if (c->gone || stopping_) {
+                if (result == claim_result::claimed)
+                    cluster_->release_nick(key);
+            } else if (result == claim_result::taken) {
+                refuse(g, *c, errc::nickname_taken,
+                       "the nickname \"" + nick + "\" is taken on another server" +
+                           (c->nick.empty() ? "; choose another" : ""));
+            } else {
+                if (result == claim_result::unavailable)
+                    g.log("nick: " + nick + " (" + c->peer +
+                          ") checked on this server only: the backplane is down");
+                if (c->nick.empty())
+                    accept_nick(g, c, nick, key);
+                else
+                    rename(g, c, nick, key);
+            }
+        }
+        auto pending = std::move(c->held);
+        c->held.clear();
+        while (!pending.empty() && c->session->is_open()) {
+            if (c->claiming) { // another claim began: the rest waits for it, first
+                c->held.insert(c->held.begin(), pending.begin(), pending.end());
+                break;
+            }
+            const std::string text = std::move(pending.front());
+            pending.pop_front();
+            on_input(c, text);
+        }
+    }
+
+    // A private message to a member of another instance; false if no
+    // instance has `in.nick`.
+    bool cluster_msg(chat_client& c, const msg_input& in) {
+        if (!cluster_)
+            return false;
+        auto it = remote_.find(nickname_key(in.nick));
+        if (it == remote_.end())
+            return false;
+        private_event ev{++next_id_, c.nick, it->second.nick, std::string(in.text), now()};
+        cluster_publish({"P", ev.from, ev.to, ev.text, ev.time});
+        send(c, ev);
+        return true;
+    }
+
+    bool remote_in(const std::string& room) const {
+        for (const auto& [key, m] : remote_)
+            if (std::find(m.rooms.begin(), m.rooms.end(), room) != m.rooms.end())
+                return true;
+        return false;
+    }
+
+    void add_remote_members(members_event& e) const {
+        for (const auto& [key, m] : remote_) {
+            if (std::find(m.rooms.begin(), m.rooms.end(), e.room) == m.rooms.end())
+                continue;
+            ++e.count;
+            if (e.members.size() < max_listed_members)
+                e.members.push_back(m.nick);
+        }
+    }
+
+    void start_cluster() {
+        std::weak_ptr<chat_server> weak = weak_from_this();
+        backplane_events events;
+        events.on_message = [weak](std::string_view instance, std::string_view payload) {
+            if (auto self = weak.lock())
+                self->on_cluster_message(instance, payload);
+        };
+        events.local_presence = [weak] {
+            presence_entries out;
+            if (auto self = weak.lock()) {
+                std::lock_guard lock(self->mutex_);
+                for (const auto& [id, c] : self->clients_)
+                    if (!c->gone && !c->nick.empty())
+                        out.emplace_back(c->key, presence_value(*c));
+            }
+            return out;
+        };
+        events.on_snapshot = [weak](auto instances) {
+            if (auto self = weak.lock())
+                self->on_cluster_snapshot(std::move(instances));
+        };
+        events.on_instance_lost = [weak](std::string_view instance, std::vector<std::string> values) {
+            if (auto self = weak.lock())
+                self->on_instance_lost(instance, values);
+        };
+        events.on_conflict = [weak](std::vector<std::string> keys) {
+            if (auto self = weak.lock())
+                self->on_nick_conflict(keys);
+        };
+        cluster_->start(std::move(events));
+    }
+
+    // Checks what another instance sent as carefully as a client's input:
+    // anyone who can publish on the Redis channel can send anything.
+    static bool valid_nick(std::string_view s) { return !nickname_problem(s); }
+    static bool valid_room(std::string_view s) {
+        return canonical_room(s) == s && !room_name_problem(s);
+    }
+    static bool valid_short(std::string_view s) { return s.size() <= 64 && is_valid_utf8(s); }
+
+    static std::optional<remote_member> parse_presence(std::string_view instance,
+                                                       std::string_view value) {
+        remote_member m;
+        m.instance = std::string(instance);
+        std::size_t start = 0;
+        for (bool first = true;; first = false) {
+            const auto end = value.find('\n', start);
+            const auto field = value.substr(start, end == std::string_view::npos ? end : end - start);
+            if (first ? !valid_nick(field) : !valid_room(field))
+                return std::nullopt;
+            (first ? m.nick : m.rooms.emplace_back()) = std::string(field);
+            if (end == std::string_view::npos || m.rooms.size() > 64)
+                break;
+            start = end + 1;
+        }
+        return m;
+    }
+
+    void on_cluster_message(std::string_view instance, std::string_view payload) {
+        std::array<std::string_view, 6> f{};
+        std::size_t n = 0, start = 0;
+        for (;;) {
+            const auto end = payload.find('\n', start);
+            if (n == f.size())
+                return note_malformed();
+            f[n++] = payload.substr(start, end == std::string_view::npos ? end : end - start);
+            if (end == std::string_view::npos)
+                break;
+            start = end + 1;
+        }
+        const std::string_view kind = f[0];
+        guard g(*this);
+        if (stopping_)
+            return;
+        if (kind == "M" && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
+            !message_text_problem(f[3], 256 * 1024) && valid_short(f[4])) {
+            publish(std::string(f[1]),
+                    message_event{++next_id_, std::string(f[1]), std::string(f[2]),
+                                  std::string(f[3]), std::string(f[4])},
+                    true);
+        } else if (kind == "J" && n == 4 && valid_room(f[1]) && valid_nick(f[2]) &&
+                   valid_short(f[3])) {
+            const std::string room(f[1]);
+            auto& m = remote_[nickname_key(f[2])];
+            m.instance = std::string(instance);
+            m.nick = std::string(f[2]);
+            if (std::find(m.rooms.begin(), m.rooms.end(), room) == m.rooms.end())
+                m.rooms.push_back(room);
+            publish(room, join_event{room, m.nick, std::string(f[3])}, false);
+        } else if (kind == "L" && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
+                   valid_short(f[3]) && valid_short(f[4])) {
+            const std::string room(f[1]);
+            if (auto it = remote_.find(nickname_key(f[2])); it != remote_.end())
+                std::erase(it->second.rooms, room);
+            publish(room,
+                    leave_event{room, std::string(f[2]), std::string(f[3]), std::string(f[4])},
+                    false);
+        } else if (kind == "R" && n == 4 && valid_nick(f[1]) && valid_nick(f[2]) &&
+                   valid_short(f[3])) {
+            remote_member m;
+            if (auto it = remote_.find(nickname_key(f[1])); it != remote_.end()) {
+                m = std::move(it->second);
+                remote_.erase(it);
+            }
+            m.instance = std::string(instance);
+            m.nick = std::string(f[2]);
+            // Once to each local member sharing a room with the renamer.
+            const auto encodings =
+                encode_both(rename_event{std::string(f[1]), m.nick, std::string(f[3])});
+            std::unordered_set<session_base::id_type> told;
+            for (const auto& room : m.rooms)
+                for (const auto& member : hub_.members(room))
+                    if (told.insert(member->id()).second)
+                        hub_.send_to(*member, pick(encodings, *member));
+            remote_[nickname_key(m.nick)] = std::move(m);
+        } else if (kind == "P" && n == 5 && valid_nick(f[1]) && valid_nick(f[2]) &&
+                   !message_text_problem(f[3], 256 * 1024) && valid_short(f[4])) {
+            if (auto it = nicks_.find(nickname_key(f[2])); it != nicks_.end()) {
+                chat_client& to = *it->second;
+                send(to, private_event{++next_id_, std::string(f[1]), to.nick, std::string(f[3]),
+                                       std::string(f[4])});
+            }
+        } else if (kind == "Q" && n == 2 && valid_nick(f[1])) {
+            remote_.erase(nickname_key(f[1]));
+        } else {
+            note_malformed();
+        }
+    }
+
+    void note_malformed() {
+        if (malformed_logged_.exchange(true))
+            return;
+        emit("cluster: ignored a payload from another instance that is not a valid chat event "
+             "(said once; see the backplane's malformed counter)");
+    }
+
+    void on_cluster_snapshot(std::vector<std::pair<std::string, std::vector<std::string>>> all) {
+        guard g(*this);
+        remote_.clear();
+        std::size_t members = 0;
+        for (const auto& [instance, values] : all)
+            for (const auto& v : values)
+                if (auto m = parse_presence(instance, v)) {
+                    ++members;
+                    remote_[nickname_key(m->nick)] = std::move(*m);
+                }
+        g.log("cluster: " + std::to_string(all.size()) + " other instance(s) with " +
+              std::to_string(members) + " member(s)");
+    }
+
+    // Another instance died: announce its members' leaves, here and (for
+    // the others) through the backplane.
+    void on_instance_lost(std::string_view instance, const std::vector<std::string>& values) {
+        guard g(*this);
+        if (stopping_)
+            return;
+        const std::string time = now();
+        const std::string reason(to_string(leave_reason::disconnected));
+        for (const auto& v : values) {
+            auto m = parse_presence(instance, v);
+            if (!m)
+                continue;
+            for (const auto& room : m->rooms) {
+                publish(room, leave_event{room, m->nick, reason, time}, false);
+                cluster_publish({"L", room, m->nick, reason, time});
+            }
+            cluster_publish({"Q", m->nick});
+            remote_.erase(nickname_key(m->nick));
+            g.log("leave: " + m->nick + " (on lost instance " + std::string(instance) + ") left " +
+                  std::to_string(m->rooms.size()) + " room(s) (disconnected)");
+        }
+        std::erase_if(remote_, [&](const auto& entry) { return entry.second.instance == instance; });
+    }
+
+    void on_nick_conflict(const std::vector<std::string>& keys) {
+        guard g(*this);
+        for (const auto& key : keys) {
+            auto it = nicks_.find(key);
+            if (it == nicks_.end())
+                continue;
+            chat_client& c = *it->second;
+            g.log("nick: " + who(c) + " is also in use on another server (both claimed it while "
+                  "the backplane was down)");
+            send(c, notice_event{"info", "your nickname " + c.nick +
+                                             " was also taken on another server while the servers "
+                                             "were disconnected; consider /nick NEW"});
+        }
+    }
+
     asio::any_io_executor executor_;
     server_options options_;
     hub hub_;
@@ -748,6 +1121,10 @@ private:
     std::unordered_map<session_base::id_type, client_ptr> clients_;
     std::unordered_map<std::string, chat_client*> nicks_; // by nickname_key()
     std::uint64_t next_id_ = 0;
+    std::shared_ptr<backplane> cluster_ = options_.backplane; // null: on its own
+    std::unordered_map<std::string, remote_member> remote_; // other instances' members, by key
+    std::unordered_set<std::string> claiming_;              // keys being claimed
+    std::atomic<bool> malformed_logged_{false};
     bool stopping_ = false;
 };
 
@@ -780,6 +1157,7 @@ inline std::uint16_t server::line_port() const { return impl_->line_port(); }
 inline void server::stop() { impl_->stop(); }
 inline std::vector<client_info> server::clients() const { return impl_->clients(); }
 inline hub_counters server::counters() const { return impl_->counters(); }
+inline backplane_counters server::cluster_counters() const { return impl_->cluster_counters(); }
 inline const server_options& server::options() const noexcept { return impl_->options(); }
 
 } // namespace parley::chat

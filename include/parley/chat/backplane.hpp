@@ -1,0 +1,101 @@
+// parley chat: the backplane interface that joins several chat servers
+// into one chat (docs/SCALING.md). A chat server with a backplane
+// publishes every room event, private message and presence change to the
+// other instances through it, and delivers what they publish to its own
+// members, encoded once per instance as for its own events.
+//
+// The interface carries opaque payloads and presence entries; the chat
+// server decides what they mean. parley ships one implementation, on Redis
+// (parley/chat/redis_backplane.hpp, which needs hiredis); this header needs
+// nothing beyond the standard library.
+#ifndef PARLEY_CHAT_BACKPLANE_HPP
+#define PARLEY_CHAT_BACKPLANE_HPP
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace parley::chat {
+
+/// Outcome of backplane::claim_nick().
+enum class claim_result : unsigned char {
+    claimed,     ///< the nickname is this instance's across the cluster
+    taken,       ///< another instance holds it
+    unavailable, ///< the backplane is down: only local uniqueness was checked
+};
+
+/// A snapshot of a backplane's counters.
+struct backplane_counters {
+    bool connected = false;      ///< linked to the others right now
+    std::uint64_t outages = 0;   ///< times the link was lost (or not there at start)
+    std::uint64_t reconnects = 0; ///< times it came back after an outage
+    std::uint64_t published = 0; ///< payloads sent to the other instances
+    std::uint64_t received = 0;  ///< payloads received from other instances
+    std::uint64_t dropped = 0;   ///< payloads not sent because the link was down
+    std::uint64_t malformed = 0; ///< payloads received that could not be understood
+    std::uint64_t nick_conflicts = 0; ///< nicknames found taken elsewhere on reconnect
+    std::uint64_t instances_lost = 0; ///< other instances this one found dead and cleaned up
+};
+
+/// One instance's presence: member key -> presence value (opaque to the
+/// backplane).
+using presence_entries = std::vector<std::pair<std::string, std::string>>;
+
+/// What a backplane calls in the chat server. Each may be called from the
+/// backplane's own executor, concurrently with the chat server's threads,
+/// and never with a lock of the backplane held.
+struct backplane_events {
+    /// A payload another instance published (never this instance's own).
+    std::function<void(std::string_view instance, std::string_view payload)> on_message;
+    /// This instance's presence, asked for on every (re)connection so that
+    /// the shared presence can be rebuilt after an outage.
+    std::function<presence_entries()> local_presence;
+    /// The presence of every other live instance, after a (re)connection.
+    std::function<void(std::vector<std::pair<std::string, std::vector<std::string>>> instances)>
+        on_snapshot;
+    /// Another instance stopped heartbeating and was removed: the values
+    /// of its presence entries, whose leaves this instance must announce
+    /// (exactly one surviving instance is told).
+    std::function<void(std::string_view instance, std::vector<std::string> values)>
+        on_instance_lost;
+    /// Keys this instance holds locally that another instance claimed
+    /// during an outage (both keep them; see docs/SCALING.md).
+    std::function<void(std::vector<std::string> keys)> on_conflict;
+};
+
+/// Publish out, receive in. Every function may be called from any thread
+/// and returns at once; the work is done on the backplane's executor.
+/// Payloads from one instance reach the others in the order published.
+class backplane {
+public:
+    virtual ~backplane() = default;
+
+    /// This instance's id, unique in the cluster.
+    virtual const std::string& instance_id() const = 0;
+    /// Starts connecting; events are delivered until stop().
+    virtual void start(backplane_events events) = 0;
+    /// Withdraws this instance's presence and nicknames, then disconnects.
+    /// After it the backplane holds no work on its executor (once the
+    /// withdrawal is written, or after a short timeout) and calls nothing.
+    virtual void stop() = 0;
+
+    /// Sends `payload` to every other instance (at most once; dropped and
+    /// counted while the link is down).
+    virtual void publish(std::string payload) = 0;
+    /// Claims the nickname `key` for this instance; `done` is called on the
+    /// backplane's executor.
+    virtual void claim_nick(std::string key, std::function<void(claim_result)> done) = 0;
+    /// Releases a nickname this instance claimed and its presence entry.
+    virtual void release_nick(std::string key) = 0;
+    /// Sets this instance's presence entry for `key`.
+    virtual void set_presence(std::string key, std::string value) = 0;
+
+    virtual backplane_counters counters() const = 0;
+};
+
+} // namespace parley::chat
+
+#endif

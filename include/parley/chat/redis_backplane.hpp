@@ -1,0 +1,136 @@
+// parley chat: a backplane on Redis (docs/SCALING.md). Needs hiredis
+// (Debian: libhiredis-dev; link with -lhiredis), for its RESP parser and
+// command formatter only: the I/O is Asio's, on the chat's executor.
+//
+// @code
+// auto bp = parley::chat::redis_backplane::create(ioc.get_executor(),
+//                                                 {.host = "127.0.0.1", .port = 6379});
+// parley::chat::server chat(ioc, {.backplane = bp});
+// @endcode
+//
+// Two connections: one subscribed to the cluster's channels (<prefix>chat
+// for the chat's payloads, <prefix>sync where an instance says it has
+// (re)registered, so that the others reread its presence), one for
+// commands (PUBLISH in order, nickname claims, heartbeats). Redis keys,
+// all under `prefix`:
+//   instances            sorted set: instance id -> last heartbeat (Redis time, ms)
+//   presence:<id>        hash: member key -> presence value, per instance
+//   nick:<key>           string: the instance holding nickname <key>, with expiry
+// A Lua script per step keeps each step atomic: a heartbeat renews the
+// instance's score and its nicknames, and removes any instance whose last
+// heartbeat is older than `expiry`; the instance whose script removed it is
+// the one told to announce its members' leaves.
+#ifndef PARLEY_CHAT_REDIS_BACKPLANE_HPP
+#define PARLEY_CHAT_REDIS_BACKPLANE_HPP
+
+#include <parley/chat/backplane.hpp>
+#include <parley/connect.hpp>
+#include <parley/redis_connection.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace parley::chat {
+
+/// Options of a redis_backplane.
+struct redis_backplane_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    /// Prefix of every key and of the channel: servers sharing a Redis and
+    /// a prefix form one chat.
+    std::string prefix = "parley:";
+    /// How often an instance proves it is alive (and renews its nicknames).
+    std::chrono::milliseconds heartbeat{1000};
+    /// An instance silent for longer is taken for dead: its members' leaves
+    /// are announced, its nicknames freed. Also the lifetime of a nickname
+    /// claim that is not renewed. Must exceed `heartbeat` (by 3 times or
+    /// more, so that a busy instance is not taken for dead).
+    std::chrono::milliseconds expiry{3000};
+    /// Backoff between reconnection attempts (max_attempts is ignored:
+    /// the backplane tries until stopped).
+    connect_options reconnect{.attempt_timeout = std::chrono::milliseconds(2000),
+                              .max_attempts = 0,
+                              .initial_backoff = std::chrono::milliseconds(100),
+                              .max_backoff = std::chrono::milliseconds(5000),
+                              .on_state = {}};
+    /// How long stop() waits for the withdrawal to be written.
+    std::chrono::milliseconds stop_timeout{1000};
+    /// Bounds of the command connection's queue (while Redis is slow).
+    redis::connection_options queue{};
+    /// One line per state change: connected, lost (once per outage),
+    /// reconnected, an instance found dead. May be empty.
+    std::function<void(std::string_view)> log{};
+};
+
+/// "redis://host:port" (or "redis://host", port 6379; IPv6 hosts in
+/// brackets) into host and port; nullopt with `error` set if malformed.
+std::optional<std::pair<std::string, std::uint16_t>> parse_redis_url(std::string_view url,
+                                                                      std::string& error);
+
+/// A backplane on Redis pub/sub and keys.
+class redis_backplane final : public backplane,
+                              public std::enable_shared_from_this<redis_backplane> {
+    struct private_tag {};
+
+public:
+    /// Creates one; it does nothing until start().
+    static std::shared_ptr<redis_backplane> create(asio::any_io_executor executor,
+                                                   redis_backplane_options options = {});
+
+    redis_backplane(private_tag, asio::any_io_executor executor, redis_backplane_options options);
+
+    const std::string& instance_id() const override { return id_; }
+    void start(backplane_events events) override;
+    void stop() override;
+    void publish(std::string payload) override;
+    void claim_nick(std::string key, std::function<void(claim_result)> done) override;
+    void release_nick(std::string key) override;
+    void set_presence(std::string key, std::string value) override;
+    backplane_counters counters() const override;
+
+    const redis_backplane_options& options() const noexcept { return options_; }
+
+private:
+    void connect();
+    void on_subscribed();
+    void on_push(const redis::reply& r);
+    void registered(const redis::reply& r);
+    void refresh();
+    static std::vector<std::pair<std::string, std::vector<std::string>>>
+    instances_of(const redis::reply& list);
+    void heartbeat();
+    void link_lost(std::error_code ec, std::string_view what);
+    void emit(const std::string& line) const;
+    void run_script(const char* script, std::vector<std::string> args, redis::reply_handler h);
+    std::string where() const;
+
+    asio::strand<asio::any_io_executor> strand_;
+    redis_backplane_options options_;
+    std::string id_, channel_, sync_channel_;
+    backplane_events events_;
+    std::shared_ptr<redis::connection> commands_, subscriber_;
+    asio::steady_timer heartbeat_timer_, retry_timer_;
+    std::uint64_t generation_ = 0;  // which connection attempt a handler belongs to
+    bool up_ = false, started_ = false, stopping_ = false, in_outage_ = false;
+    bool ever_up_ = false;
+    unsigned failures_ = 0;         // consecutive failed links, for the backoff
+    std::chrono::steady_clock::time_point outage_began_{};
+    std::atomic<bool> connected_{false};
+    std::atomic<std::uint64_t> outages_{0}, reconnects_{0}, published_{0}, received_{0},
+        dropped_{0}, malformed_{0}, conflicts_{0}, lost_{0};
+};
+
+} // namespace parley::chat
+
+#include <parley/chat/impl/redis_backplane.hpp>
+
+#endif

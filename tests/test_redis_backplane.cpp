@@ -1,0 +1,505 @@
+// The Redis backplane: parley/redis_connection.hpp against a real Redis,
+// and three chat_server processes on one Redis acting as one chat
+// (docs/SCALING.md). Each case starts its own redis-server on a free
+// loopback port without persistence, and ends it by its PID. Without
+// hiredis (build) or redis-server (PATH), the cases say so and skip.
+#ifdef PARLEY_HAVE_HIREDIS
+#include <parley/chat/redis_backplane.hpp>
+#include <parley/redis_connection.hpp>
+#endif
+
+#include "support/server_process.hpp"
+#include "test_chat_support.hpp"
+
+#include <asio/io_context.hpp>
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace pc = parley::chat;
+using parley::test::chat::client;
+using parley::test::chat::clock;
+
+// redis-server's path, or empty.
+std::string find_redis_server() {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "";
+    dirs += ":/usr/bin:/usr/sbin:/usr/local/bin";
+    std::size_t start = 0;
+    while (start <= dirs.size()) {
+        const auto end = std::min(dirs.find(':', start), dirs.size());
+        const std::string candidate = dirs.substr(start, end - start) + "/redis-server";
+        if (end > start && ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        start = end + 1;
+    }
+    return {};
+}
+
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool port_accepts(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// A redis-server child on 127.0.0.1:port, no persistence; stop() ends it
+// by its PID.
+class redis_process {
+public:
+    redis_process(std::string program, std::uint16_t port) : program_(std::move(program)), port_(port) {
+        start();
+    }
+    ~redis_process() { stop(); }
+    redis_process(const redis_process&) = delete;
+    redis_process& operator=(const redis_process&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+    void start() {
+        std::vector<std::string> args{program_, "--port", std::to_string(port_), "--bind",
+                                      "127.0.0.1", "--save", "", "--appendonly", "no",
+                                      "--logfile", "/dev/null"};
+        std::vector<char*> argv;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        REQUIRE(::posix_spawn(&pid_, program_.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
+        const auto deadline = clock::now() + 5s;
+        while (!port_accepts(port_)) {
+            REQUIRE_MESSAGE(clock::now() < deadline, "redis-server did not start listening");
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+
+    void stop() {
+        if (pid_ <= 0)
+            return;
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+private:
+    std::string program_;
+    std::uint16_t port_;
+    pid_t pid_ = -1;
+};
+
+bool eventually(const std::function<bool()>& done, clock::duration within = 5s) {
+    return parley::test::chat::server_fixture::eventually(done, within);
+}
+
+} // namespace
+
+TEST_CASE("redis backplane: parse_redis_url") {
+#ifndef PARLEY_HAVE_HIREDIS
+    MESSAGE("skipped: built without hiredis (install libhiredis-dev)");
+#else
+    std::string error;
+    auto a = pc::parse_redis_url("redis://127.0.0.1:6380", error);
+    REQUIRE(a);
+    CHECK(a->first == "127.0.0.1");
+    CHECK(a->second == 6380);
+    auto b = pc::parse_redis_url("redis://localhost", error);
+    REQUIRE(b);
+    CHECK(b->second == 6379);
+    auto c = pc::parse_redis_url("redis://[::1]:7000/", error);
+    REQUIRE(c);
+    CHECK(c->first == "::1");
+    CHECK(c->second == 7000);
+    for (const char* bad : {"http://x", "redis://", "redis://host:0", "redis://host:99999",
+                            "redis://user:pw@host", "redis://[::1", "redis://host:12x"}) {
+        error.clear();
+        CHECK_MESSAGE(!pc::parse_redis_url(bad, error), bad);
+        CHECK(!error.empty());
+    }
+#endif
+}
+
+#ifdef PARLEY_HAVE_HIREDIS
+
+TEST_CASE("redis connection: pipelined commands, error replies, subscriber mode") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    redis_process redis(redis_server, free_port());
+    asio::io_context ioc;
+    auto conn = std::make_shared<parley::redis::connection>(ioc.get_executor());
+    auto sub = std::make_shared<parley::redis::connection>(ioc.get_executor());
+    std::vector<std::string> replies;
+    std::vector<std::string> pushes;
+    parley::connect_options how;
+    how.max_attempts = 1;
+    std::error_code connect_ec = asio::error::would_block;
+    auto finish_when_done = [&] {
+        if (replies.size() == 6 && pushes.size() == 2) {
+            sub->close();
+            conn->close();
+        }
+    };
+    conn->connect("127.0.0.1", redis.port(), how, [&](std::error_code ec) {
+        connect_ec = ec;
+        if (ec)
+            return;
+        sub->connect("127.0.0.1", redis.port(), how, [&](std::error_code ec) {
+            REQUIRE(!ec);
+            sub->subscriber([&](const parley::redis::reply& r) {
+                pushes.push_back(r.describe());
+                if (pushes.size() == 1) {
+                    // Subscribed: now the commands, pipelined.
+                    auto record = [&](std::error_code ec, const parley::redis::reply& r) {
+                        CHECK(!ec);
+                        replies.push_back(r.describe());
+                        finish_when_done();
+                    };
+                    conn->command({"SET", "k", std::string("a\0b", 3)}, record);
+                    conn->command({"GET", "k"}, record);
+                    conn->command({"GET", "missing"}, record);
+                    conn->command({"INCRBY", "n", "41"}, record);
+                    conn->command({"NOSUCHCOMMAND"}, record);
+                    conn->command({"PUBLISH", "ch", "hello"}, record);
+                }
+                finish_when_done();
+            });
+            sub->command({"SUBSCRIBE", "ch"});
+        });
+    });
+    ioc.run_for(5s);
+    REQUIRE(!connect_ec);
+    REQUIRE(replies.size() == 6);
+    CHECK(replies[0] == "OK");
+    CHECK(replies[1] == std::string("a\0b", 3));
+    CHECK(replies[2] == "(nil)");
+    CHECK(replies[3] == "41");
+    CHECK(replies[4].rfind("error: ERR unknown command", 0) == 0);
+    CHECK(replies[5] == "1");
+    REQUIRE(pushes.size() == 2);
+    CHECK(pushes[0] == "[subscribe, ch, 1]");
+    CHECK(pushes[1] == "[message, ch, hello]");
+
+    // Redis gone: commands fail with an error, they do not hang.
+    redis.stop();
+    asio::io_context ioc2;
+    auto gone = std::make_shared<parley::redis::connection>(ioc2.get_executor());
+    std::optional<std::error_code> result;
+    gone->connect("127.0.0.1", redis.port(), how, [&](std::error_code ec) { result = ec; });
+    ioc2.run_for(5s);
+    REQUIRE(result);
+    CHECK(*result);
+}
+
+namespace {
+
+// A chat cluster for the tests: one Redis, `n` chat_server processes with
+// a fast heartbeat (100 ms) and expiry (1 s).
+struct cluster {
+    static constexpr auto heartbeat = 100ms;
+    static constexpr auto expiry = 1000ms;
+
+    explicit cluster(const std::string& redis_server, int n)
+        : redis(redis_server, free_port()) {
+        for (int i = 0; i < n; ++i)
+            add();
+    }
+
+    parley::test::server_process& add() {
+        servers.push_back(std::make_unique<parley::test::server_process>(
+            parley::test::example_path("chat_server"),
+            std::vector<std::string>{"--port", "0", "--no-line-mode", "--redis", redis.url(),
+                                     "--redis-heartbeat-ms", std::to_string(heartbeat.count()),
+                                     "--redis-expiry-ms", std::to_string(expiry.count())}));
+        auto& s = *servers.back();
+        REQUIRE_MESSAGE(eventually([&] { return has(s, "redis: connected"); }),
+                        "the chat server did not connect to Redis: " << s.output());
+        return s;
+    }
+
+    static bool has(parley::test::server_process& s, std::string_view text) {
+        return s.output().find(text) != std::string::npos;
+    }
+    static std::size_t count(parley::test::server_process& s, std::string_view text) {
+        const std::string& out = s.output();
+        std::size_t n = 0;
+        for (auto at = out.find(text); at != std::string::npos; at = out.find(text, at + 1))
+            ++n;
+        return n;
+    }
+
+    std::uint16_t port(std::size_t i) { return servers.at(i)->port(); }
+
+    redis_process redis;
+    std::vector<std::unique_ptr<parley::test::server_process>> servers;
+};
+
+// Logs `nick` in on `port` and waits until every client in `others` has
+// seen it join the lobby.
+std::unique_ptr<client> join(std::uint16_t port, const std::string& nick,
+                             const std::vector<client*>& others) {
+    auto c = std::make_unique<client>(port);
+    c->login(nick);
+    for (auto* o : others)
+        o->wait_for<pc::join_event>([&](const pc::join_event& j) { return j.nick == nick; });
+    return c;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("redis backplane: three chat servers are one chat") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 3);
+    auto a = join(cl.port(0), "alice", {});
+    auto b = join(cl.port(1), "bob", {a.get()});
+    auto c = join(cl.port(2), "carol", {a.get(), b.get()});
+    auto d = join(cl.port(0), "dave", {a.get(), b.get(), c.get()});
+    std::vector<client*> all{a.get(), b.get(), c.get(), d.get()};
+
+    // /list on any instance names the members of all.
+    for (auto* x : all) {
+        x->say("/list");
+        auto m = x->wait_for<pc::members_event>([](const auto&) { return true; });
+        CHECK(m.count == 4);
+        CHECK(sorted(m.members) == std::vector<std::string>{"alice", "bob", "carol", "dave"});
+    }
+
+    // A nickname held on one instance is refused on another (any case).
+    {
+        client e(cl.port(1));
+        e.welcome_and_send("ALICE");
+        e.expect_error("nickname_taken");
+        e.conn().send_frame("erin"); // and a free one is accepted
+        CHECK(e.expect<pc::nick_accepted_event>().nick == "erin");
+        for (auto* x : all)
+            x->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "erin"; });
+        e.say("/quit");
+        for (auto* x : all)
+            x->wait_for<pc::leave_event>([](const pc::leave_event& l) { return l.nick == "erin"; });
+    }
+
+    // Everyone talks at once: every client receives every message once,
+    // each sender's in order.
+    constexpr int per_sender = 25;
+    for (int i = 0; i < per_sender; ++i)
+        for (auto* x : all)
+            x->say(x->nick() + " " + std::to_string(i));
+    for (auto* x : all) {
+        std::map<std::string, std::vector<int>> got;
+        std::size_t total = 0;
+        while (total < all.size() * per_sender) {
+            auto m = x->wait_for<pc::message_event>([](const auto&) { return true; });
+            CHECK(m.room == "lobby");
+            const auto space = m.text.find(' ');
+            REQUIRE(space != std::string::npos);
+            CHECK(m.text.substr(0, space) == m.from);
+            got[m.from].push_back(std::stoi(m.text.substr(space + 1)));
+            ++total;
+        }
+        for (auto* sender : all) {
+            std::vector<int> expected(per_sender);
+            for (int i = 0; i < per_sender; ++i)
+                expected[static_cast<std::size_t>(i)] = i;
+            CHECK_MESSAGE(got[sender->nick()] == expected,
+                          x->nick() << " got " << sender->nick() << "'s messages out of order");
+        }
+    }
+    for (auto* x : all)
+        CHECK(x->silent(200ms)); // and nothing twice
+
+    // Private messages cross instances; the sender gets its copy.
+    a->say("/msg carol psst");
+    auto p = c->expect<pc::private_event>();
+    CHECK(p.from == "alice");
+    CHECK(p.to == "carol");
+    CHECK(p.text == "psst");
+    CHECK(a->expect<pc::private_event>().text == "psst");
+    c->say("/msg BOB hi bob");
+    CHECK(b->expect<pc::private_event>().text == "hi bob");
+    CHECK(c->expect<pc::private_event>().to == "bob");
+    a->say("/msg nobody hello");
+    a->expect_error("no_such_nick");
+
+    // A rename is seen once by everyone sharing a room, and frees the old
+    // nickname cluster-wide.
+    b->say("/nick bobby");
+    for (auto* x : all) {
+        auto r = x->expect<pc::rename_event>();
+        CHECK(r.old_nick == "bob");
+        CHECK(r.new_nick == "bobby");
+    }
+    a->say("/msg bobby still there?");
+    CHECK(b->expect<pc::private_event>().text == "still there?");
+    CHECK(a->expect<pc::private_event>().to == "bobby");
+
+    // Rooms: only members of a room on each instance get its messages.
+    a->say("/join side");
+    c->say("/join side");
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    c->wait_for<pc::members_event>([](const pc::members_event& m) { return m.room == "side"; });
+    c->say("in side");
+    CHECK(a->wait_for<pc::message_event>([](const auto&) { return true; }).room == "side");
+    CHECK(c->wait_for<pc::message_event>([](const auto&) { return true; }).text == "in side");
+    CHECK(b->silent(200ms));
+    CHECK(d->silent(50ms));
+
+    // A quit on one instance is a leave on the others, and frees the name.
+    d->say("/quit");
+    for (auto* x : {a.get(), b.get(), c.get()})
+        x->wait_for<pc::leave_event>([](const pc::leave_event& l) { return l.nick == "dave"; });
+    client d2(cl.port(2));
+    d2.login("dave");
+}
+
+TEST_CASE("redis backplane: a killed instance's members leave within the expiry") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 3);
+    auto a = join(cl.port(0), "alice", {});
+    auto b = join(cl.port(1), "bob", {a.get()});
+    auto c = join(cl.port(2), "carol", {a.get(), b.get()});
+    auto c2 = join(cl.port(2), "cyril", {a.get(), b.get(), c.get()});
+
+    const auto killed = clock::now();
+    REQUIRE(cl.servers[2]->terminate(SIGKILL));
+    // Stated bound: expiry + one heartbeat (plus delivery); allow slack for
+    // sanitizer builds on a busy machine.
+    const auto bound = cluster::expiry + cluster::heartbeat + 1500ms;
+    for (auto* x : {a.get(), b.get()}) {
+        std::vector<std::string> left;
+        while (left.size() < 2) {
+            auto l = x->wait_for<pc::leave_event>([](const auto&) { return true; }, bound);
+            CHECK(l.room == "lobby");
+            left.push_back(l.nick);
+        }
+        CHECK(sorted(left) == std::vector<std::string>{"carol", "cyril"});
+    }
+    const auto took = clock::now() - killed;
+    MESSAGE("leaves announced "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms after the kill (expiry " << cluster::expiry.count() << " ms)");
+    // Not before it could be taken for dead (its last heartbeat was at most
+    // one heartbeat before the kill).
+    CHECK(took >= cluster::expiry - cluster::heartbeat - 50ms);
+    CHECK(took < bound);
+    // Announced once: exactly one survivor found it dead.
+    CHECK(cluster::count(*cl.servers[0], "missed its heartbeats") +
+              cluster::count(*cl.servers[1], "missed its heartbeats") ==
+          1);
+    CHECK(a->silent(200ms));
+    CHECK(b->silent(50ms));
+
+    a->say("/list");
+    auto m = a->expect<pc::members_event>();
+    CHECK(sorted(m.members) == std::vector<std::string>{"alice", "bob"});
+    client again(cl.port(1));
+    again.login("carol"); // its nicknames are free again
+}
+
+TEST_CASE("redis backplane: Redis restarts, the servers chat locally, then resume") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2);
+    auto a = join(cl.port(0), "alice", {});
+    auto b = join(cl.port(1), "bob", {a.get()});
+    auto a2 = join(cl.port(0), "ann", {a.get(), b.get()});
+
+    cl.redis.stop();
+    for (std::size_t i = 0; i < 2; ++i)
+        REQUIRE_MESSAGE(eventually([&] { return cluster::has(*cl.servers[i], "serving local members only"); }),
+                        cl.servers[i]->output());
+
+    // Local members still chat; the other instance does not get it, not
+    // even later (at most once across instances).
+    a->say("during the outage");
+    CHECK(a->wait_for<pc::message_event>([](const auto&) { return true; }).text ==
+          "during the outage");
+    CHECK(a2->wait_for<pc::message_event>([](const auto&) { return true; }).text ==
+          "during the outage");
+    client local(cl.port(1));
+    local.login("bella"); // nicknames: checked locally meanwhile
+    b->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "bella"; });
+
+    cl.redis.start();
+    for (std::size_t i = 0; i < 2; ++i)
+        REQUIRE_MESSAGE(eventually([&] { return cluster::has(*cl.servers[i], "redis: back"); }, 10s),
+                        cl.servers[i]->output());
+    // Each said it once: one "lost" line and one "back" line per outage.
+    for (std::size_t i = 0; i < 2; ++i) {
+        CHECK(cluster::count(*cl.servers[i], "serving local members only") == 1);
+        CHECK(cluster::count(*cl.servers[i], "redis: back") == 1);
+    }
+
+    // Delivery across instances resumes, without restarting anything; the
+    // shared presence was rebuilt from both sides.
+    REQUIRE(eventually([&] {
+        a->say("/list");
+        auto m = a->wait_for<pc::members_event>([](const auto&) { return true; });
+        if (m.count != 4)
+            std::this_thread::sleep_for(50ms);
+        return m.count == 4;
+    }));
+    b->say("after the outage");
+    auto m = a->wait_for<pc::message_event>([](const auto&) { return true; });
+    CHECK(m.text == "after the outage");
+    CHECK(m.from == "bob");
+    auto mb = b->wait_for<pc::message_event>([](const auto&) { return true; });
+    CHECK(mb.text == "after the outage"); // the outage message never arrived late
+    a->say("/msg bella welcome back");
+    CHECK(local.wait_for<pc::private_event>([](const auto&) { return true; }).text ==
+          "welcome back");
+    local.say("/nick alice");
+    local.expect_error("nickname_taken");
+}
+
+#else
+
+TEST_CASE("redis backplane: cross-instance tests") {
+    MESSAGE("skipped: built without hiredis, so the Redis backplane is off "
+            "(install libhiredis-dev and reconfigure)");
+}
+
+#endif
