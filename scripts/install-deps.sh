@@ -16,6 +16,8 @@ PACKAGES=(
   # libraries: standalone Asio (headers only), doctest, Google Benchmark
   # (bench/micro; skipped by CMake when missing)
   libasio-dev doctest-dev libbenchmark-dev libssl-dev
+  # the Redis backplane (optional: without hiredis it is off, its tests skip)
+  libhiredis-dev redis-server
   # test and demo helpers
   python3 tmux shellcheck
 )

@@ -10,6 +10,7 @@
 // the umbrella holds.
 #include <parley/async_client.hpp>
 #include <parley/blocking_client.hpp>
+#include <parley/chat/backplane.hpp>
 #include <parley/chat/json.hpp>
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
@@ -26,6 +27,10 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
+#include <parley/chat/redis_backplane.hpp>
+#include <parley/redis_connection.hpp>
+#endif
 
 #include <doctest/doctest.h>
 

@@ -5,6 +5,7 @@
 // Every public header by name, as in test_odr_a.cpp.
 #include <parley/async_client.hpp>
 #include <parley/blocking_client.hpp>
+#include <parley/chat/backplane.hpp>
 #include <parley/chat/json.hpp>
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
@@ -21,6 +22,10 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
+#include <parley/chat/redis_backplane.hpp>
+#include <parley/redis_connection.hpp>
+#endif
 
 #include <asio/ip/tcp.hpp>
 
