@@ -58,10 +58,13 @@ endfunction()
 # tests. Not found: those are off, and say so. Only the library and the
 # <hiredis/...> include path are used, not pkg-config's -I.../hiredis, which
 # would put hiredis's "read.h" and "sds.h" on everyone's include path.
-find_path(PARLEY_HIREDIS_INCLUDE_DIR hiredis/hiredis.h)
-find_library(PARLEY_HIREDIS_LIBRARY hiredis)
-mark_as_advanced(PARLEY_HIREDIS_INCLUDE_DIR PARLEY_HIREDIS_LIBRARY)
-if(PARLEY_HIREDIS_INCLUDE_DIR AND PARLEY_HIREDIS_LIBRARY)
+option(PARLEY_WITH_HIREDIS "Use hiredis for the Redis backplane's tests and chat_server --redis when found" ON)
+if(PARLEY_WITH_HIREDIS)
+  find_path(PARLEY_HIREDIS_INCLUDE_DIR hiredis/hiredis.h)
+  find_library(PARLEY_HIREDIS_LIBRARY hiredis)
+  mark_as_advanced(PARLEY_HIREDIS_INCLUDE_DIR PARLEY_HIREDIS_LIBRARY)
+endif()
+if(PARLEY_WITH_HIREDIS AND PARLEY_HIREDIS_INCLUDE_DIR AND PARLEY_HIREDIS_LIBRARY)
   add_library(parley_hiredis INTERFACE)
   target_include_directories(parley_hiredis SYSTEM INTERFACE "${PARLEY_HIREDIS_INCLUDE_DIR}")
   target_link_libraries(parley_hiredis INTERFACE "${PARLEY_HIREDIS_LIBRARY}")
