@@ -222,18 +222,33 @@ struct cluster {
     static constexpr auto heartbeat = 100ms;
     static constexpr auto expiry = 1000ms;
 
+    // The second instance runs two I/O threads, the others one.
     explicit cluster(const std::string& redis_server, int n)
         : redis(redis_server, free_port()) {
         for (int i = 0; i < n; ++i)
-            add();
+            add(i == 1 ? 2 : 1);
     }
 
-    parley::test::server_process& add() {
+    // Each server stops cleanly (SIGTERM: exit status 0) unless the test
+    // killed it, and no sanitizer complained in any of them.
+    ~cluster() {
+        for (auto& s : servers) {
+            const bool killed = s->pid() <= 0; // by the test, already reaped
+            const auto status = s->terminate(SIGTERM, 5s);
+            CHECK_MESSAGE((killed || status == 0), "a chat server did not stop cleanly: " << s->output());
+            CHECK_MESSAGE(s->output().find("Sanitizer") == std::string::npos, s->output());
+        }
+    }
+
+    void kill(std::size_t i) { REQUIRE(servers.at(i)->terminate(SIGKILL)); }
+
+    parley::test::server_process& add(unsigned threads = 1) {
         servers.push_back(std::make_unique<parley::test::server_process>(
             parley::test::example_path("chat_server"),
             std::vector<std::string>{"--port", "0", "--no-line-mode", "--redis", redis.url(),
                                      "--redis-heartbeat-ms", std::to_string(heartbeat.count()),
-                                     "--redis-expiry-ms", std::to_string(expiry.count())}));
+                                     "--redis-expiry-ms", std::to_string(expiry.count()),
+                                     "--threads", std::to_string(threads)}));
         auto& s = *servers.back();
         REQUIRE_MESSAGE(eventually([&] { return has(s, "redis: connected"); }),
                         "the chat server did not connect to Redis: " << s.output());
@@ -396,7 +411,7 @@ TEST_CASE("redis backplane: a killed instance's members leave within the expiry"
     auto c2 = join(cl.port(2), "cyril", {a.get(), b.get(), c.get()});
 
     const auto killed = clock::now();
-    REQUIRE(cl.servers[2]->terminate(SIGKILL));
+    cl.kill(2);
     // Stated bound: expiry + one heartbeat (plus delivery); allow slack for
     // sanitizer builds on a busy machine.
     const auto bound = cluster::expiry + cluster::heartbeat + 1500ms;
@@ -488,6 +503,30 @@ TEST_CASE("redis backplane: Redis restarts, the servers chat locally, then resum
           "welcome back");
     local.say("/nick alice");
     local.expect_error("nickname_taken");
+}
+
+TEST_CASE("redis backplane: no Redis at start: serve locally, say so once, stop cleanly") {
+    // Nothing listens on this port (taken and released): connecting fails
+    // at once, and the retries go on with backoff until the stop.
+    const std::uint16_t nothing = free_port();
+    parley::test::server_process s(parley::test::example_path("chat_server"),
+                                   {"--port", "0", "--no-line-mode", "--redis",
+                                    "redis://127.0.0.1:" + std::to_string(nothing)});
+    REQUIRE_MESSAGE(eventually([&] { return s.output().find("cannot reach") != std::string::npos; }),
+                    s.output());
+    client a(s.port());
+    a.login("alice");
+    client b(s.port());
+    b.login("bob");
+    a.say("hello");
+    CHECK(b.wait_for<pc::message_event>([](const auto&) { return true; }).text == "hello");
+    client c(s.port());
+    c.welcome_and_send("Alice");
+    c.expect_error("nickname_taken"); // local uniqueness still holds
+    std::this_thread::sleep_for(300ms); // a few failed attempts
+    const std::string& out = s.output();
+    CHECK(out.find("cannot reach") == out.rfind("cannot reach")); // said once
+    CHECK(s.terminate(SIGTERM, 5s) == 0);
 }
 
 #else

@@ -20,6 +20,7 @@
 #include <parley/error.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
@@ -110,7 +111,8 @@ public:
     /// after close()).
     void on_close(std::function<void(std::error_code)> handler);
 
-    /// Closes the socket; pending handlers get operation_aborted.
+    /// Closes the socket and stops a connect() in progress (its retries
+    /// too); pending handlers get operation_aborted.
     void close();
 
     bool is_open() const noexcept { return open_; }
@@ -134,6 +136,7 @@ private:
     std::function<void(const reply&)> on_push_;
     std::function<void(std::error_code)> on_close_;
     std::vector<char> in_;
+    asio::cancellation_signal connect_cancel_; // close() stops a connect's retries
 };
 
 } // namespace parley::redis

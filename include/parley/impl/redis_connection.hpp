@@ -2,6 +2,7 @@
 #ifndef PARLEY_IMPL_REDIS_CONNECTION_HPP
 #define PARLEY_IMPL_REDIS_CONNECTION_HPP
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/error.hpp>
 
@@ -77,8 +78,10 @@ inline void connection::connect(std::string host, std::uint16_t port, const conn
                                 std::function<void(std::error_code)> handler) {
     parley::async_connect(
         socket_, host, port, how,
-        asio::bind_executor(strand_, [self = shared_from_this(), handler = std::move(handler)](
-                                         std::error_code ec, const asio::ip::tcp::endpoint&) {
+        asio::bind_cancellation_slot(
+            connect_cancel_.slot(),
+            asio::bind_executor(strand_, [self = shared_from_this(), handler = std::move(handler)](
+                                             std::error_code ec, const asio::ip::tcp::endpoint&) {
             if (!ec && self->closed_)
                 ec = asio::error::operation_aborted;
             if (!ec) {
@@ -88,7 +91,7 @@ inline void connection::connect(std::string host, std::uint16_t port, const conn
                 self->read();
             }
             handler(ec);
-        }));
+        })));
 }
 
 inline void connection::command(const std::vector<std::string>& args, reply_handler handler) {
@@ -133,6 +136,7 @@ inline void connection::on_close(std::function<void(std::error_code)> handler) {
 
 inline void connection::close() {
     closed_ = true;
+    connect_cancel_.emit(asio::cancellation_type::terminal);
     fail(asio::error::operation_aborted);
 }
 
