@@ -15,7 +15,10 @@ PACKAGES=(
   cmake ninja-build ccache meson pkg-config git
   # libraries: standalone Asio (headers only), doctest, Google Benchmark
   # (bench/micro; skipped by CMake when missing)
-  libasio-dev doctest-dev libbenchmark-dev libssl-dev
+  libasio-dev doctest-dev libbenchmark-dev
+  # TLS (parley/tls.hpp; optional: without it the TLS tests are skipped)
+  # and the openssl tool the TLS tests make certificates and connect with
+  libssl-dev openssl
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
   # test and demo helpers

@@ -113,12 +113,46 @@ struct client_options {
     bool no_delay = true;
 };
 
-namespace detail {
+/// How an async_client secures a connection once TCP is connected: not at
+/// all (this one), or with TLS (parley::tls::client_transport in
+/// parley/tls.hpp). A transport names its stream type and turns a
+/// connected socket into it.
 template <class Executor>
+struct tcp_transport {
+    using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+    using stream_type = socket_type;
+
+    /// Calls `done(ec, stream)` with the connected stream; `host` is the
+    /// name connected to. Called on the client's executor.
+    template <class Handler>
+    void async_secure(socket_type socket, const std::string& /*host*/, Handler&& done) {
+        std::forward<Handler>(done)(std::error_code(), std::move(socket));
+    }
+
+    /// Ends the sending side; calls `done()` when that is written.
+    template <class Handler>
+    void async_shutdown_send(stream_type& stream, Handler&& done) {
+        std::error_code ignored;
+        stream.shutdown(asio::socket_base::shutdown_send, ignored);
+        std::forward<Handler>(done)();
+    }
+
+    static socket_type& socket(stream_type& stream) noexcept { return stream; }
+
+    /// Stops an async_secure() under way (nothing to stop here).
+    void cancel() noexcept {}
+
+    /// A sentence for a failure of async_secure(), for the user.
+    std::string describe(std::error_code ec) const { return ec.message(); }
+};
+
+namespace detail {
+template <class Executor, class Transport>
 class client_impl;
 }
 
-/// A client of a framed TCP server.
+/// A client of a framed TCP server (or TLS, with
+/// parley::tls::async_client from parley/tls.hpp).
 ///
 /// Frames sent are queued (bounded) and written in order by gathered
 /// writes; frames received go to the on_frame() handler. The connection's
@@ -140,20 +174,24 @@ class client_impl;
 /// of its on_frame()/on_event() handlers is called afterwards; pending
 /// async_connect() and async_close() operations complete with
 /// asio::error::operation_aborted.
-template <class Executor = asio::any_io_executor>
+template <class Executor = asio::any_io_executor, class Transport = tcp_transport<Executor>>
 class basic_async_client {
 public:
     using executor_type = Executor;
+    using transport_type = Transport;
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
     using frame_handler = std::function<void(frame_view)>;
     using event_handler = std::function<void(const client_event&)>;
 
-    explicit basic_async_client(const executor_type& ex, client_options options = {});
+    explicit basic_async_client(const executor_type& ex, client_options options = {},
+                                Transport transport = {});
 
     template <class ExecutionContext>
         requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
-    explicit basic_async_client(ExecutionContext& context, client_options options = {})
-        : basic_async_client(executor_type(context.get_executor()), std::move(options)) {}
+    explicit basic_async_client(ExecutionContext& context, client_options options = {},
+                                Transport transport = {})
+        : basic_async_client(executor_type(context.get_executor()), std::move(options),
+                             std::move(transport)) {}
 
     basic_async_client(basic_async_client&&) noexcept = default;
     basic_async_client& operator=(basic_async_client&& other) noexcept;
@@ -234,8 +272,13 @@ public:
     /// The server's address while connected (or closing).
     std::optional<asio::ip::tcp::endpoint> remote_endpoint() const;
 
+    /// A sentence for an error the client reported: for a TLS client
+    /// whose handshake failed, why ("certificate rejected: self-signed
+    /// certificate"); otherwise ec.message().
+    std::string describe(std::error_code ec) const;
+
 private:
-    std::shared_ptr<detail::client_impl<Executor>> impl_;
+    std::shared_ptr<detail::client_impl<Executor, Transport>> impl_;
 };
 
 /// The client most programs use.

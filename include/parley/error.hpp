@@ -42,6 +42,11 @@ enum class error {
     slow_consumer,
     /// The session was closed locally (close() or abort()).
     session_closed,
+    /// TLS: the peer's certificate was not accepted (not signed by a
+    /// trusted authority, expired, or issued for another name).
+    certificate_rejected,
+    /// The peer did not present the access token the server requires.
+    access_denied,
 };
 
 namespace detail {
@@ -78,6 +83,10 @@ public:
             return "peer is not reading fast enough (outbound queue limit reached)";
         case error::session_closed:
             return "session was closed";
+        case error::certificate_rejected:
+            return "the peer's TLS certificate was rejected";
+        case error::access_denied:
+            return "access denied: wrong or missing access token";
         }
         return "unknown parley error";
     }
@@ -94,6 +103,8 @@ public:
         case error::invalid_utf8:
         case error::malformed_message:
             return std::errc::illegal_byte_sequence;
+        case error::access_denied:
+            return std::errc::permission_denied;
         default:
             return std::error_condition(ev, *this);
         }

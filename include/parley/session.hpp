@@ -27,6 +27,16 @@
 
 namespace parley {
 
+namespace detail {
+// How a session ends its stream once everything queued is written, before
+// it closes the socket: nothing more for a socket; parley/tls.hpp
+// specializes it so that a TLS stream sends its close_notify.
+template <class Stream>
+struct graceful_end {
+    static constexpr bool needed = false;
+};
+} // namespace detail
+
 /// Options of one session.
 struct session_options {
     /// Bounds of the outbound queue and what happens when a member cannot
@@ -282,7 +292,7 @@ private:
             if (queue_.empty()) {
                 if (closing_ && !aborting_) {
                     lock.unlock();
-                    shut(error::session_closed);
+                    end_gracefully();
                 }
                 return;
             }
@@ -334,10 +344,24 @@ private:
 #endif
 
     // The portable path, for streams that are not plain sockets (TLS).
+    // Several queued messages are copied into one buffer first: a TLS
+    // stream writes each buffer of a sequence as its own record and system
+    // call, and a copy costs far less than either.
     void write_async(detail::optional_lock& lock) {
         write_buffers_.resize(64);
         const std::size_t count = queue_.take(std::span<asio::const_buffer>(write_buffers_));
         write_buffers_.resize(count);
+        if (count > 1) {
+            std::size_t total = 0;
+            std::size_t taken = 0;
+            while (taken < count && (taken == 0 || total + write_buffers_[taken].size() <=
+                                                       max_coalesced_bytes))
+                total += write_buffers_[taken++].size();
+            coalesced_.resize(total);
+            asio::buffer_copy(asio::buffer(coalesced_),
+                              std::span<const asio::const_buffer>(write_buffers_.data(), taken));
+            write_buffers_.assign(1, asio::buffer(coalesced_));
+        }
         writing_ = true;
         lock.unlock();
         asio::async_write(stream_.next_layer(),
@@ -354,6 +378,26 @@ private:
                           });
     }
 
+    // Everything queued is written after close(): end the stream's own
+    // protocol if it has one (TLS close_notify), then shut.
+    void end_gracefully() {
+        using end = detail::graceful_end<typename stream_type::next_layer_type>;
+        if constexpr (end::needed) {
+            {
+                detail::optional_lock lock(mutex_);
+                if (writing_ || closed_)
+                    return;
+                writing_ = true; // nothing else may write meanwhile
+            }
+            end::async_end(stream_.next_layer(),
+                           [self = this->shared_from_this()](std::error_code) {
+                               self->shut(error::session_closed);
+                           });
+        } else {
+            shut(error::session_closed);
+        }
+    }
+
     // Ends the session: closes the stream, drops the queue, tells the
     // close handlers. Runs on the session's executor.
     void shut(std::error_code reason) {
@@ -365,7 +409,7 @@ private:
             queue_.clear();
         }
         std::error_code ignored;
-        auto& socket = stream_.next_layer();
+        auto& socket = lowest_layer(stream_.next_layer());
         if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })
             socket.shutdown(asio::socket_base::shutdown_both, ignored);
         if constexpr (requires { socket.close(ignored); })
@@ -374,9 +418,21 @@ private:
         notify_closed(reason);
     }
 
+    // The socket under a layered stream (TLS), or the stream itself.
+    template <class S>
+    static auto& lowest_layer(S& s) {
+        if constexpr (requires { s.lowest_layer(); })
+            return s.lowest_layer();
+        else
+            return s;
+    }
+
+    static constexpr std::size_t max_coalesced_bytes = 64 * 1024;
+
     stream_type stream_;
     frame_handler on_frame_;
     std::vector<asio::const_buffer> write_buffers_;
+    std::vector<std::byte> coalesced_; // write_async's copy of several messages
 };
 
 } // namespace parley

@@ -64,10 +64,11 @@ inline std::string client_event::describe() const {
 
 namespace detail {
 
-template <class Executor>
-class client_impl : public std::enable_shared_from_this<client_impl<Executor>> {
+template <class Executor, class Transport>
+class client_impl : public std::enable_shared_from_this<client_impl<Executor, Transport>> {
 public:
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+    using stream_type = typename Transport::stream_type;
     using timer_type =
         asio::basic_waitable_timer<std::chrono::steady_clock,
                                    asio::wait_traits<std::chrono::steady_clock>, Executor>;
@@ -81,9 +82,9 @@ public:
     // touch a newer connection, and the buffers a write was lent stay
     // alive until that write is done.
     struct connection {
-        connection(socket_type&& socket, const queue_limits& limits)
-            : stream(std::move(socket)), queue(limits) {}
-        framed_stream<socket_type> stream;
+        connection(stream_type&& s, const queue_limits& limits)
+            : stream(std::move(s)), queue(limits) {}
+        framed_stream<stream_type> stream;
         outbound_queue queue;
         std::vector<asio::const_buffer> buffers;
         endpoint_type peer;
@@ -94,8 +95,9 @@ public:
         bool read_eof = false;  // the peer's side is
     };
 
-    client_impl(const Executor& ex, client_options options)
-        : ex_(ex), options_(std::move(options)), codec_(options_.max_payload), connecting_(ex),
+    client_impl(const Executor& ex, client_options options, Transport transport)
+        : ex_(ex), options_(std::move(options)), transport_(std::move(transport)),
+          codec_(options_.max_payload), connecting_(ex),
           backoff_timer_(ex), close_timer_(ex), done_(ex), rng_(std::random_device{}()) {
         done_.expires_at(timer_type::time_point::max());
     }
@@ -152,19 +154,31 @@ public:
 
     void cancel_connect(asio::cancellation_type type) { connect_signal_.emit(type); }
 
+    const Transport& transport() const noexcept { return transport_; }
+
+    // The TCP connect of async_connect() finished: secure the connection
+    // (TLS handshake), then call `done(ec)`.
+    template <class Handler>
+    void connected(std::error_code ec, const endpoint_type& peer, Handler&& done) {
+        if (ec || state_ != client_state::connecting)
+            return std::forward<Handler>(done)(ec);
+        secure(peer, client_state::connecting, std::forward<Handler>(done));
+    }
+
     // async_connect() finished; returns the result to hand to its caller.
-    std::error_code connect_finished(std::error_code ec, const endpoint_type& peer) {
+    std::error_code connect_finished(std::error_code ec) {
         if (state_ != client_state::connecting) {
             // close() or abort() came first and has reported it.
             std::error_code ignored;
             connecting_.close(ignored);
+            secured_.reset();
             return ec ? ec : std::error_code(asio::error::operation_aborted);
         }
         if (ec) {
             end(ec, 0);
             return ec;
         }
-        establish(peer);
+        establish();
         return {};
     }
 
@@ -260,14 +274,38 @@ private:
         backoff_timer_.cancel();
         std::error_code ignored;
         connecting_.close(ignored);
+        transport_.cancel(); // a handshake under way
     }
 
-    void establish(const endpoint_type& peer) {
-        auto conn = std::make_shared<connection>(std::move(connecting_), options_.queue);
+    // Hands the connected socket to the transport (a TLS handshake); the
+    // result waits in secured_ for establish(). `done(ec)` follows, unless
+    // the client has left state `during` meanwhile (then with
+    // operation_aborted).
+    template <class Handler>
+    void secure(const endpoint_type& peer, client_state during, Handler&& done) {
+        if (options_.no_delay) {
+            std::error_code ignored;
+            connecting_.set_option(asio::ip::tcp::no_delay(true), ignored);
+        }
+        auto socket = std::move(connecting_);
         connecting_ = socket_type(ex_);
-        std::error_code ignored;
-        if (options_.no_delay)
-            conn->stream.next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
+        secured_peer_ = peer;
+        transport_.async_secure(
+            std::move(socket), host_,
+            [self = this->shared_from_this(), during,
+             done = std::forward<Handler>(done)](std::error_code ec, stream_type stream) mutable {
+                if (!ec && self->state_ == during)
+                    self->secured_.emplace(std::move(stream));
+                else if (!ec)
+                    ec = asio::error::operation_aborted;
+                done(ec);
+            });
+    }
+
+    void establish() {
+        auto conn = std::make_shared<connection>(std::move(*secured_), options_.queue);
+        secured_.reset();
+        const endpoint_type peer = secured_peer_;
         conn->stream.max_payload(options_.max_payload);
         conn->peer = peer;
         conn->since = std::chrono::steady_clock::now();
@@ -363,11 +401,16 @@ private:
     }
 
     void shut_send(const std::shared_ptr<connection>& conn) {
-        std::error_code ignored;
-        conn->stream.next_layer().shutdown(asio::socket_base::shutdown_send, ignored);
-        conn->send_shut = true;
-        if (conn->read_eof)
-            finish({});
+        conn->writing = true; // nothing else goes out after this
+        transport_.async_shutdown_send(conn->stream.next_layer(),
+                                       [self = this->shared_from_this(), conn] {
+                                           conn->writing = false;
+                                           if (conn != self->conn_)
+                                               return;
+                                           conn->send_shut = true;
+                                           if (conn->read_eof)
+                                               self->finish({});
+                                       });
     }
 
     void write_failed(std::error_code ec) {
@@ -382,7 +425,7 @@ private:
     void lost(std::error_code ec) {
         auto conn = std::move(conn_);
         const std::size_t unsent = conn->queue.size();
-        close_socket(conn->stream.next_layer());
+        close_socket(Transport::socket(conn->stream.next_layer()));
         client_event e;
         e.what = client_event::kind::disconnected;
         e.endpoint = conn->peer;
@@ -425,7 +468,15 @@ private:
                     }
                     if (ec)
                         return self->end(ec, 0);
-                    self->establish(peer);
+                    self->secure(peer, client_state::reconnecting, [self](std::error_code sec) {
+                        if (self->state_ != client_state::reconnecting) {
+                            self->secured_.reset();
+                            return;
+                        }
+                        if (sec)
+                            return self->end(sec, 0);
+                        self->establish();
+                    });
                 }));
     }
 
@@ -436,7 +487,7 @@ private:
         std::size_t unsent = 0;
         if (conn) {
             unsent = conn->queue.size();
-            close_socket(conn->stream.next_layer());
+            close_socket(Transport::socket(conn->stream.next_layer()));
         }
         close_timer_.cancel();
         end(ec, unsent);
@@ -465,11 +516,14 @@ private:
 
     Executor ex_;
     client_options options_;
+    Transport transport_;
     frame_codec<> codec_;
     client_state state_ = client_state::idle;
     std::string host_;
     std::uint16_t port_ = 0;
     socket_type connecting_;
+    std::optional<stream_type> secured_;  // connected and secured, not yet established
+    endpoint_type secured_peer_;
     asio::cancellation_signal connect_signal_;
     timer_type backoff_timer_;
     timer_type close_timer_;
@@ -482,10 +536,10 @@ private:
     std::minstd_rand rng_;
 };
 
-template <class Executor>
+template <class Executor, class Transport>
 struct client_connect_op {
     using port_type = std::uint16_t;
-    std::shared_ptr<client_impl<Executor>> impl;
+    std::shared_ptr<client_impl<Executor, Transport>> impl;
     std::string host;
     std::uint16_t port;
     std::error_code early_error{};
@@ -525,16 +579,25 @@ struct client_connect_op {
                               asio::bind_cancellation_slot(client.connect_slot(), std::move(self)));
     }
 
+    // The TCP connect finished: secure the connection (TLS) next.
     template <class Self>
     void operator()(Self& self, std::error_code ec, asio::ip::tcp::endpoint peer) {
-        ec = impl->connect_finished(ec, peer);
+        auto& client = *impl;
+        client.connected(ec, peer, std::move(self));
+    }
+
+    // Secured (or failed).
+    template <class Self>
+    void operator()(Self& self, std::error_code ec) {
+        ec = impl->connect_finished(ec);
+        const auto peer = impl->current() ? impl->current()->peer : asio::ip::tcp::endpoint();
         self.complete(ec, ec ? asio::ip::tcp::endpoint() : peer);
     }
 };
 
-template <class Executor>
+template <class Executor, class Transport>
 struct client_close_op {
-    std::shared_ptr<client_impl<Executor>> impl;
+    std::shared_ptr<client_impl<Executor, Transport>> impl;
     std::chrono::milliseconds timeout;
     enum class phase : unsigned char { start, on_executor, posted, waiting } at = phase::start;
 
@@ -567,12 +630,15 @@ struct client_close_op {
 
 } // namespace detail
 
-template <class Executor>
-basic_async_client<Executor>::basic_async_client(const executor_type& ex, client_options options)
-    : impl_(std::make_shared<detail::client_impl<Executor>>(ex, std::move(options))) {}
+template <class Executor, class Transport>
+basic_async_client<Executor, Transport>::basic_async_client(const executor_type& ex,
+                                                           client_options options,
+                                                           Transport transport)
+    : impl_(std::make_shared<detail::client_impl<Executor, Transport>>(ex, std::move(options),
+                                                                       std::move(transport))) {}
 
-template <class Executor>
-basic_async_client<Executor>& basic_async_client<Executor>::operator=(
+template <class Executor, class Transport>
+basic_async_client<Executor, Transport>& basic_async_client<Executor, Transport>::operator=(
     basic_async_client&& other) noexcept {
     if (this != &other) {
         if (impl_)
@@ -582,106 +648,111 @@ basic_async_client<Executor>& basic_async_client<Executor>::operator=(
     return *this;
 }
 
-template <class Executor>
-basic_async_client<Executor>::~basic_async_client() {
+template <class Executor, class Transport>
+basic_async_client<Executor, Transport>::~basic_async_client() {
     if (impl_)
         impl_->detach();
 }
 
-template <class Executor>
-auto basic_async_client<Executor>::get_executor() const noexcept -> executor_type {
+template <class Executor, class Transport>
+auto basic_async_client<Executor, Transport>::get_executor() const noexcept -> executor_type {
     return impl_->executor();
 }
 
-template <class Executor>
-void basic_async_client<Executor>::on_frame(frame_handler handler) {
+template <class Executor, class Transport>
+void basic_async_client<Executor, Transport>::on_frame(frame_handler handler) {
     impl_->set_frame_handler(std::move(handler));
 }
 
-template <class Executor>
-void basic_async_client<Executor>::on_event(event_handler handler) {
+template <class Executor, class Transport>
+void basic_async_client<Executor, Transport>::on_event(event_handler handler) {
     impl_->set_event_handler(std::move(handler));
 }
 
-template <class Executor>
+template <class Executor, class Transport>
 template <asio::completion_token_for<connect_signature> Token>
-auto basic_async_client<Executor>::async_connect(std::string_view host, std::uint16_t port,
+auto basic_async_client<Executor, Transport>::async_connect(std::string_view host, std::uint16_t port,
                                                  Token&& token) {
     return asio::async_compose<Token, connect_signature>(
-        detail::client_connect_op<Executor>{impl_, std::string(host), port}, token,
+        detail::client_connect_op<Executor, Transport>{impl_, std::string(host), port}, token,
         impl_->executor());
 }
 
-template <class Executor>
-bool basic_async_client<Executor>::send(std::span<const std::byte> payload, std::error_code& ec) {
+template <class Executor, class Transport>
+bool basic_async_client<Executor, Transport>::send(std::span<const std::byte> payload, std::error_code& ec) {
     return impl_->send(payload, ec);
 }
 
-template <class Executor>
-bool basic_async_client<Executor>::send(std::string_view payload, std::error_code& ec) {
+template <class Executor, class Transport>
+bool basic_async_client<Executor, Transport>::send(std::string_view payload, std::error_code& ec) {
     return impl_->send(std::as_bytes(std::span(payload)), ec);
 }
 
-template <class Executor>
-bool basic_async_client<Executor>::send(std::span<const std::byte> payload) {
+template <class Executor, class Transport>
+bool basic_async_client<Executor, Transport>::send(std::span<const std::byte> payload) {
     std::error_code ignored;
     return impl_->send(payload, ignored);
 }
 
-template <class Executor>
-bool basic_async_client<Executor>::send(std::string_view payload) {
+template <class Executor, class Transport>
+bool basic_async_client<Executor, Transport>::send(std::string_view payload) {
     std::error_code ignored;
     return impl_->send(std::as_bytes(std::span(payload)), ignored);
 }
 
-template <class Executor>
+template <class Executor, class Transport>
 template <asio::completion_token_for<void(std::error_code)> Token>
-auto basic_async_client<Executor>::async_close(Token&& token) {
+auto basic_async_client<Executor, Transport>::async_close(Token&& token) {
     return async_close(std::chrono::milliseconds(-1), std::forward<Token>(token));
 }
 
-template <class Executor>
+template <class Executor, class Transport>
 template <asio::completion_token_for<void(std::error_code)> Token>
-auto basic_async_client<Executor>::async_close(std::chrono::milliseconds timeout, Token&& token) {
+auto basic_async_client<Executor, Transport>::async_close(std::chrono::milliseconds timeout, Token&& token) {
     // A negative timeout (the overload without one) means the option's.
     return asio::async_compose<Token, void(std::error_code)>(
-        detail::client_close_op<Executor>{impl_, timeout}, token, impl_->executor());
+        detail::client_close_op<Executor, Transport>{impl_, timeout}, token, impl_->executor());
 }
 
-template <class Executor>
-void basic_async_client<Executor>::close() {
+template <class Executor, class Transport>
+void basic_async_client<Executor, Transport>::close() {
     asio::dispatch(impl_->executor(),
                    [impl = impl_] { impl->begin_close(std::chrono::milliseconds(-1)); });
 }
 
-template <class Executor>
-void basic_async_client<Executor>::abort() {
+template <class Executor, class Transport>
+void basic_async_client<Executor, Transport>::abort() {
     asio::dispatch(impl_->executor(), [impl = impl_] { impl->abort(); });
 }
 
-template <class Executor>
-client_state basic_async_client<Executor>::state() const noexcept {
+template <class Executor, class Transport>
+client_state basic_async_client<Executor, Transport>::state() const noexcept {
     return impl_->state();
 }
 
-template <class Executor>
-std::size_t basic_async_client<Executor>::queued_frames() const noexcept {
+template <class Executor, class Transport>
+std::size_t basic_async_client<Executor, Transport>::queued_frames() const noexcept {
     const auto& conn = impl_->current();
     return conn ? conn->queue.size() : 0;
 }
 
-template <class Executor>
-std::size_t basic_async_client<Executor>::queued_bytes() const noexcept {
+template <class Executor, class Transport>
+std::size_t basic_async_client<Executor, Transport>::queued_bytes() const noexcept {
     const auto& conn = impl_->current();
     return conn ? conn->queue.bytes() : 0;
 }
 
-template <class Executor>
-std::optional<asio::ip::tcp::endpoint> basic_async_client<Executor>::remote_endpoint() const {
+template <class Executor, class Transport>
+std::optional<asio::ip::tcp::endpoint> basic_async_client<Executor, Transport>::remote_endpoint() const {
     const auto& conn = impl_->current();
     if (!conn)
         return std::nullopt;
     return conn->peer;
+}
+
+template <class Executor, class Transport>
+std::string basic_async_client<Executor, Transport>::describe(std::error_code ec) const {
+    return impl_->transport().describe(ec);
 }
 
 } // namespace parley
