@@ -30,6 +30,8 @@ inline std::string_view to_string(errc code) noexcept {
     case errc::no_such_nick: return "no_such_nick";
     case errc::too_many_rooms: return "too_many_rooms";
     case errc::server_full: return "server_full";
+    case errc::access_required: return "access_required";
+    case errc::access_denied: return "access_denied";
     }
     return "unknown";
 }
@@ -304,8 +306,10 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
 namespace detail {
 
 // Appends `text` for a terminal: control characters other than TAB (and
-// "\n" when `newlines` is set) and invalid UTF-8 become U+FFFD, so no event
-// can move the cursor, change colours or forge a line.
+// "\n" when `newlines` is set), the invisible direction controls and line
+// separators (U+061C, U+200E, U+200F, U+2028..U+202E, U+2066..U+2069) and
+// invalid UTF-8 become U+FFFD, so no event can move the cursor, change
+// colours, forge a line or display in another order than it was written.
 inline void append_printable(std::string& out, std::string_view text, bool newlines = false) {
     static constexpr std::string_view replacement = "\xEF\xBF\xBD";
     std::size_t i = 0;
@@ -327,7 +331,12 @@ inline void append_printable(std::string& out, std::string_view text, bool newli
             ++i;
             continue;
         }
-        if (c == 0xC2 && static_cast<unsigned char>(seq[1]) < 0xA0) // C1 controls
+        std::size_t at = 0;
+        const char32_t cp = utf8_decode_next(seq, at);
+        const bool unsafe = (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
+                            cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+                            (cp >= 0x2066 && cp <= 0x2069);
+        if (unsafe)
             out += replacement;
         else
             out += seq;
