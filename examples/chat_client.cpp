@@ -2,6 +2,13 @@
 //
 //   chat_client [--host 127.0.0.1] [--port 9999] [--nick NAME] [--plain]
 //               [--reconnect-attempts N] [--no-reconnect]
+//               [--tls] [--tls-ca FILE] [--token SECRET]
+//
+// --tls connects with TLS and checks that the server's certificate is
+// signed by an authority the system trusts and names --host; --tls-ca FILE
+// (implies --tls) trusts the authorities in FILE instead. A certificate
+// that fails the check ends the client with the reason. --token sends the
+// server's access token before the nickname.
 //
 // Asks for a nickname, then sends each line typed as a message or
 // /command and shows what happens in the room. One thread reads the
@@ -28,6 +35,9 @@
 #include "common/terminal.hpp"
 
 #include <parley/async_client.hpp>
+#if PARLEY_HAVE_TLS
+#include <parley/tls.hpp>
+#endif
 #include <parley/chat/protocol.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -60,6 +70,9 @@ struct settings {
     unsigned reconnect_attempts = 10;
     bool no_reconnect = false;
     bool plain = false;
+    bool tls = false;
+    std::string tls_ca; // empty: the system's trusted authorities
+    std::string token;
 };
 
 // --- how things look on a terminal ---------------------------------------------------
@@ -105,10 +118,14 @@ std::string local_clock(std::string_view rfc3339) {
 
 // --- the client ------------------------------------------------------------------------
 
+// Client: parley::async_client, or parley::tls::async_client for --tls.
+template <class Client>
 class chat_client {
 public:
-    chat_client(const asio::any_io_executor& ex, settings s)
-        : settings_(std::move(s)), client_(ex, client_options(settings_)), input_(ex),
+    template <class... Transport>
+    chat_client(const asio::any_io_executor& ex, settings s, Transport&&... transport)
+        : settings_(std::move(s)),
+          client_(ex, client_options(settings_), std::forward<Transport>(transport)...), input_(ex),
           done_(ex), input_room_(ex), fancy_(!settings_.plain && ::isatty(STDOUT_FILENO)),
           editing_(fancy_ && ::isatty(STDIN_FILENO)) {
         done_.expires_at(asio::steady_timer::time_point::max());
@@ -129,8 +146,9 @@ public:
         auto [ec, server] = co_await client_.async_connect(settings_.host, settings_.port,
                                                            with_error);
         if (ec && !finished_)
-            finish(1, parley::describe_connect_failure(settings_.host, settings_.port,
-                                                       attempts_, ec));
+            finish(1, parley::detail::connect_failure_context(settings_.host, settings_.port,
+                                                              attempts_) +
+                          ": " + client_.describe(ec));
         if (!finished_)
             co_await done_.async_wait(with_error); // until finish()
         co_return exit_code_;
@@ -252,6 +270,8 @@ private:
     }
 
     void handle(const chat::welcome_event& e) {
+        if (!settings_.token.empty())
+            client_.send("/auth " + settings_.token); // before anything else
         if (!wanted_nick_.empty()) {
             if (reconnections_ == 0)
                 plain(e);
@@ -362,6 +382,8 @@ private:
         if (!plain(e))
             show(std::string(style::red) + "! " + term::sanitize(e.message) +
                  std::string(style::reset));
+        if (e.code == "access_denied") // retrying would only be refused again
+            return finish(1, "access denied: the server did not accept the token (--token)");
         drain_pending();
     }
 
@@ -422,7 +444,8 @@ private:
                               (e.error ? " and did not come back: " + e.error.message()
                                        : std::string()));
             else
-                finish(1, "disconnected" + (e.error ? ": " + e.error.message() : std::string()));
+                finish(1, "disconnected" + (e.error ? ": " + client_.describe(e.error)
+                                                    : std::string()));
             break;
         }
     }
@@ -556,7 +579,7 @@ private:
     static constexpr std::size_t max_pending = 256;
 
     settings settings_;
-    parley::async_client client_;
+    Client client_;
     term::stdin_reader input_;
     asio::steady_timer done_;       // cancelled by finish()
     asio::steady_timer input_room_; // cancelled when pending lines went out
@@ -577,6 +600,9 @@ private:
     int exit_code_ = 0;
 };
 
+template <class Client>
+int run(asio::io_context& ioc, chat_client<Client>&& client);
+
 int main(int argc, char** argv) {
     settings s;
     parley::examples::command_line cli("chat_client",
@@ -587,12 +613,39 @@ int main(int argc, char** argv) {
         .option("--reconnect-attempts", s.reconnect_attempts,
                 "attempts to connect or reconnect before giving up, 0 for no limit")
         .flag("--no-reconnect", s.no_reconnect, "exit when the connection is lost")
-        .flag("--plain", s.plain, "plain lines, no colours or line editor, even on a terminal");
+        .flag("--plain", s.plain, "plain lines, no colours or line editor, even on a terminal")
+        .flag("--tls", s.tls, "connect with TLS, verifying the server's certificate and name")
+        .option("--tls-ca", s.tls_ca, "PEM file of the authorities to trust (implies --tls)")
+        .option("--token", s.token, "access token the server asks for (sent as /auth TOKEN)");
     if (auto status = cli.parse(argc, argv))
         return *status;
+    if (!s.tls_ca.empty())
+        s.tls = true;
 
     asio::io_context ioc(1);
-    chat_client client(ioc.get_executor(), s);
+    if (!s.tls)
+        return run(ioc, chat_client<parley::async_client>(ioc.get_executor(), s));
+#if PARLEY_HAVE_TLS
+    std::error_code ec;
+    std::string why;
+    auto ctx = std::make_shared<asio::ssl::context>(
+        parley::tls::client_context({.ca_file = s.tls_ca}, ec, &why));
+    if (ec) {
+        term::write_all(STDERR_FILENO, "chat_client: " + why + "\n");
+        return 1;
+    }
+    return run(ioc, chat_client<parley::tls::async_client>(
+                        ioc.get_executor(), s, parley::tls::client_transport<>(ctx)));
+#else
+    term::write_all(STDERR_FILENO,
+                    "chat_client: built without TLS support (OpenSSL was not found)\n");
+    return 1;
+#endif
+}
+
+template <class Client>
+int run(asio::io_context& ioc, chat_client<Client>&& client_object) {
+    auto& client = client_object;
     int status = 0;
 
     asio::signal_set stop(ioc, SIGINT, SIGTERM, SIGHUP);

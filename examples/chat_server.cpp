@@ -11,6 +11,11 @@
 //   chat_server --port 9999 --redis redis://127.0.0.1:6379
 //   chat_server --port 9997 --line-port 9996 --redis redis://127.0.0.1:6379
 //
+// With --tls-cert FILE --tls-key FILE both ports speak TLS (chat_client
+// --tls; `openssl s_client -quiet -connect 127.0.0.1:9998` for line mode).
+// With --token SECRET every client must send `/auth SECRET` before its
+// nickname (chat_client --token SECRET).
+//
 // Joins, leaves, errors and slow-consumer disconnects are logged to stderr,
 // one line each. SIGINT or SIGTERM tells every client and exits cleanly.
 #include "common/options.hpp"
@@ -18,6 +23,9 @@
 #include <parley/chat/server.hpp>
 #ifdef PARLEY_HAVE_HIREDIS
 #include <parley/chat/redis_backplane.hpp>
+#endif
+#if PARLEY_HAVE_TLS
+#include <parley/chat/tls.hpp>
 #endif
 
 #include <asio/io_context.hpp>
@@ -37,6 +45,7 @@ int main(int argc, char** argv) {
     std::string redis_url;
     std::string redis_prefix = "parley:";
     unsigned heartbeat_ms = 1000, expiry_ms = 3000;
+    std::string tls_cert, tls_key;
 
     parley::examples::command_line cli(
         "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
@@ -56,9 +65,32 @@ int main(int argc, char** argv) {
                 10u, 60000u)
         .option("--redis-expiry-ms", expiry_ms,
                 "a server silent this long is taken for dead, its members' leaves announced",
-                30u, 600000u);
+                30u, 600000u)
+        .option("--tls-cert", tls_cert, "PEM certificate (chain): both ports speak TLS")
+        .option("--tls-key", tls_key, "PEM private key of --tls-cert")
+        .option("--token", options.access_token,
+                "access token clients must send (/auth TOKEN) before their nickname");
     if (auto status = cli.parse(argc, argv))
         return *status;
+    if (tls_cert.empty() != tls_key.empty()) {
+        std::cerr << "chat_server: --tls-cert and --tls-key go together\n";
+        return 2;
+    }
+    if (!tls_cert.empty()) {
+#if PARLEY_HAVE_TLS
+        std::error_code ec;
+        std::string why;
+        options.tls = parley::chat::make_tls({.certificate_file = tls_cert,
+                                              .private_key_file = tls_key}, ec, &why);
+        if (ec) {
+            std::cerr << "chat_server: " << why << '\n';
+            return 1;
+        }
+#else
+        std::cerr << "chat_server: built without TLS support (OpenSSL was not found)\n";
+        return 1;
+#endif
+    }
     options.line_port = frames_only ? std::nullopt : std::optional<std::uint16_t>(line_port);
     // Bytes bound too: rooms come and go with their members, so this is
     // what each live room may keep.
@@ -102,6 +134,8 @@ int main(int argc, char** argv) {
     const auto address = asio::ip::make_address(options.host);
     std::cout << "listening on "
               << parley::examples::to_string({address, server.local_port()}) << std::endl;
+    if (options.tls)
+        std::cout << "TLS on both ports" << std::endl;
     if (server.line_port() != 0)
         std::cout << "line mode on "
                   << parley::examples::to_string({address, server.line_port()}) << std::endl;

@@ -5,6 +5,7 @@
 #ifndef PARLEY_PARLEY_HPP
 #define PARLEY_PARLEY_HPP
 
+#include <parley/constant_time.hpp>
 #include <parley/error.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>

@@ -65,6 +65,8 @@ enum class errc : unsigned char {
     no_such_nick,      ///< /msg to a nickname nobody has
     too_many_rooms,    ///< /join over the per-client room limit
     server_full,       ///< too many connections; the server closes this one
+    access_required,   ///< the server needs an access token first (/auth TOKEN)
+    access_denied,     ///< a wrong access token; the server closes the connection
 };
 
 /// The code as it appears on the wire ("nickname_taken").

@@ -27,6 +27,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -40,6 +41,39 @@
 #include <vector>
 
 namespace parley::chat {
+
+namespace detail {
+class chat_server;
+}
+
+/// TLS for a chat server's ports (server_options::tls). Made by
+/// parley::chat::make_tls() in parley/chat/tls.hpp, the one chat header
+/// that needs OpenSSL; this interface keeps the server itself free of it.
+class tls_layer {
+public:
+    virtual ~tls_layer() = default;
+
+private:
+    friend class detail::chat_server;
+    // Performs the server handshake on `socket`, then hands the TLS stream
+    // to server.adopt(); reports failures to server.handshake_failed().
+    virtual void accept(const std::shared_ptr<detail::chat_server>& server,
+                        asio::ip::tcp::socket socket, bool line, std::string peer) const = 0;
+};
+
+/// Counters of refused connections and clients (see server::security()).
+struct security_counters {
+    /// TLS handshakes that failed: not TLS at all (a plain-TCP client on a
+    /// TLS port), no common protocol version or cipher, a bad certificate.
+    std::uint64_t tls_handshake_failures = 0;
+    /// TLS handshakes not finished within the handshake timeout.
+    std::uint64_t tls_handshake_timeouts = 0;
+    /// Connections dropped before their handshake: too many handshakes
+    /// under way at once (more than max_clients), or the server stopping.
+    std::uint64_t tls_handshakes_refused = 0;
+    /// Clients that presented a wrong access token (and were closed).
+    std::uint64_t access_denied = 0;
+};
 
 /// Options of a chat server.
 struct server_options {
@@ -91,6 +125,15 @@ struct server_options {
     /// (docs/SCALING.md; parley/chat/redis_backplane.hpp is one). Null: a
     /// server on its own. The server starts and stops it.
     std::shared_ptr<chat::backplane> backplane{};
+    /// TLS on both ports (the framed and the line port): make it with
+    /// parley::chat::make_tls() from parley/chat/tls.hpp. Empty: plain TCP.
+    std::shared_ptr<const tls_layer> tls{};
+    /// A shared secret every client must present with `/auth TOKEN` before
+    /// its nickname (docs/PROTOCOL.md). It is compared in constant time; a
+    /// wrong one is answered with access_denied and the connection is
+    /// closed. Empty: no token needed. Send it over TLS only: in plain TCP
+    /// anyone on the path can read it.
+    std::string access_token{};
 };
 
 /// What the server knows of one connection (see server::clients()).
@@ -103,10 +146,6 @@ struct client_info {
     std::string current_room;
     session_stats queue; ///< the outbound queue right now
 };
-
-namespace detail {
-class chat_server;
-}
 
 /// A chat server: rooms, nicknames, private messages, framed and line-mode
 /// clients, per docs/PROTOCOL.md.
@@ -158,6 +197,8 @@ public:
 
     /// The backplane's counters (all zero without one).
     backplane_counters cluster_counters() const;
+    /// Failed TLS handshakes and refused access tokens.
+    security_counters security() const;
 
     const server_options& options() const noexcept;
 

@@ -2,6 +2,7 @@
 #ifndef PARLEY_CHAT_IMPL_SERVER_HPP
 #define PARLEY_CHAT_IMPL_SERVER_HPP
 
+#include <parley/constant_time.hpp>
 #include <parley/error.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
@@ -28,22 +29,25 @@
 namespace parley::chat::detail {
 
 using chat_socket = asio::ip::tcp::socket;
-using chat_session = parley::session<chat_socket>;
 
 inline std::string endpoint_string(const asio::ip::tcp::endpoint& e) {
     const auto a = e.address();
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
 
-// One connection.
+// One connection, over whatever stream (TCP, TLS): the code that reads
+// from it is templated on the stream and holds the typed session.
 struct chat_client {
-    chat_client(std::shared_ptr<chat_session> s, bool line, std::string from)
-        : session(std::move(s)), line_mode(line), peer(std::move(from)),
-          deadline(session->get_executor()) {}
+    chat_client(std::shared_ptr<session_base> s, asio::any_io_executor ex, bool line,
+                std::string from, bool needs_token)
+        : session(std::move(s)), executor(std::move(ex)), line_mode(line),
+          peer(std::move(from)), authorized(!needs_token), deadline(executor) {}
 
-    const std::shared_ptr<chat_session> session;
+    const std::shared_ptr<session_base> session;
+    const asio::any_io_executor executor; // the session's strand
     const bool line_mode;
     const std::string peer;
+    bool authorized; // guarded by chat_server::mutex_
 
     // Guarded by chat_server::mutex_.
     std::string nick, key;          // empty until a nickname is accepted
@@ -128,6 +132,7 @@ public:
 
     void stop() {
         std::vector<client_ptr> all;
+        std::vector<std::function<void()>> handshakes;
         {
             guard g(*this);
             if (stopping_)
@@ -135,6 +140,9 @@ public:
             stopping_ = true;
             for (const auto& [id, c] : clients_)
                 all.push_back(c);
+            for (auto& [id, cancel] : handshaking_)
+                handshakes.push_back(std::move(cancel));
+            handshaking_.clear();
             g.log("shutdown: closing " + std::to_string(all.size()) + " connection(s)");
             for (const auto& c : all)
                 if (!c->gone && !c->nick.empty())
@@ -148,8 +156,9 @@ public:
             self->line_acceptor_.close(ignored);
         });
         for (auto& c : all)
-            asio::post(c->session->get_executor(),
-                       [self = shared_from_this(), c] { self->shut_down(c); });
+            asio::post(c->executor, [self = shared_from_this(), c] { self->shut_down(c); });
+        for (auto& cancel : handshakes)
+            cancel();
     }
 
     std::vector<client_info> clients() const {
@@ -247,12 +256,23 @@ private:
                 ec);
         const auto remote = socket.remote_endpoint(ec);
         std::string peer = ec ? std::string("unknown peer") : endpoint_string(remote);
-        auto s = std::make_shared<chat_session>(std::move(socket),
-                                                session_options{.queue = options_.queue});
+        if (options_.tls)
+            return secure(std::move(socket), line, std::move(peer));
+        adopt(std::move(socket), line, std::move(peer));
+    }
+
+public:
+    // Starts the chat on a connected stream: a TCP socket, or a TLS stream
+    // once its handshake is done (parley/chat/tls.hpp calls this).
+    template <class Stream>
+    void adopt(Stream stream, bool line, std::string peer) {
+        auto s = std::make_shared<parley::session<Stream>>(
+            std::move(stream), session_options{.queue = options_.queue});
         s->encoding(line ? 1 : 0);
         if (!line)
             s->stream().max_payload(options_.max_frame_bytes);
-        auto c = std::make_shared<chat_client>(s, line, std::move(peer));
+        auto c = std::make_shared<chat_client>(s, s->get_executor(), line, std::move(peer),
+                                               !options_.access_token.empty());
         {
             guard g(*this);
             if (stopping_)
@@ -278,15 +298,55 @@ private:
                 return;
             // Posted: a session can close inside a publish that holds the
             // chat lock (a member overflowing its own queue).
-            asio::post(client->session->get_executor(),
+            asio::post(client->executor,
                        [self, client, reason] { self->on_closed(client, reason); });
         });
-        asio::dispatch(s->get_executor(), [self = shared_from_this(), c] { self->begin(c); });
+        asio::dispatch(s->get_executor(), [self = shared_from_this(), c, s] { self->begin(c, s); });
+    }
+
+    // A TLS handshake failed or timed out (parley/chat/tls.hpp).
+    void handshake_failed(const std::string& peer, std::error_code ec, const std::string& why) {
+        {
+            std::lock_guard lock(mutex_);
+            if (ec == error::timed_out)
+                ++security_.tls_handshake_timeouts;
+            else
+                ++security_.tls_handshake_failures;
+        }
+        emit("tls: handshake with " + peer + " failed: " + why);
+    }
+
+    // A TLS handshake is starting; false (and the connection is to be
+    // dropped) when too many are under way or the server is stopping.
+    // `cancel` is called on stop() while it is still running.
+    bool handshake_started(std::uint64_t id, std::function<void()> cancel) {
+        std::lock_guard lock(mutex_);
+        if (stopping_ || handshaking_.size() >= options_.max_clients) {
+            ++security_.tls_handshakes_refused;
+            return false;
+        }
+        handshaking_.emplace(id, std::move(cancel));
+        return true;
+    }
+    void handshake_ended(std::uint64_t id) {
+        std::lock_guard lock(mutex_);
+        handshaking_.erase(id);
+    }
+
+    security_counters security() const {
+        std::lock_guard lock(mutex_);
+        return security_;
+    }
+
+private:
+    void secure(chat_socket socket, bool line, std::string peer) {
+        options_.tls->accept(shared_from_this(), std::move(socket), line, std::move(peer));
     }
 
     // --- per connection, on its strand -----------------------------------------
 
-    void begin(const client_ptr& c) {
+    template <class Session>
+    void begin(const client_ptr& c, const std::shared_ptr<Session>& s) {
         welcome_event w;
         w.prompt = options_.prompt;
         w.server = "parley/" PARLEY_VERSION;
@@ -298,9 +358,9 @@ private:
         if (c->line_mode) {
             c->lines.max_line(options_.max_line_bytes);
             c->read_buffer.resize(4096);
-            read_lines(c);
+            read_lines(c, s);
         } else {
-            read_frames(c);
+            read_frames(c, s);
         }
     }
 
@@ -342,34 +402,36 @@ private:
         arm_deadline(c, options_.close_timeout);
     }
 
-    void read_frames(const client_ptr& c) {
-        c->session->stream().async_read_frame(
-            [self = shared_from_this(), c](std::error_code ec, frame_view frame) {
+    template <class Session>
+    void read_frames(const client_ptr& c, const std::shared_ptr<Session>& s) {
+        s->stream().async_read_frame(
+            [self = shared_from_this(), c, s](std::error_code ec, frame_view frame) {
                 if (ec)
-                    return self->on_read_error(c, ec);
+                    return self->on_read_error(c, ec, s->stream().describe(ec));
                 for (;;) {
                     self->on_input(c, as_string_view(frame));
                     if (!c->session->is_open())
                         return;
-                    auto next = c->session->stream().read_buffered_frame(ec);
+                    auto next = s->stream().read_buffered_frame(ec);
                     if (!next) {
                         if (ec)
-                            return self->on_read_error(c, ec);
-                        return self->read_frames(c);
+                            return self->on_read_error(c, ec, s->stream().describe(ec));
+                        return self->read_frames(c, s);
                     }
                     frame = *next;
                 }
             });
     }
 
-    void read_lines(const client_ptr& c) {
-        c->session->stream().next_layer().async_read_some(
+    template <class Session>
+    void read_lines(const client_ptr& c, const std::shared_ptr<Session>& s) {
+        s->stream().next_layer().async_read_some(
             asio::buffer(c->read_buffer),
-            [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
+            [self = shared_from_this(), c, s](std::error_code ec, std::size_t n) {
                 if (!ec) {
                     self->on_line_bytes(c, std::string_view(c->read_buffer.data(), n));
                     if (c->session->is_open())
-                        self->read_lines(c);
+                        self->read_lines(c, s);
                     return;
                 }
                 if (ec == asio::error::eof && !c->lines.pending().empty()) {
@@ -380,7 +442,7 @@ private:
                         last.pop_back();
                     self->on_input(c, last);
                 }
-                self->on_read_error(c, ec);
+                self->on_read_error(c, ec, ec.message());
             });
     }
 
@@ -407,7 +469,7 @@ private:
         }
     }
 
-    void on_read_error(const client_ptr& c, std::error_code ec) {
+    void on_read_error(const client_ptr& c, std::error_code ec, const std::string& description) {
         if (ec == asio::error::operation_aborted)
             return; // the session was closed: on_closed() does the rest
         if (ec == asio::error::eof) {
@@ -425,8 +487,7 @@ private:
             // The stream cannot be resynchronised; say why before closing.
             guard g(*this);
             c->close_reason = leave_reason::error;
-            refuse(g, *c, errc::frame_too_large,
-                   c->session->stream().describe(ec) + "; closing the connection");
+            refuse(g, *c, errc::frame_too_large, description + "; closing the connection");
             close_gracefully(c);
             return;
         }
@@ -473,11 +534,41 @@ private:
         guard g(*this);
         if (c->gone || stopping_)
             return;
+        if (!c->authorized)
+            return on_access(g, c, text);
         if (c->claiming)
             return hold(g, *c, text);
         if (c->nick.empty())
             return on_nickname(g, c, text);
         std::visit([&](const auto& in) { handle(g, c, in); }, parse_input(text));
+    }
+
+    // Before anything else when the server needs an access token: only
+    // /auth TOKEN, /help and /quit. One wrong token closes the connection.
+    void on_access(guard& g, const client_ptr& c, std::string_view text) {
+        if (is_quit_input(text))
+            return goodbye(g, c);
+        static constexpr std::string_view auth = "/auth";
+        const bool is_auth = text.substr(0, auth.size()) == auth &&
+                             (text.size() == auth.size() || text[auth.size()] == ' ');
+        if (!is_auth) {
+            if (std::holds_alternative<help_input>(parse_input(text)))
+                return send(*c, notice_event{"help", help_text()});
+            return refuse(g, *c, errc::access_required,
+                          "this server requires an access token: send /auth TOKEN first, "
+                          "then your nickname");
+        }
+        std::string_view token = text.substr(auth.size());
+        if (!token.empty())
+            token.remove_prefix(1);
+        if (constant_time_equal(token, options_.access_token)) {
+            c->authorized = true;
+            return send(*c, notice_event{"info", "access granted; choose a nickname"});
+        }
+        ++security_.access_denied;
+        refuse(g, *c, errc::access_denied, "wrong access token; closing the connection");
+        c->gone = true;
+        close_gracefully(c);
     }
 
     void on_nickname(guard& g, const client_ptr& c, std::string_view text) {
@@ -844,7 +935,7 @@ private:
         claiming_.insert(key);
         cluster_->claim_nick(key, [weak = weak_from_this(), c, nick, key](claim_result r) {
             if (auto self = weak.lock())
-                asio::post(c->session->get_executor(), [self, c, nick, key, r] {
+                asio::post(c->executor, [self, c, nick, key, r] {
                     self->on_nick_claimed(c, nick, key, r);
                 });
         });
@@ -1126,6 +1217,8 @@ private:
     std::unordered_set<std::string> claiming_;              // keys being claimed
     std::atomic<bool> malformed_logged_{false};
     bool stopping_ = false;
+    std::unordered_map<std::uint64_t, std::function<void()>> handshaking_; // TLS, by id
+    security_counters security_{};
 };
 
 } // namespace parley::chat::detail
@@ -1158,6 +1251,7 @@ inline void server::stop() { impl_->stop(); }
 inline std::vector<client_info> server::clients() const { return impl_->clients(); }
 inline hub_counters server::counters() const { return impl_->counters(); }
 inline backplane_counters server::cluster_counters() const { return impl_->cluster_counters(); }
+inline security_counters server::security() const { return impl_->security(); }
 inline const server_options& server::options() const noexcept { return impl_->options(); }
 
 } // namespace parley::chat
