@@ -114,6 +114,23 @@ TEST_CASE("hub: publish reaches every member of the room, optionally not the sen
     CHECK(counters.members == 4);
 }
 
+TEST_CASE("hub: each queue holds one reference to a published message, released once written") {
+    loopback_hub h;
+    auto a = h.connect(), b = h.connect();
+    // Too small for the frame: the publish to it fails (and disconnects it).
+    auto tiny = h.connect({.queue = {.max_bytes = 4, .max_messages = 1}});
+    for (auto* p : {&a, &b, &tiny})
+        h.hub.join("lobby", p->server_side);
+    const auto m = frame("counted");
+    CHECK(h.hub.publish("lobby", m) == 2);
+    CHECK(h.hub.counters().failed_deliveries == 1);
+    CHECK(a.client.recv_frame() == "counted");
+    CHECK(b.client.recv_frame() == "counted");
+    // The hub takes the members' references in one step and gives back
+    // the one the full member did not take: only ours is left.
+    CHECK(eventually([&] { return m->use_count() == 1; }));
+}
+
 TEST_CASE("hub: membership queries, leave, and empty rooms disappear") {
     loopback_hub h;
     auto a = h.connect(), b = h.connect();

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -137,4 +138,53 @@ TEST_CASE("outbound_queue: wraps around its ring many times and clear() empties 
     q.clear();
     CHECK(q.empty());
     CHECK(q.bytes() == 0);
+}
+
+TEST_CASE("outbound_queue: push_counted takes over the caller's reference, or leaves it") {
+    auto m = msg("abc");
+    m->add_refs(2); // for two queues
+    parley::outbound_queue q({.max_bytes = 4, .max_messages = 8});
+    CHECK(q.push_counted(*m) == parley::outbound_queue::push_result::queued);
+    CHECK(m->use_count() == 3);
+    // Does not fit: the second reference stays with the caller.
+    CHECK(q.push_counted(*m) == parley::outbound_queue::push_result::overflow);
+    CHECK(m->use_count() == 3);
+    m->release_refs(1);
+    CHECK(m->use_count() == 2);
+    q.clear();
+    CHECK(m->use_count() == 1);
+    // push() adds its own reference.
+    CHECK(q.push(m) == parley::outbound_queue::push_result::queued);
+    CHECK(m->use_count() == 2);
+    q.clear();
+    CHECK(m->use_count() == 1);
+}
+
+TEST_CASE("outbound_queue: a large ring is freed when drained and comes back at its size") {
+    parley::outbound_queue q({.max_bytes = 1 << 20, .max_messages = 1 << 16});
+    auto m = msg("x");
+    const auto drain = [&] {
+        std::vector<asio::const_buffer> buffers(4096);
+        while (!q.empty()) {
+            const std::size_t n = q.take(buffers);
+            q.consume(asio::buffer_size(std::span(buffers).first(n)));
+        }
+    };
+    for (int i = 0; i < 3000; ++i)
+        q.push(m);
+    CHECK(q.capacity() == 4096);
+    drain();
+    CHECK(q.capacity() == 0); // an idle member pins no large ring
+    CHECK(m->use_count() == 1);
+    q.push(m);
+    CHECK(q.capacity() == 4096); // one allocation, not a doubling series
+    drain();
+    // That burst needed one slot: the remembered size halves each time.
+    q.push(m);
+    CHECK(q.capacity() == 2048);
+    drain();
+    q.push(m);
+    CHECK(q.capacity() == 1024);
+    drain();
+    CHECK(q.capacity() == 1024); // up to 1024 slots stay, to save an allocation per burst
 }

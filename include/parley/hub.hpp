@@ -260,6 +260,25 @@ private:
 
     std::size_t deliver(const member_list& members, std::span<const message_ptr> encodings,
                         const session_base* except) {
+        if (encodings.empty() || members.empty())
+            return 0;
+        // Every queue holds a reference to what it was given. They are
+        // taken here in one atomic step per encoding, not one per member,
+        // and those not handed over are given back at the end.
+        struct references {
+            std::span<const message_ptr> encodings;
+            std::array<std::uint32_t, 4> unused{};
+            ~references() {
+                for (std::size_t e = 0; e < encodings.size(); ++e)
+                    encodings[e]->release_refs(unused[e]);
+            }
+        };
+        const bool bulk = encodings.size() <= 4;
+        references refs{bulk ? encodings : std::span<const message_ptr>{}};
+        for (std::size_t e = 0; e < refs.encodings.size(); ++e) {
+            refs.unused[e] = static_cast<std::uint32_t>(members.size());
+            encodings[e]->add_refs(refs.unused[e]);
+        }
         std::size_t delivered = 0, failed = 0, dropped_total = 0;
         const std::size_t last = encodings.size() - 1;
         for (const auto& member : members) {
@@ -267,10 +286,14 @@ private:
                 continue;
             const std::size_t e = std::min(member->encoding(), last);
             std::size_t dropped = 0;
-            if (member->send(encodings[e], &dropped))
-                ++delivered;
-            else
-                ++failed;
+            bool queued;
+            if (bulk) {
+                queued = member->send_counted(*encodings[e], &dropped);
+                refs.unused[e] -= queued ? 1 : 0;
+            } else {
+                queued = member->send(encodings[e], &dropped);
+            }
+            (queued ? delivered : failed) += 1;
             if (dropped != 0) {
                 dropped_total += dropped;
                 if (options_.on_slow_member)

@@ -46,6 +46,17 @@ public:
     /// pointers (outbound_queue): add_ref() once per pointer stored,
     /// release() once per pointer dropped.
     void add_ref() const noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    /// Adds `n` references at the cost of one: a publisher about to queue
+    /// a message to n members takes their references in one step.
+    void add_refs(std::uint32_t n) const noexcept { refs_.fetch_add(n, std::memory_order_relaxed); }
+    /// How many references there are now: exact when no other thread
+    /// changes them, a snapshot otherwise (for tests and diagnostics).
+    std::uint32_t use_count() const noexcept { return refs_.load(std::memory_order_relaxed); }
+    /// Gives back `n` references the caller holds, not its last one.
+    void release_refs(std::uint32_t n) const noexcept {
+        if (n != 0)
+            refs_.fetch_sub(n, std::memory_order_release);
+    }
     void release() const noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             this->~message();

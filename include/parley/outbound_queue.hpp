@@ -6,10 +6,11 @@
 
 #include <asio/buffer.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <memory>
+#include <span>
 #include <utility>
 
 namespace parley {
@@ -54,11 +55,21 @@ public:
     /// nothing was queued. `dropped` (if given) is increased by how many
     /// messages were dropped to make room.
     push_result push(const message_ptr& m, std::size_t* dropped = nullptr) {
-        const std::size_t size = m->size();
+        const push_result r = push_counted(*m, dropped);
+        if (r != push_result::overflow)
+            m->add_ref();
+        return r;
+    }
+
+    /// Like push(), for a caller that already added the queue's reference
+    /// (message::add_refs): the queue takes it over unless the result is
+    /// `overflow`, when it stays with the caller.
+    push_result push_counted(const message& m, std::size_t* dropped = nullptr) {
+        const std::size_t size = m.size();
         // The common case first: room in the limits and in the ring.
         if (bytes_ + size <= limits_.max_bytes && count_ < limits_.max_messages &&
             count_ < capacity_) [[likely]] {
-            append(m.get(), size);
+            append(&m, size);
             return push_result::queued;
         }
         return push_slow(m, size, dropped);
@@ -114,6 +125,10 @@ public:
         release_ring();
     }
 
+    /// Slots of the ring now allocated (0 while none is held). Grows by
+    /// doubling; once drained, a ring above 1024 slots is freed, and the
+    /// next burst starts at the size the last one needed.
+    std::size_t capacity() const noexcept { return capacity_; }
     bool empty() const noexcept { return count_ == 0; }
     std::size_t size() const noexcept { return count_; }
     /// Bytes still to write, counting only the unsent part of the front.
@@ -123,13 +138,12 @@ private:
     std::size_t mask() const noexcept { return capacity_ - 1; }
 
     void append(const message* m, std::size_t size) noexcept {
-        m->add_ref();
         ring_[(head_ + count_) & mask()] = m;
         ++count_;
         bytes_ += size;
     }
 
-    push_result push_slow(const message_ptr& m, std::size_t size, std::size_t* dropped) {
+    push_result push_slow(const message& m, std::size_t size, std::size_t* dropped) {
         std::size_t dropped_now = 0;
         const auto over = [&] {
             return bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages;
@@ -146,7 +160,7 @@ private:
         }
         if (count_ == capacity_)
             grow();
-        append(m.get(), size);
+        append(&m, size);
         if (dropped)
             *dropped += dropped_now;
         return dropped_now ? push_result::dropped_oldest : push_result::queued;
@@ -181,11 +195,15 @@ private:
     }
 
     void grow() {
-        const std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
+        // A ring released after a burst comes back at the size that burst
+        // needed: one allocation instead of a doubling series of copies.
+        const std::size_t capacity = capacity_ == 0 ? std::max<std::size_t>(16, last_capacity_)
+                                                    : capacity_ * 2;
         auto bigger = std::make_unique_for_overwrite<const message*[]>(capacity);
         for (std::size_t i = 0; i < count_; ++i)
             bigger[i] = ring_[(head_ + i) & mask()];
         ring_ = std::move(bigger);
+        grew_ = capacity_ != 0;
         capacity_ = capacity;
         head_ = 0;
     }
@@ -199,6 +217,11 @@ private:
     }
 
     void release_ring() noexcept {
+        // Remembered for the next burst; halved when this one never filled
+        // it, so that one large burst is forgotten over later small ones.
+        if (capacity_ != 0)
+            last_capacity_ = grew_ ? capacity_ : capacity_ / 2;
+        grew_ = false;
         ring_.reset();
         capacity_ = 0;
         head_ = 0;
@@ -207,6 +230,8 @@ private:
     queue_limits limits_;
     std::unique_ptr<const message*[]> ring_; // each holds a reference
     std::size_t capacity_ = 0;               // a power of two, or 0
+    std::size_t last_capacity_ = 0;          // what the next ring starts at
+    bool grew_ = false;                      // this ring had to double
     std::size_t head_ = 0;
     std::size_t count_ = 0;
     std::size_t bytes_ = 0;

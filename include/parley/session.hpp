@@ -7,10 +7,13 @@
 #include <parley/framed_stream.hpp>
 #include <parley/message.hpp>
 #include <parley/outbound_queue.hpp>
+#include <parley/detail/handler_memory.hpp>
 #include <parley/detail/optional_mutex.hpp>
 #include <parley/detail/socket_io.hpp>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 #include <asio/write.hpp>
@@ -22,6 +25,7 @@
 #include <memory>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -102,6 +106,17 @@ public:
         return finish_send(result);
     }
 
+    /// Like send(), for a publisher that already added the queue's
+    /// reference to `m` (message::add_refs, one atomic operation for many
+    /// recipients): on success the queue owns that reference, on failure
+    /// it stays with the caller. What hub::publish() uses.
+    bool send_counted(const message& m, std::size_t* dropped = nullptr) {
+        mutex_.lock();
+        const outcome result = enqueue(m, dropped, true);
+        mutex_.unlock();
+        return finish_send(result);
+    }
+
     /// Which encoding this peer wants when a message is published in
     /// several (for example framed and text lines): an index into the
     /// publisher's list. 0 by default.
@@ -136,11 +151,19 @@ protected:
     // Under the lock: queues one message; `queued_first` means a flush
     // must be scheduled.
     outcome enqueue(const message_ptr& m, std::size_t* dropped) {
+        return enqueue(*m, dropped, false);
+    }
+
+    // `counted`: the caller added the queue's reference already
+    // (message::add_refs); it stays with the caller unless queued.
+    outcome enqueue(const message& m, std::size_t* dropped, bool counted) {
         if (closing_ || aborting_ || closed_)
             return outcome::refused;
         std::size_t dropped_now = 0;
-        if (queue_.push(m, &dropped_now) == outbound_queue::push_result::overflow)
+        if (queue_.push_counted(m, &dropped_now) == outbound_queue::push_result::overflow)
             return outcome::overflow;
+        if (!counted)
+            m.add_ref();
         if (dropped_now != 0) {
             dropped_ += dropped_now;
             if (dropped)
@@ -257,7 +280,18 @@ public:
 
 private:
     void schedule_flush() override {
-        asio::post(get_executor(), [self = this->shared_from_this()] { self->flush(); });
+        // Posted once per batch of messages for each recipient, so its
+        // memory comes from a per-thread pool, not the heap. A polymorphic
+        // executor drops the allocator (any_io_executor cannot take it):
+        // post to the io_context's own executor when that is what it holds.
+        auto handler = asio::bind_allocator(detail::handler_allocator<void>{},
+                                            [self = this->shared_from_this()] { self->flush(); });
+        auto executor = get_executor();
+        if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
+            if (auto* io = executor.template target<asio::io_context::executor_type>())
+                return asio::post(*io, std::move(handler));
+        }
+        asio::post(executor, std::move(handler));
     }
 
     void read_next() {

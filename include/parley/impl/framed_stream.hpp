@@ -62,15 +62,16 @@ struct framed_read_op {
 
 private:
     template <class Self>
-    void received(Self& self, std::error_code ec, std::size_t n, std::size_t requested) {
+    void received(Self& self, std::error_code ec, std::size_t n, std::size_t requested,
+                  bool initiating = false) {
         stream.buffer_.commit(n);
         stream.may_have_more_ = n == requested;
         if (ec) {
             const bool inside_frame = !stream.buffer_.empty();
             stream.buffer_.release_if_empty();
-            return self.complete(detail::read_failure(ec, inside_frame), frame_view{});
+            return finish(self, initiating, detail::read_failure(ec, inside_frame), frame_view{});
         }
-        step(self, false);
+        step(self, initiating);
     }
 
     template <class Self>
@@ -81,11 +82,19 @@ private:
         if (ec)
             return finish(self, initiating, ec, frame_view{});
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
-            // Nothing buffered and the last read drained the socket: wait
-            // for readiness without holding a buffer.
             if (stream.buffer_.empty() && !stream.may_have_more_) {
-                stream.buffer_.release_if_empty();
-                return wait(self);
+                // Nothing buffered and the last read drained the socket.
+                // Bytes often arrive while the caller works: try once at
+                // once, which skips a trip through the reactor (Asio's own
+                // reads do the same). If none came, wait for readiness
+                // without holding a buffer.
+                auto space = stream.buffer_.prepare(stream.pending_frame_size());
+                const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
+                if (detail::would_block(ec)) {
+                    stream.buffer_.release_if_empty();
+                    return wait(self);
+                }
+                return received(self, ec, n, space.size(), initiating);
             }
         }
         auto space = stream.buffer_.prepare(stream.pending_frame_size());
