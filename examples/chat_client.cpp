@@ -252,7 +252,7 @@ private:
         if (!ev)
             return status("ignored an event the client does not understand: " +
                           term::sanitize(error));
-        std::visit([this](const auto& e) { handle(e); }, *ev);
+        std::visit([this](const auto& e) { this->handle(e); }, *ev);
     }
 
     // Plain mode prints every event as the server's line mode would.
