@@ -28,6 +28,16 @@ public:
         return ::operator new(size);
     }
 
+    // Sized deallocation when the compiler has it (clang 14 does not by
+    // default: -fsized-deallocation); the size is only a hint.
+    static void free_block(void* block, [[maybe_unused]] std::size_t size) noexcept {
+#if defined(__cpp_sized_deallocation)
+        ::operator delete(block, size);
+#else
+        ::operator delete(block);
+#endif
+    }
+
     static void release(void* block, std::size_t size) noexcept {
         if (size <= block_size && !destroyed()) {
             auto& pool = local();
@@ -35,10 +45,10 @@ public:
                 pool.blocks_[pool.count_++] = block;
                 return;
             }
-            ::operator delete(block, block_size);
+            free_block(block, block_size);
             return;
         }
-        ::operator delete(block, size <= block_size ? block_size : size);
+        free_block(block, size <= block_size ? block_size : size);
     }
 
     handler_block_pool(const handler_block_pool&) = delete;
@@ -48,7 +58,7 @@ private:
     handler_block_pool() = default;
     ~handler_block_pool() {
         for (std::size_t i = 0; i < count_; ++i)
-            ::operator delete(blocks_[i], block_size);
+            free_block(blocks_[i], block_size);
         destroyed() = true;
     }
 
@@ -85,7 +95,7 @@ struct handler_allocator {
     }
     void deallocate(T* p, std::size_t n) noexcept {
         if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__)
-            ::operator delete(p, n * sizeof(T), std::align_val_t(alignof(T)));
+            ::operator delete(p, std::align_val_t(alignof(T)));
         else
             handler_block_pool::release(p, n * sizeof(T));
     }
