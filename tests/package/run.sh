@@ -105,7 +105,7 @@ find_package)
   for f in include/parley/parley.hpp include/parley/version.hpp \
            share/cmake/parley/parleyConfig.cmake share/cmake/parley/parleyConfigVersion.cmake \
            share/cmake/parley/parleyTargets.cmake share/cmake/parley/Findasio.cmake \
-           share/pkgconfig/parley.pc; do
+           share/pkgconfig/parley.pc share/pkgconfig/parley-tls.pc; do
     [ -f "$prefix/$f" ] || { echo "FAILED: $f was not installed" >&2; exit 1; }
   done
 
@@ -124,6 +124,13 @@ find_package)
   # shellcheck disable=SC2086 # word splitting of pkg-config output is intended
   "${CXX:-c++}" -std=c++20 $cflags "$here/common/main.cpp" -o "$dir/consumer-pkg-config" $libs
   "$dir/consumer-pkg-config"
+  if pkg-config --exists openssl; then
+    step "pkg-config parley-tls"
+    # shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+    "${CXX:-c++}" -std=c++20 $(pkg-config --cflags parley-tls) "$here/common/tls_main.cpp" \
+      -o "$dir/consumer-tls-pkg-config" $(pkg-config --libs parley-tls)
+    "$dir/consumer-tls-pkg-config"
+  fi
   ;;
 
 meson_subproject)
