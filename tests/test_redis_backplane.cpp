@@ -217,10 +217,10 @@ TEST_CASE("redis connection: pipelined commands, error replies, subscriber mode"
 namespace {
 
 // A chat cluster for the tests: one Redis, `n` chat_server processes with
-// a fast heartbeat (100 ms) and expiry (1 s).
+// a fast heartbeat (100 ms) and expiry (1.5 s).
 struct cluster {
     static constexpr auto heartbeat = 100ms;
-    static constexpr auto expiry = 1000ms;
+    static constexpr auto expiry = 1500ms;
 
     // The second instance runs two I/O threads, the others one.
     explicit cluster(const std::string& redis_server, int n)
@@ -444,6 +444,36 @@ TEST_CASE("redis backplane: a killed instance's members leave within the expiry"
     CHECK(sorted(m.members) == std::vector<std::string>{"alice", "bob"});
     client again(cl.port(1));
     again.login("carol"); // its nicknames are free again
+}
+
+TEST_CASE("redis backplane: a stalled instance taken for dead comes back") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2);
+    auto a = join(cl.port(0), "alice", {});
+    auto b = join(cl.port(1), "bob", {a.get()});
+
+    // Frozen longer than the expiry: the other instance announces bob's leave.
+    REQUIRE(::kill(cl.servers[1]->pid(), SIGSTOP) == 0);
+    a->wait_for<pc::leave_event>([](const pc::leave_event& l) { return l.nick == "bob"; },
+                                 cluster::expiry + cluster::heartbeat + 1500ms);
+    REQUIRE(::kill(cl.servers[1]->pid(), SIGCONT) == 0);
+    // Back: it registers again and announces its member anew.
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "bob"; });
+    b->say("still here");
+    CHECK(a->wait_for<pc::message_event>([](const auto&) { return true; }).text == "still here");
+    CHECK(b->wait_for<pc::message_event>([](const auto&) { return true; }).text == "still here");
+    // bob never saw himself leave (the leave was for the others).
+    CHECK(b->seen_of<pc::leave_event>().empty());
+    a->say("/list");
+    CHECK(sorted(a->expect<pc::members_event>().members) ==
+          std::vector<std::string>{"alice", "bob"});
+    client other(cl.port(0));
+    other.welcome_and_send("bob");
+    other.expect_error("nickname_taken"); // reclaimed
 }
 
 TEST_CASE("redis backplane: Redis restarts, the servers chat locally, then resume") {

@@ -64,6 +64,9 @@ struct backplane_events {
     /// Keys this instance holds locally that another instance claimed
     /// during an outage (both keep them; see docs/SCALING.md).
     std::function<void(std::vector<std::string> keys)> on_conflict;
+    /// This instance is back after the others took it for dead and
+    /// announced its members' leaves: the chat server announces them again.
+    std::function<void()> on_rejoined;
 };
 
 /// Publish out, receive in. Every function may be called from any thread

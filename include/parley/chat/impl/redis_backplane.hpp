@@ -43,7 +43,7 @@ for _, d in ipairs(redis.call('ZRANGE', p .. 'instances', 0, -1)) do
     table.insert(others, {d, redis.call('HVALS', p .. 'presence:' .. d)})
   end
 end
-return {conflicts, others}
+return {conflicts, others, redis.call('DEL', p .. 'lost:' .. id)}
 )lua";
 
 // heartbeat: ARGV[3] = expiry (ms). Renews this instance and its
@@ -68,6 +68,7 @@ for _, d in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', now - ttl)) do
     end
     table.insert(lost, {d, redis.call('HVALS', h)})
     redis.call('DEL', h)
+    redis.call('SET', p .. 'lost:' .. d, '1', 'PX', 86400000)
   end
 end
 if not known then return {0, lost} end
@@ -356,7 +357,7 @@ inline void redis_backplane::refresh() {
 }
 
 inline void redis_backplane::registered(const redis::reply& r) {
-    if (r.type != redis::reply::kind::array || r.elements.size() != 2)
+    if (r.type != redis::reply::kind::array || r.elements.size() != 3)
         return link_lost(error::malformed_message, "registering (" + r.describe() + ") with");
     std::vector<std::string> conflicts;
     for (const auto& k : r.elements[0].elements)
@@ -386,6 +387,14 @@ inline void redis_backplane::registered(const redis::reply& r) {
     }
     if (events_.on_snapshot)
         events_.on_snapshot(std::move(others));
+    if (r.elements[2].integer == 1) {
+        // Another instance took us for dead (we were cut off, or stalled,
+        // for longer than the expiry) and announced our members' leaves.
+        emit("redis: this instance had been taken for dead by another; announcing its members "
+             "again");
+        if (events_.on_rejoined)
+            events_.on_rejoined();
+    }
     // Tell the others to read our presence (they may have read it before
     // we were back).
     commands_->command({"PUBLISH", sync_channel_, id_});

@@ -1038,6 +1038,10 @@ private:
             if (auto self = weak.lock())
                 self->on_nick_conflict(keys);
         };
+        events.on_rejoined = [weak] {
+            if (auto self = weak.lock())
+                self->on_rejoined();
+        };
         cluster_->start(std::move(events));
     }
 
@@ -1100,6 +1104,8 @@ private:
             publish(room, join_event{room, m.nick, std::string(f[3])}, false);
         } else if (kind == "L" && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
                    valid_short(f[3]) && valid_short(f[4])) {
+            if (nicks_.contains(nickname_key(f[2])))
+                return; // ours, announced by an instance that took us for dead
             const std::string room(f[1]);
             if (auto it = remote_.find(nickname_key(f[2])); it != remote_.end())
                 std::erase(it->second.rooms, room);
@@ -1132,7 +1138,8 @@ private:
                                        std::string(f[4])});
             }
         } else if (kind == "Q" && n == 2 && valid_nick(f[1])) {
-            remote_.erase(nickname_key(f[1]));
+            if (!nicks_.contains(nickname_key(f[1])))
+                remote_.erase(nickname_key(f[1]));
         } else {
             note_malformed();
         }
@@ -1181,6 +1188,17 @@ private:
                   std::to_string(m->rooms.size()) + " room(s) (disconnected)");
         }
         std::erase_if(remote_, [&](const auto& entry) { return entry.second.instance == instance; });
+    }
+
+    // The others announced our members' leaves while we were cut off: join
+    // them again in the others' eyes (our own members saw nothing).
+    void on_rejoined() {
+        guard g(*this);
+        const std::string time = now();
+        for (const auto& [id, c] : clients_)
+            if (!c->gone && !c->nick.empty())
+                for (const auto& room : c->rooms)
+                    cluster_publish({"J", room, c->nick, time});
     }
 
     void on_nick_conflict(const std::vector<std::string>& keys) {
