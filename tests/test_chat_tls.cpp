@@ -14,10 +14,12 @@
 #include <parley/tls.hpp>
 
 #include <asio/ip/tcp.hpp>
+#include <asio/io_context.hpp>
 
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <sstream>
 #endif
 
@@ -304,6 +306,65 @@ TEST_CASE("chat over TLS: openssl s_client chats in line mode") {
     CHECK(printed.str().find("carol") != std::string::npos);
     CHECK(printed.str().find("goodbye") != std::string::npos);
     CHECK(f.server().security().tls_handshake_failures == 0);
+}
+
+TEST_CASE("chat over TLS: parley::tls::async_client connects, chats, closes; a wrong CA is refused") {
+    REQUIRE(parley::test::have_openssl_tool());
+    parley::test::tls_certs certs;
+    server_fixture f(tls_options(certs));
+    asio::io_context io;
+    parley::client_options options;
+    options.connect.max_attempts = 1;
+
+    SUBCASE("trusted") {
+        auto ctx = std::make_shared<asio::ssl::context>(
+            parley::tls::client_context({.ca_file = certs.cert()}));
+        parley::tls::async_client client(io.get_executor(), options,
+                                         parley::tls::client_transport<>(ctx));
+        std::vector<std::string> frames;
+        std::optional<std::error_code> closed;
+        client.on_frame([&](parley::frame_view f) {
+            frames.emplace_back(parley::as_string_view(f));
+            if (frames.size() == 1)
+                client.send("alice");
+            if (frames.size() == 2) { // nick_accepted
+                client.send("/quit");
+                client.close(); // sends close_notify after /quit
+            }
+        });
+        client.on_event([&](const parley::client_event& e) {
+            if (e.what == parley::client_event::kind::closed)
+                closed = e.error;
+        });
+        std::error_code connect_ec;
+        client.async_connect("localhost", f.port(),
+                             [&](std::error_code ec, asio::ip::tcp::endpoint) { connect_ec = ec; });
+        io.run_for(patience);
+        CHECK_FALSE(connect_ec);
+        REQUIRE(closed.has_value());
+        CHECK_FALSE(*closed); // everything written, the server closed cleanly
+        REQUIRE(frames.size() >= 3);
+        CHECK(frames[0].find("\"welcome\"") != std::string::npos);
+        CHECK(frames[1].find("\"nick_accepted\"") != std::string::npos);
+        // The server's goodbye arrived before its close_notify.
+        CHECK(frames.back().find("goodbye") != std::string::npos);
+    }
+    SUBCASE("a stranger's CA") {
+        auto ctx = std::make_shared<asio::ssl::context>(
+            parley::tls::client_context({.ca_file = certs.cert("other")}));
+        parley::tls::async_client client(io.get_executor(), options,
+                                         parley::tls::client_transport<>(ctx));
+        std::optional<std::error_code> result;
+        client.async_connect("localhost", f.port(),
+                             [&](std::error_code ec, asio::ip::tcp::endpoint) { result = ec; });
+        io.run_for(patience);
+        REQUIRE(result.has_value());
+        CHECK(*result == parley::error::certificate_rejected);
+        const std::string why = client.describe(*result);
+        CAPTURE(why);
+        CHECK(why.find("TLS handshake failed: certificate rejected: ") == 0);
+        CHECK(client.state() == parley::client_state::closed);
+    }
 }
 
 TEST_CASE("chat over TLS: the token travels inside TLS") {
