@@ -2,18 +2,28 @@
 // each client is greeted with "连上了" ("connected") as a frame, one message
 // from it is printed, and the connection is closed. Clients are served one
 // at a time; echo_server is the asynchronous version that serves many.
+// SIGINT or SIGTERM stops it once the client being served is done (exit
+// status 0).
 //
 //   blocking_echo_server [--host 127.0.0.1] [--port 10000]
 #include "common/options.hpp"
 
+#include <parley/accept_backoff.hpp>
+#include <parley/error.hpp>
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
 using namespace std::chrono_literals;
+
+namespace {
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void request_stop(int) { stop_requested = 1; }
+} // namespace
 
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
@@ -34,15 +44,25 @@ int main(int argc, char** argv) {
     std::cout << "listening on " << parley::examples::to_string(server.local_endpoint())
               << std::endl;
 
-    for (;;) {
+    // Blocking calls carry on after a signal, so the flag is looked at
+    // between accepts, which wait at most 200 ms each.
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    parley::accept_backoff backoff;
+    while (!stop_requested) {
         std::error_code ec;
-        parley::tcp_socket con = server.accept(ec);
+        parley::tcp_socket con = server.accept(200ms, ec);
+        if (ec == parley::error::timed_out)
+            continue;
         if (ec) {
-            // Out of descriptors, say: keep serving, but do not spin.
+            // Out of descriptors, say: keep serving, but do not spin
+            // (pauses grow from 100 ms to 1 s while the error lasts).
+            const auto pause = backoff.failed(ec);
             std::cerr << "accept: " << ec.message() << std::endl;
-            std::this_thread::sleep_for(100ms);
+            std::this_thread::sleep_for(pause);
             continue;
         }
+        backoff.succeeded();
         try {
             // One client at a time, so one that never speaks must not keep
             // the others waiting for ever.
@@ -57,4 +77,6 @@ int main(int argc, char** argv) {
             std::cerr << e.what() << std::endl; // that client failed; serve the next
         }
     } // `con` is closed here, at the end of each turn of the loop
+    std::cout << "stopped" << std::endl;
+    return 0;
 }

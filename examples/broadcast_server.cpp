@@ -10,6 +10,7 @@
 //   broadcast_server [--host 127.0.0.1] [--port 7000] [--no-echo] [--threads 1]
 #include "common/options.hpp"
 
+#include <parley/accept_backoff.hpp>
 #include <parley/hub.hpp>
 
 #include <asio/io_context.hpp>
@@ -39,7 +40,7 @@ struct settings {
 class broadcast_server {
 public:
     broadcast_server(asio::io_context& ioc, const settings& s)
-        : ioc_(ioc), settings_(s), acceptor_(ioc),
+        : ioc_(ioc), settings_(s), acceptor_(ioc), pause_(ioc),
           hub_({.thread_safe = s.threads > 1,
                 .on_slow_member = [](parley::session_base& member, std::size_t dropped) {
                     if (dropped == 0)
@@ -63,6 +64,7 @@ public:
     // written; sessions that cannot drain within a second are cut off.
     void stop() {
         acceptor_.close();
+        pause_.cancel();
         for (auto& member : hub_.members(room))
             member->close();
         auto deadline = std::make_shared<asio::steady_timer>(ioc_, std::chrono::seconds(1));
@@ -86,11 +88,21 @@ private:
         acceptor_.async_accept(executor, [this](std::error_code ec, tcp::socket socket) {
             if (!acceptor_.is_open())
                 return;
-            if (!ec)
+            if (!ec) {
+                backoff_.succeeded();
                 serve(std::move(socket));
-            else
-                std::cerr << "accept: " << ec.message() << '\n';
-            accept();
+                return accept();
+            }
+            // Out of descriptors, say: pause (100 ms, growing to 1 s while
+            // it lasts) rather than spin or stop accepting for good.
+            const auto pause = backoff_.failed(ec);
+            std::cerr << "accept: " << ec.message() << "; retrying in " << pause.count()
+                      << " ms\n";
+            pause_.expires_after(pause);
+            pause_.async_wait([this](std::error_code wec) {
+                if (!wec && acceptor_.is_open())
+                    accept();
+            });
         });
     }
 
@@ -115,6 +127,8 @@ private:
     asio::io_context& ioc_;
     settings settings_;
     tcp::acceptor acceptor_;
+    asio::steady_timer pause_;
+    parley::accept_backoff backoff_;
     parley::hub hub_;
     parley::session_options options_;
 };
@@ -157,4 +171,5 @@ int main(int argc, char** argv) {
     std::cout << "stopped: " << c.published << " published, " << c.deliveries << " delivered, "
               << c.slow_disconnects << " slow consumers disconnected, " << c.dropped << " dropped"
               << std::endl;
+    return 0;
 }

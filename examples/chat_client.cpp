@@ -401,6 +401,13 @@ private:
         } while (!rest.empty());
     }
 
+    // Keepalive: answered at once and silently, so the server knows this
+    // connection is alive however long the user stays quiet.
+    void handle(const chat::ping_event&) {
+        std::error_code ec;
+        client_.send("/pong", ec);
+    }
+
     void handle(const chat::unknown_event&) {} // newer servers may send more
 
     std::string stamp(std::string_view time) const {

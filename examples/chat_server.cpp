@@ -17,7 +17,10 @@
 // nickname (chat_client --token SECRET).
 //
 // Joins, leaves, errors and slow-consumer disconnects are logged to stderr,
-// one line each. SIGINT or SIGTERM tells every client and exits cleanly.
+// one line each. SIGUSR1 prints the counters (deliveries, and every limit
+// hit: docs/RELIABILITY.md) to stderr. SIGINT or SIGTERM stops accepting,
+// tells every client, gives each --shutdown-ms to receive what is queued
+// for it, closes, and exits with status 0.
 #include "common/options.hpp"
 
 #include <parley/chat/server.hpp>
@@ -31,10 +34,31 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include <chrono>
+#include <functional>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+// One line with every counter, for SIGUSR1.
+std::string stats(const parley::chat::server& server) {
+    const auto h = server.counters();
+    const auto l = server.limit_counters();
+    std::ostringstream out;
+    out << "stats: " << server.clients().size() << " connections, " << h.rooms << " rooms, "
+        << h.published << " published, " << h.deliveries << " deliveries, " << h.dropped
+        << " dropped; limits hit: " << l.slow_consumers << " slow consumers, " << l.write_timeouts
+        << " write timeouts, " << l.idle_timeouts << " idle timeouts (" << l.pings_sent
+        << " pings), " << l.nickname_timeouts << " nickname timeouts, " << l.frames_too_large
+        << " frames too large, " << l.lines_too_long << " lines too long, " << l.server_full
+        << " server full, " << l.address_full << " per-address refusals, " << l.rate_limited
+        << " inputs rate-limited, " << l.flood_disconnects << " flooders, " << l.budget_refusals
+        << " budget refusals, " << l.accept_pauses << " accept pauses; outbound "
+        << l.outbound_bytes << " bytes queued (peak " << l.outbound_peak_bytes << ")";
+    return out.str();
+}
 
 int main(int argc, char** argv) {
     parley::chat::server_options options;
@@ -46,6 +70,7 @@ int main(int argc, char** argv) {
     std::string redis_prefix = "parley:";
     unsigned heartbeat_ms = 1000, expiry_ms = 3000;
     std::string tls_cert, tls_key;
+    unsigned idle_s = 120, ping_s = 45, write_s = 30, shutdown_ms = 2000, flood_rate = 20;
 
     parley::examples::command_line cli(
         "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
@@ -69,9 +94,24 @@ int main(int argc, char** argv) {
         .option("--tls-cert", tls_cert, "PEM certificate (chain): both ports speak TLS")
         .option("--tls-key", tls_key, "PEM private key of --tls-cert")
         .option("--token", options.access_token,
-                "access token clients must send (/auth TOKEN) before their nickname");
+                "access token clients must send (/auth TOKEN) before their nickname")
+        .option("--max-clients", options.max_clients, "connections at most", std::size_t{1})
+        .option("--max-per-address", options.max_clients_per_address,
+                "connections from one IP address at most, 0 for no limit")
+        .option("--idle-timeout", idle_s, "seconds a framed client may stay silent, 0 for ever")
+        .option("--ping-interval", ping_s, "seconds of silence before a keepalive ping, 0: none")
+        .option("--write-timeout", write_s,
+                "seconds a client's socket may accept nothing while events wait, 0 for ever")
+        .option("--flood-rate", flood_rate, "inputs per second per client (bursts of 3x), 0: off")
+        .option("--shutdown-ms", shutdown_ms,
+                "on SIGINT/SIGTERM, how long clients get to receive what is queued");
     if (auto status = cli.parse(argc, argv))
         return *status;
+    options.idle_timeout = std::chrono::seconds(idle_s);
+    options.ping_interval = std::chrono::seconds(ping_s);
+    options.write_timeout = std::chrono::seconds(write_s);
+    options.flood.messages_per_second = flood_rate;
+    options.flood.burst_messages = std::size_t{flood_rate} * 3;
     if (tls_cert.empty() != tls_key.empty()) {
         std::cerr << "chat_server: --tls-cert and --tls-key go together\n";
         return 2;
@@ -141,10 +181,23 @@ int main(int argc, char** argv) {
                   << parley::examples::to_string({address, server.line_port()}) << std::endl;
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::signal_set usr1(ioc, SIGUSR1);
     signals.async_wait([&](std::error_code ec, int) {
-        if (!ec)
-            server.stop(); // run() returns once every client is told and closed
+        if (ec)
+            return;
+        usr1.cancel();
+        // run() returns once every client is told and closed.
+        server.stop(std::chrono::milliseconds(shutdown_ms));
     });
+    std::function<void()> wait_usr1 = [&] {
+        usr1.async_wait([&](std::error_code ec, int) {
+            if (ec)
+                return;
+            std::cerr << (stats(server) + '\n');
+            wait_usr1();
+        });
+    };
+    wait_usr1();
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i)
@@ -152,5 +205,7 @@ int main(int argc, char** argv) {
     ioc.run();
     for (auto& t : pool)
         t.join();
+    std::cerr << (stats(server) + '\n');
     std::cout << "stopped" << std::endl;
+    return 0;
 }

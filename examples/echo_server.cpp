@@ -9,6 +9,7 @@
 //   echo_server [--host 127.0.0.1] [--port 10000] [--quiet]
 #include "common/options.hpp"
 
+#include <parley/accept_backoff.hpp>
 #include <parley/framed_stream.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -31,6 +32,7 @@ constexpr auto with_error = asio::experimental::as_tuple(asio::use_awaitable);
 // Open connections, so that stopping the server can close them.
 std::set<tcp::socket*> connections;
 bool quiet = false; // --quiet: do not print every message (for benchmarks)
+asio::steady_timer* stop_grace = nullptr; // set while stopping
 
 asio::awaitable<void> serve(tcp::socket socket) {
     const std::string peer = parley::examples::to_string(socket.remote_endpoint());
@@ -65,6 +67,8 @@ asio::awaitable<void> serve(tcp::socket socket) {
     }
 
     connections.erase(&stream.next_layer());
+    if (stop_grace && connections.empty())
+        stop_grace->cancel(); // the last one is done: no need to wait
     if (ec == asio::error::eof || ec == asio::error::operation_aborted ||
         ec == asio::error::bad_descriptor) {
         std::cout << peer << " left" << std::endl;
@@ -80,18 +84,23 @@ asio::awaitable<void> serve(tcp::socket socket) {
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     asio::steady_timer pause(acceptor.get_executor());
+    parley::accept_backoff backoff;
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(with_error);
         if (ec == asio::error::operation_aborted || !acceptor.is_open())
             co_return;
         if (ec) {
             // Out of descriptors, or a connection reset before it was
-            // accepted: keep serving, but pause so a lasting error cannot spin.
-            std::cerr << "accept: " << ec.message() << std::endl;
-            pause.expires_after(std::chrono::milliseconds(100));
+            // accepted: keep serving, but pause (100 ms, growing to 1 s
+            // while it lasts) so a lasting error cannot spin.
+            const auto wait = backoff.failed(ec);
+            std::cerr << "accept: " << ec.message() << "; retrying in " << wait.count() << " ms"
+                      << std::endl;
+            pause.expires_after(wait);
             co_await pause.async_wait(with_error);
             continue;
         }
+        backoff.succeeded();
         asio::co_spawn(acceptor.get_executor(), serve(std::move(socket)), asio::detached);
     }
 }
@@ -111,16 +120,32 @@ int main(int argc, char** argv) {
     if (!parley::examples::open_acceptor(acceptor, host, port))
         return 1;
 
-    // Stopping closes the listener and every connection; run() then returns
-    // once each session has finished.
+    // Stopping closes the listener and ends each connection's input: a
+    // session echoes what it has read, reads end of stream and finishes.
+    // Connections still busy after a second (a client that does not read
+    // its echoes) are closed. run() returns once every session is done.
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](std::error_code, int) {
+    asio::steady_timer grace(ioc);
+    signals.async_wait([&](std::error_code ec, int) {
+        if (ec)
+            return;
         acceptor.close();
+        std::error_code ignored;
         for (auto* socket : connections)
-            socket->close();
+            socket->shutdown(tcp::socket::shutdown_receive, ignored);
+        if (connections.empty())
+            return;
+        stop_grace = &grace;
+        grace.expires_after(std::chrono::seconds(1));
+        grace.async_wait([](std::error_code) {
+            std::error_code ignored;
+            for (auto* socket : connections)
+                socket->close(ignored);
+        });
     });
 
     asio::co_spawn(ioc, accept_loop(acceptor), asio::detached);
     ioc.run();
     std::cout << "stopped" << std::endl;
+    return 0;
 }

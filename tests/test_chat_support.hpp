@@ -48,6 +48,11 @@ public:
     explicit server_fixture(pc::server_options options = {}, int threads = 2) {
         options.host = "127.0.0.1";
         options.port = 0;
+        // The chat tests send hundreds of messages as fast as they can:
+        // flood control is off unless a test sets limits of its own
+        // (test_faults.cpp does).
+        if (options.flood.messages_per_second == pc::flood_limits{}.messages_per_second)
+            options.flood.messages_per_second = 0;
         if (options.line_port)
             options.line_port = 0;
         options.log = [this](std::string_view line) {

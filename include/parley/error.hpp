@@ -47,6 +47,9 @@ enum class error {
     certificate_rejected,
     /// The peer did not present the access token the server requires.
     access_denied,
+    /// The peer's socket accepted no data for the write timeout while data
+    /// was queued for it: it stopped reading (or the path to it is dead).
+    write_timeout,
 };
 
 namespace detail {
@@ -87,6 +90,8 @@ public:
             return "the peer's TLS certificate was rejected";
         case error::access_denied:
             return "access denied: wrong or missing access token";
+        case error::write_timeout:
+            return "peer accepted no data within the write timeout";
         }
         return "unknown parley error";
     }
@@ -94,6 +99,7 @@ public:
     std::error_condition default_error_condition(int ev) const noexcept override {
         switch (static_cast<error>(ev)) {
         case error::timed_out:
+        case error::write_timeout:
             return std::errc::timed_out;
         case error::invalid_argument:
             return std::errc::invalid_argument;

@@ -6,12 +6,14 @@
 #define PARLEY_PARLEY_HPP
 
 #include <parley/constant_time.hpp>
+#include <parley/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>
 #include <parley/hub.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
+#include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
 #include <parley/session.hpp>
 #include <parley/socket.hpp>

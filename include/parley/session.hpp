@@ -6,6 +6,7 @@
 #include <parley/error.hpp>
 #include <parley/framed_stream.hpp>
 #include <parley/message.hpp>
+#include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
 #include <parley/detail/handler_memory.hpp>
 #include <parley/detail/optional_mutex.hpp>
@@ -16,9 +17,11 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -51,6 +54,15 @@ struct session_options {
     /// executor; a server whose io_context runs on one thread can turn it
     /// off and save two atomic operations per message and recipient.
     bool thread_safe = true;
+    /// Write deadline: a session whose socket accepts no data for this
+    /// long while data is queued is closed with error::write_timeout, even
+    /// if its queue is not full. 0 (the default) turns it off. A timer is
+    /// armed only once the socket stops taking data, so a peer that keeps
+    /// up costs nothing.
+    std::chrono::milliseconds write_timeout{0};
+    /// A budget of queued bytes shared with other sessions (see
+    /// outbound_budget); null for none.
+    std::shared_ptr<outbound_budget> budget{};
 };
 
 /// Counters of one session's outbound side.
@@ -160,8 +172,14 @@ protected:
         if (closing_ || aborting_ || closed_)
             return outcome::refused;
         std::size_t dropped_now = 0;
-        if (queue_.push_counted(m, &dropped_now) == outbound_queue::push_result::overflow)
+        if (budget_) [[unlikely]] {
+            if (!charge_budget(m, dropped_now))
+                return queue_.limits().policy == overflow_policy::disconnect ? outcome::overflow
+                                                                             : outcome::refused;
+        } else if (queue_.push_counted(m, &dropped_now) ==
+                   outbound_queue::push_result::overflow) {
             return outcome::overflow;
+        }
         if (!counted)
             m.add_ref();
         if (dropped_now != 0) {
@@ -193,7 +211,39 @@ protected:
     }
 
     explicit session_base(const session_options& options)
-        : mutex_(options.thread_safe), queue_(options.queue), id_(next_id()) {}
+        : mutex_(options.thread_safe), queue_(options.queue), budget_(options.budget),
+          id_(next_id()) {}
+
+    // Under the lock: pushes within the shared budget too. False when
+    // nothing was queued.
+    bool charge_budget(const message& m, std::size_t& dropped_now) {
+        if (!budget_->admit(queue_.bytes(), m.size()))
+            return false;
+        const std::size_t before = queue_.bytes();
+        if (queue_.push_counted(m, &dropped_now) == outbound_queue::push_result::overflow)
+            return false;
+        const std::size_t after = queue_.bytes();
+        if (after >= before)
+            budget_->charge(after - before);
+        else
+            budget_->release(before - after); // drop_oldest freed more than it added
+        budget_->note_peak();
+        return true;
+    }
+
+    // Under the lock: retires written bytes from the queue (and budget).
+    std::size_t consume_written(std::size_t written) noexcept {
+        if (budget_)
+            budget_->release(written);
+        return queue_.consume(written);
+    }
+
+    // Under the lock: drops the queue (and gives its bytes back).
+    void clear_queue() noexcept {
+        if (budget_)
+            budget_->release(queue_.bytes());
+        queue_.clear();
+    }
 
     // Runs flush() on the session's executor.
     virtual void schedule_flush() = 0;
@@ -208,6 +258,7 @@ protected:
 
     mutable detail::optional_mutex mutex_;
     outbound_queue queue_;
+    std::shared_ptr<outbound_budget> budget_;
     bool flush_pending_ = false; // a flush is posted
     bool writing_ = false;       // a write or a wait for writability is in progress
     bool closing_ = false;       // close(): no new messages, flush then close
@@ -243,7 +294,7 @@ public:
     using frame_handler = std::function<void(session&, frame_view)>;
 
     explicit session(Stream stream, const session_options& options = {})
-        : session_base(options), stream_(std::move(stream)) {}
+        : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {}
 
     executor_type get_executor() noexcept { return stream_.get_executor(); }
     stream_type& stream() noexcept { return stream_; }
@@ -348,7 +399,7 @@ private:
         const std::size_t total = detail::iovec_bytes(iov.first(count));
         std::error_code ec;
         const std::size_t written = detail::send_now(stream_.next_layer(), iov.first(count), ec);
-        sent_ += queue_.consume(written);
+        sent_ += consume_written(written);
         if (ec && !detail::would_block(ec)) {
             lock.unlock();
             shut(ec);
@@ -358,6 +409,7 @@ private:
             return true;
         writing_ = true; // the socket is full: wait until it drains
         lock.unlock();
+        watch_stall();
         stream_.next_layer().async_wait(asio::socket_base::wait_write,
                                         [self = this->shared_from_this()](std::error_code wec) {
                                             {
@@ -366,6 +418,7 @@ private:
                                             }
                                             if (wec)
                                                 return self->shut(wec);
+                                            self->note_write_progress();
                                             self->flush();
                                         });
         return false;
@@ -398,16 +451,18 @@ private:
         }
         writing_ = true;
         lock.unlock();
+        watch_stall();
         asio::async_write(stream_.next_layer(),
                           std::span<const asio::const_buffer>(write_buffers_),
                           [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
                               {
                                   detail::optional_lock l(self->mutex_);
-                                  self->sent_ += self->queue_.consume(n);
+                                  self->sent_ += self->consume_written(n);
                                   self->writing_ = false;
                               }
                               if (ec)
                                   return self->shut(ec);
+                              self->note_write_progress();
                               self->flush();
                           });
     }
@@ -440,8 +495,10 @@ private:
             if (closed_)
                 return;
             closed_ = true;
-            queue_.clear();
+            clear_queue();
         }
+        if (write_timer_)
+            write_timer_->cancel();
         std::error_code ignored;
         auto& socket = lowest_layer(stream_.next_layer());
         if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })
@@ -462,11 +519,51 @@ private:
     }
 
     static constexpr std::size_t max_coalesced_bytes = 64 * 1024;
+    // The write deadline. On the plain-socket path the timer starts when
+    // the socket first refuses data and every wake-up of the wait for
+    // writability counts as progress; on the portable path each gathered
+    // write as a whole must complete within the deadline. Runs on the
+    // session's executor.
+    void watch_stall() {
+        if (write_timeout_.count() == 0 || write_timer_armed_)
+            return;
+        if (!write_timer_)
+            write_timer_ = std::make_unique<asio::steady_timer>(get_executor());
+        write_progress_ = std::chrono::steady_clock::now();
+        arm_write_timer();
+    }
+
+    void note_write_progress() {
+        if (write_timer_armed_)
+            write_progress_ = std::chrono::steady_clock::now();
+    }
+
+    void arm_write_timer() {
+        write_timer_armed_ = true;
+        write_timer_->expires_at(write_progress_ + write_timeout_);
+        write_timer_->async_wait([self = this->shared_from_this()](std::error_code ec) {
+            self->write_timer_armed_ = false;
+            if (ec || self->closed_)
+                return;
+            {
+                detail::optional_lock lock(self->mutex_);
+                if (!self->writing_)
+                    return; // caught up: the next stall starts a new watch
+            }
+            if (std::chrono::steady_clock::now() - self->write_progress_ >= self->write_timeout_)
+                return self->shut(error::write_timeout);
+            self->arm_write_timer();
+        });
+    }
 
     stream_type stream_;
     frame_handler on_frame_;
     std::vector<asio::const_buffer> write_buffers_;
     std::vector<std::byte> coalesced_; // write_async's copy of several messages
+    std::chrono::milliseconds write_timeout_;
+    std::unique_ptr<asio::steady_timer> write_timer_; // created at the first stall
+    std::chrono::steady_clock::time_point write_progress_{};
+    bool write_timer_armed_ = false;
 };
 
 } // namespace parley

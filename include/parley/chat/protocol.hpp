@@ -67,6 +67,10 @@ enum class errc : unsigned char {
     server_full,       ///< too many connections; the server closes this one
     access_required,   ///< the server needs an access token first (/auth TOKEN)
     access_denied,     ///< a wrong access token; the server closes the connection
+    too_many_connections, ///< too many connections from one address; closed
+    idle_timeout,      ///< nothing received within the idle deadline; closed
+    rate_limited,      ///< inputs faster than the flood limits; this one was dropped
+    flooding,          ///< kept flooding after rate_limited; the server closes the connection
 };
 
 /// The code as it appears on the wire ("nickname_taken").
@@ -79,6 +83,8 @@ enum class leave_reason : unsigned char {
     disconnected,  ///< the client closed the connection
     error,         ///< the connection failed (reset, network error) or broke the protocol
     slow_consumer, ///< the client did not read fast enough and was disconnected
+    timeout,       ///< the client sent nothing within the idle deadline
+    flooding,      ///< the client kept sending faster than the flood limits
 };
 
 std::string_view to_string(leave_reason reason) noexcept;
@@ -170,6 +176,14 @@ struct notice_event {
     bool operator==(const notice_event&) const = default;
 };
 
+/// Keepalive: the server heard nothing from the client for a while and
+/// asks for a sign of life. Framed clients answer with the input `/pong`
+/// (any input will do) before the server's idle deadline.
+struct ping_event {
+    static constexpr std::string_view type = "ping";
+    bool operator==(const ping_event&) const = default;
+};
+
 /// An event of a type this version does not know: clients ignore it.
 struct unknown_event {
     std::string type;
@@ -178,7 +192,7 @@ struct unknown_event {
 
 using event = std::variant<welcome_event, nick_accepted_event, message_event, private_event,
                            join_event, leave_event, rename_event, members_event, error_event,
-                           notice_event, unknown_event>;
+                           notice_event, ping_event, unknown_event>;
 
 /// The event's "type" string.
 std::string_view type_of(const event& e) noexcept;
@@ -230,6 +244,9 @@ struct msg_input {
 struct help_input {};
 /// QUIT in any case, or /quit
 struct quit_input {};
+/// /pong: the answer to a ping event. Does nothing but show that the
+/// client is alive (allowed before a nickname too).
+struct pong_input {};
 /// An input that cannot be understood.
 struct bad_input {
     errc code;
@@ -237,7 +254,7 @@ struct bad_input {
 };
 
 using input = std::variant<say_input, nick_input, join_input, part_input, list_input, msg_input,
-                           help_input, quit_input, bad_input>;
+                           help_input, quit_input, pong_input, bad_input>;
 
 /// Parses one input (a frame's payload or a line). Views point into `text`.
 /// Checks UTF-8 and command syntax; message text is checked by

@@ -22,6 +22,7 @@
 #include <parley/chat/backplane.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/hub.hpp>
+#include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
 #include <parley/session.hpp>
 
@@ -75,6 +76,44 @@ struct security_counters {
     std::uint64_t access_denied = 0;
 };
 
+/// Flood control: a token bucket on each client's inputs, in messages and
+/// in bytes, each refilled at its rate up to its burst. An input that finds
+/// a bucket short is dropped; the first one dropped after a calm spell is
+/// answered with a rate_limited error, the others silently. A client whose
+/// inputs keep being dropped (more than max_dropped before its message
+/// bucket is full again, i.e. before it pauses) is told `flooding` and
+/// disconnected.
+struct flood_limits {
+    /// Inputs per second; 0 turns flood control off.
+    double messages_per_second = 20;
+    std::size_t burst_messages = 60;
+    /// Input bytes per second (payload or line, without framing).
+    double bytes_per_second = 64 * 1024;
+    std::size_t burst_bytes = 256 * 1024;
+    /// Inputs dropped before a flooder is disconnected.
+    std::size_t max_dropped = 100;
+};
+
+/// How often each limit was hit (see server::limit_counters()). Every
+/// field only grows, except the two outbound_bytes fields.
+struct limit_counters {
+    std::uint64_t nickname_timeouts = 0;    ///< no nickname in time: closed
+    std::uint64_t idle_timeouts = 0;        ///< silent past the idle deadline: closed
+    std::uint64_t pings_sent = 0;           ///< keepalive pings sent
+    std::uint64_t write_timeouts = 0;       ///< socket accepted nothing for write_timeout: closed
+    std::uint64_t slow_consumers = 0;       ///< queue (or the shared budget) overflowed: closed
+    std::uint64_t budget_refusals = 0;      ///< messages refused by the shared outbound budget
+    std::uint64_t frames_too_large = 0;     ///< frame over max_frame_bytes: closed
+    std::uint64_t lines_too_long = 0;       ///< line over max_line_bytes: discarded
+    std::uint64_t server_full = 0;          ///< connections refused: max_clients
+    std::uint64_t address_full = 0;         ///< refused: max_clients_per_address
+    std::uint64_t accept_pauses = 0;        ///< accept loop paused after an error (EMFILE...)
+    std::uint64_t rate_limited = 0;         ///< inputs dropped by flood control
+    std::uint64_t flood_disconnects = 0;    ///< flooders disconnected
+    std::size_t outbound_bytes = 0;         ///< queued for writing now, all clients
+    std::size_t outbound_peak_bytes = 0;    ///< the most ever queued at once
+};
+
 /// Options of a chat server.
 struct server_options {
     /// Numeric address to listen on (IPv4 or IPv6).
@@ -109,12 +148,41 @@ struct server_options {
     history_limits history{};
     /// Connections at most; more are told server_full and closed.
     std::size_t max_clients = 1024;
+    /// Connections from one remote IP address at most; more are told
+    /// too_many_connections and closed. 0: no limit.
+    std::size_t max_clients_per_address = 32;
     /// Rooms one client may be in at once.
     std::size_t max_rooms_per_client = 16;
     /// How long a new connection may take to choose a nickname.
     std::chrono::milliseconds nickname_timeout = std::chrono::seconds(60);
-    /// How long stop() and a client that quits wait for queued events to
-    /// be written before closing the connection anyway.
+    /// Idle (read) deadline of framed clients: one that sends no complete
+    /// input for this long is told idle_timeout and closed. It counts whole
+    /// inputs, so a frame that trickles in byte by byte (slowloris) does
+    /// not extend it. 0: no deadline.
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(120);
+    /// Keepalive: a framed client silent for this long is sent a ping
+    /// event, which it answers with /pong. Shorter than idle_timeout; 0:
+    /// no pings.
+    std::chrono::milliseconds ping_interval = std::chrono::seconds(45);
+    /// Idle deadline of line-mode clients. They are people at a terminal
+    /// and are not pinged (a person cannot be asked to answer), so the
+    /// deadline is longer; it still bounds half-open and trickling
+    /// connections. 0: no deadline.
+    std::chrono::milliseconds line_idle_timeout = std::chrono::minutes(30);
+    /// Write deadline: a client whose socket accepts no data for this long
+    /// while events are queued for it is disconnected (leave reason
+    /// slow_consumer) even if its queue is not full. 0: none.
+    std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
+    /// Flood control per client.
+    flood_limits flood{};
+    /// Bound on the events queued for all clients together, on top of each
+    /// client's queue limit (see outbound_budget). With the defaults, at
+    /// most 128 MiB + 64 KiB per client. max_bytes 0: no shared bound.
+    outbound_budget_limits outbound_budget{.max_bytes = 128 * 1024 * 1024,
+                                           .reserve_bytes = 64 * 1024};
+    /// How long stop() and a client that quits (or is closed for breaking a
+    /// limit) wait for queued events to be written before closing the
+    /// connection anyway.
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);
     /// Receives one line for every join, leave, rename, error sent to a
     /// client and slow-consumer disconnect. Called without the server's lock
@@ -189,6 +257,13 @@ public:
     /// Idempotent.
     void stop();
 
+    /// Graceful shutdown with its own deadline: as stop(), but each
+    /// connection gets `flush_deadline` (instead of close_timeout) to
+    /// receive what is queued for it, the shutdown notice last; then it is
+    /// closed regardless. Every message accepted before the call reaches
+    /// every client that keeps reading. Returns at once.
+    void stop(std::chrono::milliseconds flush_deadline);
+
     /// A snapshot of every connection.
     std::vector<client_info> clients() const;
 
@@ -199,6 +274,8 @@ public:
     backplane_counters cluster_counters() const;
     /// Failed TLS handshakes and refused access tokens.
     security_counters security() const;
+    /// How often each limit was hit, and the outbound bytes queued now.
+    chat::limit_counters limit_counters() const;
 
     const server_options& options() const noexcept;
 

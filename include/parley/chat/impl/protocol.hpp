@@ -32,6 +32,10 @@ inline std::string_view to_string(errc code) noexcept {
     case errc::server_full: return "server_full";
     case errc::access_required: return "access_required";
     case errc::access_denied: return "access_denied";
+    case errc::too_many_connections: return "too_many_connections";
+    case errc::idle_timeout: return "idle_timeout";
+    case errc::rate_limited: return "rate_limited";
+    case errc::flooding: return "flooding";
     }
     return "unknown";
 }
@@ -43,6 +47,8 @@ inline std::string_view to_string(leave_reason reason) noexcept {
     case leave_reason::disconnected: return "disconnected";
     case leave_reason::error: return "error";
     case leave_reason::slow_consumer: return "slow_consumer";
+    case leave_reason::timeout: return "timeout";
+    case leave_reason::flooding: return "flooding";
     }
     return "error";
 }
@@ -293,6 +299,8 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
         r.text("code", e.code);
         r.text("text", e.text);
         result = std::move(e);
+    } else if (*type == ping_event::type) {
+        result = ping_event{};
     } else {
         result = unknown_event{*type};
     }
@@ -416,6 +424,8 @@ inline std::string to_line(const event& e) {
                     out += '\n';
                     text.remove_prefix(newline + 1);
                 }
+            } else if constexpr (std::is_same_v<T, ping_event>) {
+                out += "* ping";
             } else {
                 out += "* (";
                 put(ev.type);
@@ -538,6 +548,8 @@ inline input parse_input(std::string_view text) {
     }
     if (is("help"))
         return help_input{};
+    if (is("pong"))
+        return pong_input{};
     if (name.empty())
         return bad_input{errc::unknown_command,
                          "'/' alone is not a command; type /help for the commands, or start a "

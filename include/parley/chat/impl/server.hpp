@@ -3,6 +3,7 @@
 #define PARLEY_CHAT_IMPL_SERVER_HPP
 
 #include <parley/constant_time.hpp>
+#include <parley/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
@@ -30,6 +31,13 @@ namespace parley::chat::detail {
 
 using chat_socket = asio::ip::tcp::socket;
 
+// "127.0.0.1" of "127.0.0.1:5000", "[::1]" of "[::1]:5000"; empty for
+// anything else ("unknown peer").
+inline std::string address_of(std::string_view peer) {
+    const auto colon = peer.rfind(':');
+    return colon == std::string_view::npos ? std::string() : std::string(peer.substr(0, colon));
+}
+
 inline std::string endpoint_string(const asio::ip::tcp::endpoint& e) {
     const auto a = e.address();
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
@@ -39,14 +47,16 @@ inline std::string endpoint_string(const asio::ip::tcp::endpoint& e) {
 // from it is templated on the stream and holds the typed session.
 struct chat_client {
     chat_client(std::shared_ptr<session_base> s, asio::any_io_executor ex, bool line,
-                std::string from, bool needs_token)
+                std::string from, bool needs_token, std::string addr)
         : session(std::move(s)), executor(std::move(ex)), line_mode(line),
-          peer(std::move(from)), authorized(!needs_token), deadline(executor) {}
+          peer(std::move(from)), address(std::move(addr)), authorized(!needs_token),
+          deadline(executor), idle(executor) {}
 
     const std::shared_ptr<session_base> session;
     const asio::any_io_executor executor; // the session's strand
     const bool line_mode;
     const std::string peer;
+    const std::string address; // the remote IP, counted per address; may be empty
     bool authorized; // guarded by chat_server::mutex_
 
     // Guarded by chat_server::mutex_.
@@ -65,6 +75,16 @@ struct chat_client {
     bool closing = false;
     line_decoder lines;
     std::vector<char> read_buffer;
+
+    // Idle deadline and keepalive, on the session's strand.
+    asio::steady_timer idle;
+    std::chrono::steady_clock::time_point last_input{};
+    bool pinged = false; // since the last input
+
+    // Flood control (token buckets), on the session's strand.
+    double message_tokens = 0, byte_tokens = 0;
+    std::chrono::steady_clock::time_point refilled{};
+    std::size_t dropped_inputs = 0; // since the message bucket was last full
 };
 
 using client_ptr = std::shared_ptr<chat_client>;
@@ -82,6 +102,8 @@ public:
                                }}),
           control_(asio::make_strand(executor_)), frame_acceptor_(control_),
           line_acceptor_(control_) {
+        if (options_.outbound_budget.max_bytes != 0)
+            budget_ = std::make_shared<outbound_budget>(options_.outbound_budget);
         // Keep every event within max_event_bytes: a message's text at
         // most doubles when escaped for JSON.
         options_.max_message_bytes = std::min<std::size_t>(options_.max_message_bytes, 256 * 1024);
@@ -103,6 +125,15 @@ public:
             ec = error::invalid_argument;
             start_error_ = "invalid options: the prompt must be UTF-8 of at most 4096 bytes, "
                            "the default room a valid room name, and the limits above 0";
+            return;
+        }
+        const auto& f = options_.flood;
+        if (f.messages_per_second < 0 || f.bytes_per_second < 0 ||
+            (f.messages_per_second > 0 && (f.burst_messages == 0 || f.burst_bytes == 0 ||
+                                           f.bytes_per_second == 0))) {
+            ec = error::invalid_argument;
+            start_error_ = "invalid flood limits: rates must not be negative, and with flood "
+                           "control on, the byte rate and both bursts must be above 0";
             return;
         }
         options_.default_room = canonical_room(options_.default_room);
@@ -130,7 +161,9 @@ public:
     std::uint16_t frame_port() const noexcept { return frame_port_; }
     std::uint16_t line_port() const noexcept { return line_port_; }
 
-    void stop() {
+    void stop() { stop(options_.close_timeout); }
+
+    void stop(std::chrono::milliseconds flush_deadline) {
         std::vector<client_ptr> all;
         std::vector<std::function<void()>> handshakes;
         {
@@ -138,6 +171,7 @@ public:
             if (stopping_)
                 return;
             stopping_ = true;
+            stop_deadline_ = flush_deadline;
             for (const auto& [id, c] : clients_)
                 all.push_back(c);
             for (auto& [id, cancel] : handshaking_)
@@ -175,6 +209,31 @@ public:
 
     backplane_counters cluster_counters() const {
         return cluster_ ? cluster_->counters() : backplane_counters{};
+    }
+
+    limit_counters limits() const {
+        limit_counters out;
+        const auto get = [](const std::atomic<std::uint64_t>& a) {
+            return a.load(std::memory_order_relaxed);
+        };
+        out.nickname_timeouts = get(hits_.nickname_timeouts);
+        out.idle_timeouts = get(hits_.idle_timeouts);
+        out.pings_sent = get(hits_.pings_sent);
+        out.write_timeouts = get(hits_.write_timeouts);
+        out.slow_consumers = hub_.counters().slow_disconnects;
+        out.frames_too_large = get(hits_.frames_too_large);
+        out.lines_too_long = get(hits_.lines_too_long);
+        out.server_full = get(hits_.server_full);
+        out.address_full = get(hits_.address_full);
+        out.accept_pauses = get(hits_.accept_pauses);
+        out.rate_limited = get(hits_.rate_limited);
+        out.flood_disconnects = get(hits_.flood_disconnects);
+        if (budget_) {
+            out.budget_refusals = budget_->refusals();
+            out.outbound_bytes = budget_->used();
+            out.outbound_peak_bytes = budget_->peak();
+        }
+        return out;
     }
 
 private:
@@ -233,15 +292,20 @@ private:
                 if (ec == asio::error::operation_aborted || !acceptor.is_open())
                     return;
                 if (ec) {
-                    self->emit("accept failed: " + ec.message());
-                    auto pause = std::make_shared<asio::steady_timer>(
-                        self->control_, std::chrono::milliseconds(100));
+                    const auto wait = self->backoff_.failed(ec);
+                    if (wait.count() == 0)
+                        return self->accept(acceptor, line);
+                    self->hits_.accept_pauses.fetch_add(1, std::memory_order_relaxed);
+                    self->emit("accept failed: " + ec.message() + "; pausing " +
+                               std::to_string(wait.count()) + " ms");
+                    auto pause = std::make_shared<asio::steady_timer>(self->control_, wait);
                     pause->async_wait([self, pause, &acceptor, line](std::error_code) {
                         if (acceptor.is_open())
                             self->accept(acceptor, line);
                     });
                     return;
                 }
+                self->backoff_.succeeded();
                 self->on_accept(chat_socket(std::move(socket)), line);
                 self->accept(acceptor, line);
             });
@@ -267,24 +331,44 @@ public:
     template <class Stream>
     void adopt(Stream stream, bool line, std::string peer) {
         auto s = std::make_shared<parley::session<Stream>>(
-            std::move(stream), session_options{.queue = options_.queue});
+            std::move(stream), session_options{.queue = options_.queue,
+                                               .write_timeout = options_.write_timeout,
+                                               .budget = budget_});
         s->encoding(line ? 1 : 0);
         if (!line)
             s->stream().max_payload(options_.max_frame_bytes);
+        std::string address = address_of(peer);
         auto c = std::make_shared<chat_client>(s, s->get_executor(), line, std::move(peer),
-                                               !options_.access_token.empty());
+                                               !options_.access_token.empty(),
+                                               std::move(address));
         {
             guard g(*this);
             if (stopping_)
                 return; // the socket closes with the session
-            if (clients_.size() >= options_.max_clients) {
-                g.log("server full: refused " + c->peer + " (" +
-                      std::to_string(options_.max_clients) + " connections)");
-                s->send(encode(error_event{std::string(to_string(errc::server_full)),
-                                           "the server is full; try again later"},
-                               line));
+            const auto refuse_connection = [&](errc code, std::string why, std::string log) {
+                g.log(std::move(log));
+                s->send(encode(error_event{std::string(to_string(code)), std::move(why)}, line));
                 s->close();
-                return;
+            };
+            if (clients_.size() >= options_.max_clients) {
+                hits_.server_full.fetch_add(1, std::memory_order_relaxed);
+                return refuse_connection(errc::server_full, "the server is full; try again later",
+                                         "server full: refused " + c->peer + " (" +
+                                             std::to_string(options_.max_clients) +
+                                             " connections)");
+            }
+            if (!c->address.empty() && options_.max_clients_per_address != 0) {
+                auto& n = per_address_[c->address];
+                if (n >= options_.max_clients_per_address) {
+                    hits_.address_full.fetch_add(1, std::memory_order_relaxed);
+                    return refuse_connection(
+                        errc::too_many_connections,
+                        "too many connections from your address (at most " +
+                            std::to_string(options_.max_clients_per_address) + ")",
+                        "too many connections: refused " + c->peer + " (" + std::to_string(n) +
+                            " open from that address)");
+                }
+                ++n;
             }
             clients_.emplace(s->id(), c);
         }
@@ -355,6 +439,11 @@ private:
         w.max_nickname_length = max_name_length;
         send(*c, w);
         arm_deadline(c, options_.nickname_timeout);
+        c->last_input = std::chrono::steady_clock::now();
+        c->refilled = c->last_input;
+        c->message_tokens = static_cast<double>(options_.flood.burst_messages);
+        c->byte_tokens = static_cast<double>(options_.flood.burst_bytes);
+        watch_idle(c);
         if (c->line_mode) {
             c->lines.max_line(options_.max_line_bytes);
             c->read_buffer.resize(4096);
@@ -384,6 +473,7 @@ private:
         guard g(*this);
         if (c->gone || !c->nick.empty())
             return;
+        hits_.nickname_timeouts.fetch_add(1, std::memory_order_relaxed);
         refuse(g, *c, errc::nickname_timeout,
                "no nickname was chosen within " +
                    std::to_string(options_.nickname_timeout.count()) +
@@ -394,12 +484,132 @@ private:
 
     // Stops reading, writes what is queued, then closes; aborts if that takes
     // longer than close_timeout.
-    void close_gracefully(const client_ptr& c) {
+    void close_gracefully(const client_ptr& c) { close_gracefully(c, options_.close_timeout); }
+
+    void close_gracefully(const client_ptr& c, std::chrono::milliseconds deadline) {
         if (c->closing)
             return;
         c->closing = true;
+        c->idle.cancel();
         c->session->close();
-        arm_deadline(c, options_.close_timeout);
+        arm_deadline(c, deadline);
+    }
+
+    // --- idle deadline and keepalive (on the strand) ---------------------------
+
+    std::chrono::milliseconds idle_limit(const chat_client& c) const {
+        return c.line_mode ? options_.line_idle_timeout : options_.idle_timeout;
+    }
+
+    bool pings(const chat_client& c) const {
+        return !c.line_mode && options_.ping_interval.count() != 0 &&
+               (idle_limit(c).count() == 0 || options_.ping_interval < idle_limit(c));
+    }
+
+    // Sleeps until the next ping or deadline is due. Inputs only move
+    // last_input: the timer is not touched per input, so at most one
+    // wake-up per interval and client.
+    void watch_idle(const client_ptr& c) {
+        using clock = std::chrono::steady_clock;
+        if (c->closing)
+            return;
+        const auto limit = idle_limit(*c);
+        std::optional<clock::time_point> next;
+        if (limit.count() != 0)
+            next = c->last_input + limit;
+        if (pings(*c) && !c->pinged) {
+            const auto ping_at = c->last_input + options_.ping_interval;
+            next = next ? std::min(*next, ping_at) : ping_at;
+        }
+        if (!next)
+            return;
+        c->idle.expires_at(*next);
+        c->idle.async_wait([self = shared_from_this(), c](std::error_code ec) {
+            if (!ec)
+                self->on_idle(c);
+        });
+    }
+
+    void on_idle(const client_ptr& c) {
+        if (c->closing)
+            return;
+        const auto silence = std::chrono::steady_clock::now() - c->last_input;
+        const auto limit = idle_limit(*c);
+        if (limit.count() != 0 && silence >= limit) {
+            hits_.idle_timeouts.fetch_add(1, std::memory_order_relaxed);
+            guard g(*this);
+            return expel(g, c, errc::idle_timeout, leave_reason::timeout,
+                         "nothing received for " + std::to_string(limit.count()) +
+                             " ms; closing the connection");
+        }
+        if (pings(*c) && !c->pinged && silence >= options_.ping_interval) {
+            c->pinged = true;
+            hits_.pings_sent.fetch_add(1, std::memory_order_relaxed);
+            send(*c, ping_event{});
+        }
+        watch_idle(c);
+    }
+
+    // Tells `c` why, announces its leave, and closes it once told.
+    void expel(guard& g, const client_ptr& c, errc code, leave_reason reason,
+               std::string message) {
+        if (c->gone || c->closing)
+            return;
+        refuse(g, *c, code, std::move(message));
+        if (!c->nick.empty())
+            leave_chat(g, *c, reason, {});
+        c->gone = true;
+        close_gracefully(c);
+    }
+
+    // --- flood control (on the strand) -----------------------------------------
+
+    // Whether `c` may send an input of `bytes` now; drops it (and warns,
+    // or disconnects a persistent flooder) when not.
+    bool admit_input(guard& g, const client_ptr& c, std::size_t bytes) {
+        const auto& f = options_.flood;
+        if (f.messages_per_second <= 0)
+            return true;
+        const auto now = std::chrono::steady_clock::now();
+        const double elapsed = std::chrono::duration<double>(now - c->refilled).count();
+        c->refilled = now;
+        const auto burst_messages = static_cast<double>(f.burst_messages);
+        c->message_tokens =
+            std::min(burst_messages, c->message_tokens + elapsed * f.messages_per_second);
+        c->byte_tokens = std::min(static_cast<double>(f.burst_bytes),
+                                  c->byte_tokens + elapsed * f.bytes_per_second);
+        if (c->message_tokens >= burst_messages)
+            c->dropped_inputs = 0; // it paused long enough: forgiven
+        const auto size = static_cast<double>(bytes);
+        // An input larger than the byte burst could never pass: it passes
+        // when the bucket is full, and empties it.
+        const bool bytes_ok = c->byte_tokens >= std::min(size, static_cast<double>(f.burst_bytes));
+        if (c->message_tokens >= 1 && bytes_ok) {
+            c->message_tokens -= 1;
+            c->byte_tokens = std::max(0.0, c->byte_tokens - size);
+            return true;
+        }
+        hits_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+        if (++c->dropped_inputs > f.max_dropped) {
+            hits_.flood_disconnects.fetch_add(1, std::memory_order_relaxed);
+            expel(g, c, errc::flooding, leave_reason::flooding,
+                  "still sending faster than " + rate_text() + " after " +
+                      std::to_string(f.max_dropped) +
+                      " inputs were dropped; closing the connection");
+        } else if (c->dropped_inputs == 1) {
+            refuse(g, *c, errc::rate_limited,
+                   "too fast: at most " + rate_text() +
+                       "; this input and the next ones until you slow down are dropped");
+        }
+        return false;
+    }
+
+    std::string rate_text() const {
+        const auto& f = options_.flood;
+        return std::to_string(static_cast<long long>(f.messages_per_second)) + " inputs/s and " +
+               std::to_string(static_cast<long long>(f.bytes_per_second)) + " bytes/s (bursts " +
+               std::to_string(f.burst_messages) + " inputs, " + std::to_string(f.burst_bytes) +
+               " bytes)";
     }
 
     template <class Session>
@@ -452,6 +662,7 @@ private:
             std::error_code ec;
             auto line = c->lines.next(ec);
             if (ec) {
+                hits_.lines_too_long.fetch_add(1, std::memory_order_relaxed);
                 guard g(*this);
                 if (!c->gone)
                     refuse(g, *c, errc::line_too_long,
@@ -485,6 +696,7 @@ private:
         }
         if (ec == error::frame_too_large) {
             // The stream cannot be resynchronised; say why before closing.
+            hits_.frames_too_large.fetch_add(1, std::memory_order_relaxed);
             guard g(*this);
             c->close_reason = leave_reason::error;
             refuse(g, *c, errc::frame_too_large, description + "; closing the connection");
@@ -497,7 +709,17 @@ private:
     void on_closed(const client_ptr& c, std::error_code reason) {
         c->deadline.cancel();
         ++c->deadline_generation;
+        c->idle.cancel();
+        c->closing = true; // no more idle checks
+        if (reason == error::write_timeout)
+            hits_.write_timeouts.fetch_add(1, std::memory_order_relaxed);
         guard g(*this);
+        if (!c->address.empty() && options_.max_clients_per_address != 0 &&
+            clients_.contains(c->session->id())) {
+            auto it = per_address_.find(c->address);
+            if (it != per_address_.end() && --it->second == 0)
+                per_address_.erase(it);
+        }
         if (!c->gone && !c->nick.empty()) {
             if (stopping_) {
                 g.log("leave: " + who(*c) + " disconnected (server shutdown)");
@@ -511,7 +733,7 @@ private:
     }
 
     static leave_reason classify(std::error_code reason) {
-        if (reason == error::slow_consumer)
+        if (reason == error::slow_consumer || reason == error::write_timeout)
             return leave_reason::slow_consumer;
         // EPIPE rather than ECONNRESET means the reset came after the
         // peer's FIN: it closed normally, with our last events unread.
@@ -525,19 +747,23 @@ private:
         if (c->closing)
             return;
         send(*c, notice_event{"shutdown", "the server is shutting down; goodbye"});
-        close_gracefully(c);
+        close_gracefully(c, stop_deadline_);
     }
 
     // --- inputs -----------------------------------------------------------------
 
     void on_input(const client_ptr& c, std::string_view text) {
+        c->last_input = std::chrono::steady_clock::now();
+        c->pinged = false;
         guard g(*this);
         if (c->gone || stopping_)
             return;
         if (!c->authorized)
-            return on_access(g, c, text);
+            return on_access(g, c, text); // a wrong token closes the connection
         if (c->claiming)
-            return hold(g, *c, text);
+            return hold(g, *c, text); // counted by flood control when replayed
+        if (!admit_input(g, c, text.size()))
+            return;
         if (c->nick.empty())
             return on_nickname(g, c, text);
         std::visit([&](const auto& in) { handle(g, c, in); }, parse_input(text));
@@ -575,7 +801,10 @@ private:
         if (is_quit_input(text))
             return goodbye(g, c);
         if (!text.empty() && text.front() == '/') {
-            if (std::holds_alternative<help_input>(parse_input(text)))
+            const input in = parse_input(text);
+            if (std::holds_alternative<pong_input>(in))
+                return; // a sign of life, nothing more
+            if (std::holds_alternative<help_input>(in))
                 return send(*c, notice_event{"help", help_text()});
             return refuse(g, *c, errc::nickname_required,
                           "choose a nickname first: send it on its own (only /help and /quit "
@@ -704,6 +933,8 @@ private:
 
     void handle(guard& g, const client_ptr& c, const quit_input&) { goodbye(g, c); }
 
+    void handle(guard&, const client_ptr&, const pong_input&) {}
+
     void handle(guard& g, const client_ptr& c, const bad_input& in) {
         refuse(g, *c, in.code, in.message);
     }
@@ -745,10 +976,14 @@ private:
         }
         if (rooms.empty())
             rooms = "no room";
-        if (reason == leave_reason::slow_consumer) {
+        if (reason == leave_reason::slow_consumer && cause == error::write_timeout) {
+            g.log("slow consumer: " + who(c) + " disconnected, its socket accepted nothing for " +
+                  std::to_string(options_.write_timeout.count()) + " ms; left " + rooms);
+        } else if (reason == leave_reason::slow_consumer) {
             g.log("slow consumer: " + who(c) + " disconnected, its outbound queue reached " +
                   std::to_string(options_.queue.max_bytes) + " bytes or " +
-                  std::to_string(options_.queue.max_messages) + " messages; left " + rooms);
+                  std::to_string(options_.queue.max_messages) +
+                  " messages (or the server-wide outbound budget ran out); left " + rooms);
         } else {
             std::string line = "leave: " + who(c) + " left " + rooms + " (" +
                                std::string(to_string(reason));
@@ -1226,8 +1461,18 @@ private:
     std::uint16_t frame_port_ = 0, line_port_ = 0;
     frame_codec<> out_codec_{max_event_bytes};
 
+    std::shared_ptr<outbound_budget> budget_; // null without a shared bound
+    accept_backoff backoff_;                   // on control_
+    struct hit_counters {
+        std::atomic<std::uint64_t> nickname_timeouts{0}, idle_timeouts{0}, pings_sent{0},
+            write_timeouts{0}, frames_too_large{0}, lines_too_long{0}, server_full{0},
+            address_full{0}, accept_pauses{0}, rate_limited{0}, flood_disconnects{0};
+    } hits_;
+
     mutable std::mutex mutex_;
     std::unordered_map<session_base::id_type, client_ptr> clients_;
+    std::unordered_map<std::string, std::size_t> per_address_; // open connections by IP
+    std::chrono::milliseconds stop_deadline_{0};
     std::unordered_map<std::string, chat_client*> nicks_; // by nickname_key()
     std::uint64_t next_id_ = 0;
     std::shared_ptr<backplane> cluster_ = options_.backplane; // null: on its own
@@ -1266,6 +1511,8 @@ inline void server::start(std::error_code& ec) { impl_->start(ec); }
 inline std::uint16_t server::local_port() const { return impl_->frame_port(); }
 inline std::uint16_t server::line_port() const { return impl_->line_port(); }
 inline void server::stop() { impl_->stop(); }
+inline void server::stop(std::chrono::milliseconds flush_deadline) { impl_->stop(flush_deadline); }
+inline limit_counters server::limit_counters() const { return impl_->limits(); }
 inline std::vector<client_info> server::clients() const { return impl_->clients(); }
 inline hub_counters server::counters() const { return impl_->counters(); }
 inline backplane_counters server::cluster_counters() const { return impl_->cluster_counters(); }
