@@ -98,6 +98,10 @@ public:
     /// Retires `written` bytes from the front and ends the loan of take().
     /// Returns how many messages were completely sent.
     std::size_t consume(std::size_t written) noexcept {
+        // clear() during the write (the session was aborted): the loan
+        // ended with it and nothing is left to retire.
+        if (lent_ == 0)
+            return 0;
         bytes_ -= written;
         std::size_t completed = 0;
         while (written != 0) {

@@ -233,9 +233,11 @@ protected:
 
     // Under the lock: retires written bytes from the queue (and budget).
     std::size_t consume_written(std::size_t written) noexcept {
+        const std::size_t before = queue_.bytes();
+        const std::size_t completed = queue_.consume(written);
         if (budget_)
-            budget_->release(written);
-        return queue_.consume(written);
+            budget_->release(before - queue_.bytes());
+        return completed;
     }
 
     // Under the lock: drops the queue (and gives its bytes back).
@@ -438,7 +440,9 @@ private:
         write_buffers_.resize(64);
         const std::size_t count = queue_.take(std::span<asio::const_buffer>(write_buffers_));
         write_buffers_.resize(count);
-        if (count > 1) {
+        // Always written from the session's own copy: shut() may drop the
+        // queue (and the last reference to a message) while it is in flight.
+        if (count > 0) {
             std::size_t total = 0;
             std::size_t taken = 0;
             while (taken < count && (taken == 0 || total + write_buffers_[taken].size() <=
