@@ -165,6 +165,9 @@ int main(int argc, char** argv) {
 #endif
     }
     parley::chat::server server(ioc, options);
+    // The server holds its own reference. `options` outlives ioc, and a
+    // backplane (timers, sockets on ioc) must not be destroyed after it.
+    options.backplane.reset();
     try {
         server.start();
     } catch (const std::system_error& e) {
