@@ -27,6 +27,11 @@ using namespace parley::test::chat;
 #define PARLEY_TEST_SANITIZED 1
 #endif
 #endif
+#ifdef PARLEY_TEST_SANITIZED
+constexpr bool PARLEY_TEST_SANITIZED_VALUE = true;
+#else
+constexpr bool PARLEY_TEST_SANITIZED_VALUE = false;
+#endif
 
 namespace {
 
@@ -420,7 +425,9 @@ TEST_CASE("faults: a member that never reads while others chat: nothing lost, me
     CHECK(f.count_log({"slow consumer: stuck"}) == 1);
     const std::size_t growth = peak_rss > before ? peak_rss - before : 0;
     MESSAGE("never-reading member: resident memory grew by " << growth / 1024 << " KiB at most");
+#ifndef PARLEY_TEST_SANITIZED
     CHECK(growth < 32 * 1024 * 1024);
+#endif // ASan's quarantine holds freed memory: RSS says nothing there
 }
 
 TEST_CASE("faults: resets mid-handshake, mid-frame and mid-write leave the others unaffected") {
@@ -538,7 +545,10 @@ TEST_CASE("faults: stop(deadline) delivers every message accepted before it, the
     CHECK(talker.conn().wait_closed());
 }
 
-TEST_CASE("faults: out of file descriptors, the accept loop pauses and resumes") {
+// Under the sanitizers the child process, with its lowered descriptor limit,
+// does not come up (the sanitizer runtime needs descriptors of its own).
+TEST_CASE("faults: out of file descriptors, the accept loop pauses and resumes"
+          * doctest::skip(PARLEY_TEST_SANITIZED_VALUE)) {
     // In a child process, whose descriptor limit is lowered to allow
     // exactly one connection more than it has open.
     int report[2];
