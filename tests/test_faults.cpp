@@ -310,8 +310,13 @@ TEST_CASE("faults: flood control drops inputs over the rate, warns once, then di
     for (int i = 0; i < 8; ++i)
         flooder.say("m" + std::to_string(i));
     CHECK(flooder.wait_for<pc::error_event>([](auto&) { return true; }).code == "rate_limited");
-    for (int i = 8; i < 30; ++i)
-        flooder.say("m" + std::to_string(i));
+    for (int i = 8; i < 30; ++i) {
+        try {
+            flooder.say("m" + std::to_string(i));
+        } catch (const std::runtime_error&) {
+            break; // disconnected meanwhile (EPIPE, ECONNRESET): the events already sent stay readable
+        }
+    }
     CHECK(flooder.wait_for<pc::error_event>([](auto&) { return true; }).code == "flooding");
     CHECK(flooder.conn().wait_closed());
 

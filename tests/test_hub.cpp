@@ -326,3 +326,18 @@ TEST_CASE("hub: thread safety — publishers on several threads, io_context on t
         t.join();
     CHECK(h.hub.counters().deliveries == members * publishers * per_publisher);
 }
+
+TEST_CASE("session: flushes bypass the executor only when it is the io_context's own, never a strand") {
+    // A session posts its flushes straight to the io_context when its
+    // polymorphic executor holds exactly that; anything else, above all a
+    // strand, must be posted through, or two threads would run one
+    // session's handlers at once.
+    asio::io_context ioc;
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor(ioc.get_executor())) != nullptr);
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor(asio::make_strand(ioc))) ==
+          nullptr);
+    CHECK(parley::detail::plain_io_executor(
+              asio::any_io_executor(asio::make_strand(asio::any_io_executor(ioc.get_executor())))) ==
+          nullptr);
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor{}) == nullptr);
+}

@@ -164,7 +164,7 @@ public:
         auto it = rooms_.find(room);
         if (it == rooms_.end() || !it->second.members)
             return {};
-        return *it->second.members;
+        return it->second.members->sessions;
     }
 
     /// The rooms `s` is in, in joining order.
@@ -205,7 +205,15 @@ public:
     }
 
 private:
-    using member_list = std::vector<session_ptr>;
+    // A room's members, and how many publishes are delivering to this very
+    // list outside the lock (an acquire load of it orders their reads
+    // before a change in place; shared_ptr::use_count() would not).
+    struct member_list {
+        member_list() = default;
+        explicit member_list(const std::vector<session_ptr>& s) : sessions(s) {}
+        std::vector<session_ptr> sessions;
+        std::atomic<std::size_t> readers{0};
+    };
 
     struct string_hash {
         using is_transparent = void;
@@ -225,25 +233,26 @@ private:
     struct room_state {
         // Copy-on-write: publish takes a reference to the current list and
         // delivers outside the lock. Join and leave change the list in
-        // place when no publish holds it, and copy it only when one does.
+        // place when no publish is reading it, and copy it only when one is.
         std::shared_ptr<member_list> members;
         std::deque<history_entry> history;
         std::size_t history_bytes = 0;
     };
 
-    // The room's member list, safe to change: under the hub's lock, a use
-    // count of one means no publish is iterating it.
-    static member_list& writable_members(room_state& r) {
+    // The room's member list, safe to change under the hub's lock: new
+    // readers start only under that lock, and the count says whether one is
+    // still delivering to the current list.
+    static std::vector<session_ptr>& writable_members(room_state& r) {
         if (!r.members)
             r.members = std::make_shared<member_list>();
-        else if (r.members.use_count() > 1)
-            r.members = std::make_shared<member_list>(*r.members);
-        return *r.members;
+        else if (r.members->readers.load(std::memory_order_acquire) != 0)
+            r.members = std::make_shared<member_list>(r.members->sessions);
+        return r.members->sessions;
     }
 
     std::size_t publish_to_room(std::string_view room, std::span<const message_ptr> encodings,
                                 const session_base* except, bool keep_in_history) {
-        std::shared_ptr<const member_list> members;
+        std::shared_ptr<member_list> members;
         {
             detail::optional_lock lock(mutex_);
             auto it = rooms_.find(room);
@@ -251,14 +260,19 @@ private:
                 return 0;
             // A snapshot: members may join or leave while we deliver.
             members = it->second.members;
+            members->readers.fetch_add(1, std::memory_order_relaxed);
             if (keep_in_history)
                 remember(it->second, encodings);
         }
+        struct reading {
+            member_list& list;
+            ~reading() { list.readers.fetch_sub(1, std::memory_order_release); }
+        } done{*members};
         published_.fetch_add(1, std::memory_order_relaxed);
-        return deliver(*members, encodings, except);
+        return deliver(members->sessions, encodings, except);
     }
 
-    std::size_t deliver(const member_list& members, std::span<const message_ptr> encodings,
+    std::size_t deliver(const std::vector<session_ptr>& members, std::span<const message_ptr> encodings,
                         const session_base* except) {
         if (encodings.empty() || members.empty())
             return 0;

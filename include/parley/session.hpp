@@ -341,7 +341,7 @@ private:
                                             [self = this->shared_from_this()] { self->flush(); });
         auto executor = get_executor();
         if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
-            if (auto* io = executor.template target<asio::io_context::executor_type>())
+            if (auto* io = detail::plain_io_executor(executor))
                 return asio::post(*io, std::move(handler));
         }
         asio::post(executor, std::move(handler));
