@@ -237,3 +237,17 @@ TEST_CASE("utf8: utf8_append encodes every scalar value as the reference does") 
     }
     CHECK(checked == 0x110000 - 0x800);
 }
+
+TEST_CASE("utf8: utf8_sequence_at measures one sequence, 0 where there is none") {
+    const auto text = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"sv; // a é € 😀
+    CHECK(parley::utf8_sequence_at(text, 0) == 1u);
+    CHECK(parley::utf8_sequence_at(text, 1) == 2u);
+    CHECK(parley::utf8_sequence_at(text, 3) == 3u);
+    CHECK(parley::utf8_sequence_at(text, 6) == 4u);
+    CHECK(parley::utf8_sequence_at(text, 2) == 0u);  // a continuation byte
+    CHECK(parley::utf8_sequence_at(text, 10) == 0u); // past the end
+    CHECK(parley::utf8_sequence_at("\xF0\x9F\x98"sv, 0) == 0u); // truncated
+    CHECK(parley::utf8_sequence_at("\xC0\xAF"sv, 0) == 0u);     // overlong
+    CHECK(parley::utf8_sequence_at("\xED\xA0\x80"sv, 0) == 0u); // a surrogate
+    CHECK(parley::utf8_sequence_at("\xF4\x90\x80\x80"sv, 0) == 0u); // above U+10FFFF
+}

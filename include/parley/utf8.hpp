@@ -10,45 +10,54 @@
 
 namespace parley {
 
+/// The length (1 to 4) of the valid UTF-8 sequence that starts at
+/// `text[i]`, or 0 when the bytes there are not one (RFC 3629: no overlong
+/// form, no surrogate, nothing above U+10FFFF, not truncated).
+constexpr std::size_t utf8_sequence_at(std::string_view text, std::size_t i) noexcept {
+    if (i >= text.size())
+        return 0;
+    const auto b0 = static_cast<std::uint8_t>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t lo = 0x80, hi = 0xBF; // allowed range of the second byte
+    if (b0 < 0x80) {
+        return 1;
+    } else if (b0 >= 0xC2 && b0 <= 0xDF) {
+        extra = 1;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        extra = 2;
+        if (b0 == 0xE0)
+            lo = 0xA0; // overlong
+        else if (b0 == 0xED)
+            hi = 0x9F; // UTF-16 surrogates
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        extra = 3;
+        if (b0 == 0xF0)
+            lo = 0x90; // overlong
+        else if (b0 == 0xF4)
+            hi = 0x8F; // above U+10FFFF
+    } else {
+        return 0;
+    }
+    if (text.size() - i <= extra)
+        return 0;
+    for (std::size_t k = 1; k <= extra; ++k) {
+        const auto b = static_cast<std::uint8_t>(text[i + k]);
+        const std::uint32_t min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
+        if (b < min || b > max)
+            return 0;
+    }
+    return extra + 1;
+}
+
 /// Counts the code points of `text`, or returns nullopt when it is not
-/// valid UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
-/// U+10FFFF, no truncated sequence.
+/// valid UTF-8 (see utf8_sequence_at).
 constexpr std::optional<std::size_t> utf8_length(std::string_view text) noexcept {
     std::size_t count = 0;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto b0 = static_cast<std::uint8_t>(text[i]);
-        std::size_t extra = 0;
-        std::uint32_t lo = 0x80, hi = 0xBF; // allowed range of the second byte
-        if (b0 < 0x80) {
-            extra = 0;
-        } else if (b0 >= 0xC2 && b0 <= 0xDF) {
-            extra = 1;
-        } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-            extra = 2;
-            if (b0 == 0xE0)
-                lo = 0xA0; // overlong
-            else if (b0 == 0xED)
-                hi = 0x9F; // UTF-16 surrogates
-        } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-            extra = 3;
-            if (b0 == 0xF0)
-                lo = 0x90; // overlong
-            else if (b0 == 0xF4)
-                hi = 0x8F; // above U+10FFFF
-        } else {
+    for (std::size_t i = 0; i < text.size(); ++count) {
+        const std::size_t n = utf8_sequence_at(text, i);
+        if (n == 0)
             return std::nullopt;
-        }
-        if (text.size() - i <= extra)
-            return std::nullopt;
-        for (std::size_t k = 1; k <= extra; ++k) {
-            const auto b = static_cast<std::uint8_t>(text[i + k]);
-            const std::uint32_t min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
-            if (b < min || b > max)
-                return std::nullopt;
-        }
-        i += extra + 1;
-        ++count;
+        i += n;
     }
     return count;
 }

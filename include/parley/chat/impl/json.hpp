@@ -70,15 +70,9 @@ namespace detail {
 
 // Where the first byte of invalid UTF-8 in `text` is, or npos.
 inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto b = static_cast<unsigned char>(text[i]);
-        if (b < 0x80) {
-            ++i;
-            continue;
-        }
-        const std::size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-        if (utf8_length(text.substr(i, len)) != std::optional<std::size_t>(1))
+    for (std::size_t i = 0; i < text.size();) {
+        const std::size_t len = utf8_sequence_at(text, i);
+        if (len == 0)
             return i;
         i += len;
     }
@@ -418,10 +412,8 @@ inline void write_string(std::string& out, std::string_view text) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x80) {
             // Copy a whole valid sequence, or replace one bad byte.
-            const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-            const auto seq = text.substr(i, len);
-            if (utf8_length(seq) == std::optional<std::size_t>(1)) {
-                out += seq;
+            if (const std::size_t len = utf8_sequence_at(text, i); len != 0) {
+                out += text.substr(i, len);
                 i += len;
             } else {
                 out += "\xEF\xBF\xBD";

@@ -332,13 +332,13 @@ inline void append_printable(std::string& out, std::string_view text, bool newli
             ++i;
             continue;
         }
-        const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-        const auto seq = text.substr(i, len);
-        if (utf8_length(seq) != std::optional<std::size_t>(1)) {
+        const std::size_t len = utf8_sequence_at(text, i);
+        if (len == 0) {
             out += replacement;
             ++i;
             continue;
         }
+        const auto seq = text.substr(i, len);
         std::size_t at = 0;
         const char32_t cp = utf8_decode_next(seq, at);
         const bool unsafe = (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
