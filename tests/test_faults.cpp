@@ -505,7 +505,9 @@ TEST_CASE("faults: connect/close cycles leave no session and no memory behind") 
     const long long growth = static_cast<long long>(after) - static_cast<long long>(before);
     MESSAGE(cycles << " connect/close cycles in " << took.count() << " ms; resident memory "
                    << growth / 1024 << " KiB more afterwards");
+#ifndef PARLEY_TEST_SANITIZED
     CHECK(growth < 4 * 1024 * 1024);
+#endif // ASan's quarantine holds freed memory (its leak check covers this case there)
     CHECK(f.server().counters().members == 0);
     client after_all(f.port());
     after_all.login("still-serving");
