@@ -11,6 +11,9 @@
 //   chat_server --port 9999 --redis redis://127.0.0.1:6379
 //   chat_server --port 9997 --line-port 9996 --redis redis://127.0.0.1:6379
 //
+// and share each room's last N messages, replayed to joiners on every
+// server, with --redis-history N (instead of --history N).
+//
 // With --tls-cert FILE --tls-key FILE both ports speak TLS (chat_client
 // --tls; `openssl s_client -quiet -connect 127.0.0.1:9998` for line mode).
 // With --token SECRET every client must send `/auth SECRET` before its
@@ -64,7 +67,7 @@ int main(int argc, char** argv) {
     parley::chat::server_options options;
     std::uint16_t line_port = 9998;
     bool frames_only = false;
-    std::size_t history = 0;
+    std::size_t history = 0, redis_history = 0;
     unsigned threads = 1;
     std::string redis_url;
     std::string redis_prefix = "parley:";
@@ -86,6 +89,10 @@ int main(int argc, char** argv) {
         .option("--redis", redis_url,
                 "join the chat servers sharing this Redis, e.g. redis://127.0.0.1:6379")
         .option("--redis-prefix", redis_prefix, "prefix of the Redis keys and channel")
+        .option("--redis-history", redis_history,
+                "messages per room kept in Redis and replayed to joiners on every server "
+                "(with --redis, instead of --history)",
+                std::size_t{0}, std::size_t{10000})
         .option("--redis-heartbeat-ms", heartbeat_ms, "how often this server tells Redis it lives",
                 10u, 60000u)
         .option("--redis-expiry-ms", expiry_ms,
@@ -138,6 +145,10 @@ int main(int argc, char** argv) {
     // One write per line, so lines from several threads do not interleave.
     options.log = [](std::string_view line) { std::cerr << (std::string(line) + '\n'); };
 
+    if (redis_history != 0 && (redis_url.empty() || history != 0)) {
+        std::cerr << "chat_server: --redis-history needs --redis, and replaces --history\n";
+        return 2;
+    }
     asio::io_context ioc(static_cast<int>(threads));
     if (!redis_url.empty()) {
 #ifdef PARLEY_HAVE_HIREDIS
@@ -157,6 +168,8 @@ int main(int argc, char** argv) {
                                  .prefix = redis_prefix,
                                  .heartbeat = std::chrono::milliseconds(heartbeat_ms),
                                  .expiry = std::chrono::milliseconds(expiry_ms),
+                                 .history = {.max_messages = redis_history,
+                                             .max_bytes = 256 * 1024},
                                  .log = options.log});
 #else
         std::cerr << "chat_server: --redis: this chat_server was built without hiredis, so it "

@@ -83,6 +83,7 @@ public:
     redis_process& operator=(const redis_process&) = delete;
 
     std::uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
     std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
 
     void start() {
@@ -222,9 +223,10 @@ struct cluster {
     static constexpr auto heartbeat = 100ms;
     static constexpr auto expiry = 1500ms;
 
-    // The second instance runs two I/O threads, the others one.
-    explicit cluster(const std::string& redis_server, int n)
-        : redis(redis_server, free_port()) {
+    // The second instance runs two I/O threads, the others one. `extra`:
+    // more chat_server arguments, for every instance.
+    explicit cluster(const std::string& redis_server, int n, std::vector<std::string> extra = {})
+        : redis(redis_server, free_port()), extra_args(std::move(extra)) {
         for (int i = 0; i < n; ++i)
             add(i == 1 ? 2 : 1);
     }
@@ -243,12 +245,13 @@ struct cluster {
     void kill(std::size_t i) { REQUIRE(servers.at(i)->terminate(SIGKILL)); }
 
     parley::test::server_process& add(unsigned threads = 1) {
+        std::vector<std::string> args{"--port", "0", "--no-line-mode", "--redis", redis.url(),
+                                      "--redis-heartbeat-ms", std::to_string(heartbeat.count()),
+                                      "--redis-expiry-ms", std::to_string(expiry.count()),
+                                      "--threads", std::to_string(threads)};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
         servers.push_back(std::make_unique<parley::test::server_process>(
-            parley::test::example_path("chat_server"),
-            std::vector<std::string>{"--port", "0", "--no-line-mode", "--redis", redis.url(),
-                                     "--redis-heartbeat-ms", std::to_string(heartbeat.count()),
-                                     "--redis-expiry-ms", std::to_string(expiry.count()),
-                                     "--threads", std::to_string(threads)}));
+            parley::test::example_path("chat_server"), args));
         auto& s = *servers.back();
         REQUIRE_MESSAGE(eventually([&] { return has(s, "redis: connected"); }),
                         "the chat server did not connect to Redis: " << s.output());
@@ -269,6 +272,7 @@ struct cluster {
     std::uint16_t port(std::size_t i) { return servers.at(i)->port(); }
 
     redis_process redis;
+    std::vector<std::string> extra_args;
     std::vector<std::unique_ptr<parley::test::server_process>> servers;
 };
 
@@ -557,6 +561,234 @@ TEST_CASE("redis backplane: no Redis at start: serve locally, say so once, stop 
     const std::string& out = s.output();
     CHECK(out.find("cannot reach") == out.rfind("cannot reach")); // said once
     CHECK(s.terminate(SIGTERM, 5s) == 0);
+}
+
+namespace {
+
+// A join with shared history: the room's past messages, then the join of
+// the client itself (`nick`), then the members. Returns the past messages.
+std::vector<pc::message_event> joined_with_history(client& c, const std::string& nick,
+                                                   const std::string& room) {
+    std::vector<pc::message_event> history;
+    for (;;) {
+        auto e = c.next();
+        REQUIRE_MESSAGE(e.has_value(), nick << ": no join of " << room << " in time");
+        if (auto* m = std::get_if<pc::message_event>(&*e)) {
+            CHECK(m->room == room);
+            history.push_back(*m);
+            continue;
+        }
+        // Others' joins and leaves (in the client's other rooms) may come
+        // first; the history comes right before the client's own join.
+        auto* j = std::get_if<pc::join_event>(&*e);
+        if (j && j->room == room && j->nick == nick)
+            break;
+        CHECK_MESSAGE(history.empty(), "history interrupted by " << pc::to_json(*e));
+    }
+    CHECK(c.expect<pc::members_event>().room == room);
+    return history;
+}
+
+std::unique_ptr<client> login_with_history(std::uint16_t port, const std::string& nick,
+                                           std::vector<pc::message_event>& history) {
+    auto c = std::make_unique<client>(port);
+    c->welcome_and_send(nick);
+    CHECK(c->expect<pc::nick_accepted_event>().nick == nick);
+    history = joined_with_history(*c, nick, "lobby");
+    return c;
+}
+
+// Returns once every message `c` said has been written to Redis: a
+// history read (a join) goes on the instance's Redis connection after
+// those writes, and its answer after theirs.
+void through_redis(client& c, const std::string& nick, const std::string& room) {
+    c.say("/join barrier");
+    joined_with_history(c, nick, "barrier");
+    c.say("/join " + room); // the current room again
+    c.wait_for<pc::members_event>([&](const pc::members_event& m) { return m.room == room; });
+}
+
+std::vector<std::string> texts(const std::vector<pc::message_event>& v) {
+    std::vector<std::string> out;
+    for (const auto& m : v)
+        out.push_back(m.text);
+    return out;
+}
+
+bool ids_increase(const std::vector<pc::message_event>& v) {
+    for (std::size_t i = 1; i < v.size(); ++i)
+        if (v[i].id <= v[i - 1].id)
+            return false;
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("redis backplane: shared history: a joiner on any instance gets the last N, once") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2, {"--redis-history", "5", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    CHECK(history.empty());
+    for (int i = 1; i <= 8; ++i)
+        a->say("m" + std::to_string(i));
+    for (int i = 1; i <= 8; ++i)
+        CHECK(a->expect<pc::message_event>().text == "m" + std::to_string(i));
+    through_redis(*a, "alice", "lobby");
+
+    const std::vector<std::string> last5{"m4", "m5", "m6", "m7", "m8"};
+    // A joiner on an instance started after the messages were said.
+    cl.add();
+    auto c = login_with_history(cl.port(2), "carol", history);
+    CHECK(texts(history) == last5);
+    CHECK(history.front().from == "alice");
+    CHECK(ids_increase(history));
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    // One on the sender's own instance (whose hub keeps no history) and
+    // one on the other instance get the same.
+    auto a2 = login_with_history(cl.port(0), "ann", history);
+    CHECK(texts(history) == last5);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    CHECK(texts(history) == last5);
+    CHECK(ids_increase(history));
+
+    // Live messages follow, once, with greater ids.
+    c->say("live");
+    for (auto* x : {a.get(), a2.get(), b.get(), c.get()}) {
+        auto m = x->wait_for<pc::message_event>([](const auto&) { return true; });
+        CHECK(m.text == "live");
+        CHECK(m.from == "carol");
+    }
+    CHECK(b->seen_of<pc::message_event>().back().id > history.back().id);
+    for (auto* x : {a.get(), a2.get(), b.get(), c.get()})
+        CHECK(x->silent(100ms));
+
+    // Each room has its own history; a new room has none.
+    b->say("/join side");
+    CHECK(joined_with_history(*b, "bob", "side").empty());
+    b->say("s1");
+    CHECK(b->expect<pc::message_event>().text == "s1");
+    c->say("/join side");
+    CHECK(texts(joined_with_history(*c, "carol", "side")) == std::vector<std::string>{"s1"});
+    // ... and a rejoin reads it again, with the message said since.
+    c->say("/join lobby"); // current room again
+    c->wait_for<pc::members_event>([](const auto& m) { return m.room == "lobby"; });
+    c->say("lobby again");
+    c->wait_for<pc::message_event>([](const auto& m) { return m.text == "lobby again"; });
+    c->say("/part lobby");
+    c->wait_for<pc::leave_event>([](const pc::leave_event& l) { return l.room == "lobby"; });
+    c->say("/join lobby");
+    CHECK(texts(joined_with_history(*c, "carol", "lobby")) ==
+          std::vector<std::string>{"m6", "m7", "m8", "live", "lobby again"});
+    CHECK(c->silent(100ms));
+}
+
+TEST_CASE("redis backplane: shared history: a message said while a history read is in flight "
+          "arrives once") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    auto j = login_with_history(cl.port(1), "jo", history);
+    for (auto* x : {a.get(), b.get()}) {
+        x->say("/join side");
+        joined_with_history(*x, x == a.get() ? "alice" : "bob", "side");
+    }
+    a->say("before 1");
+    a->say("before 2");
+    for (const char* t : {"before 1", "before 2"})
+        CHECK(b->wait_for<pc::message_event>([](const auto&) { return true; }).text == t);
+
+    // Redis frozen: jo's history read waits in the queue of its instance's
+    // Redis connection, behind nothing, and ahead of the message bob (on
+    // the same instance) says next; alice's message (the other instance)
+    // races with it in Redis. Thawed well within the read timeout.
+    REQUIRE(::kill(cl.redis.pid(), SIGSTOP) == 0);
+    j->say("/join side");
+    std::this_thread::sleep_for(30ms);
+    b->say("during, local");
+    a->say("during, remote");
+    std::this_thread::sleep_for(100ms);
+    REQUIRE(::kill(cl.redis.pid(), SIGCONT) == 0);
+
+    history = joined_with_history(*j, "jo", "side");
+    std::vector<pc::message_event> got = history;
+    while (got.size() < 4) {
+        auto e = j->next();
+        REQUIRE_MESSAGE(e.has_value(), "jo received only " << got.size() << " messages");
+        if (auto* m = std::get_if<pc::message_event>(&*e); m && m->room == "side")
+            got.push_back(*m);
+    }
+    CHECK(j->silent(200ms)); // nothing twice
+    const auto all = texts(got);
+    CHECK(sorted(all) ==
+          sorted({"before 1", "before 2", "during, local", "during, remote"}));
+    CHECK(all[0] == "before 1");
+    CHECK(all[1] == "before 2");
+    CHECK(ids_increase(got));
+    // bob's message was held for jo, not read from the history (it was
+    // stored after the read).
+    const auto h = texts(history);
+    CHECK(std::find(h.begin(), h.end(), "during, local") == h.end());
+    MESSAGE("history read: " << h.size() << " messages (alice's 'during' one "
+                             << std::string(h.size() == 3 ? "in it" : "after it") << ")");
+    CHECK(!cluster::has(*cl.servers[1], "without its shared history"));
+}
+
+TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join completes promptly") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    a->say("/join side");
+    joined_with_history(*a, "alice", "side");
+    a->say("said before");
+    a->expect<pc::message_event>();
+    through_redis(*a, "alice", "side");
+
+    // Frozen: the read times out (500 ms), the join completes without it.
+    REQUIRE(::kill(cl.redis.pid(), SIGSTOP) == 0);
+    auto started = clock::now();
+    b->say("/join side");
+    CHECK(joined_with_history(*b, "bob", "side").empty());
+    auto took = clock::now() - started;
+    REQUIRE(::kill(cl.redis.pid(), SIGCONT) == 0);
+    MESSAGE("join with Redis frozen took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took < 1500ms);
+    CHECK(cluster::has(*cl.servers[1], "without its shared history"));
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "bob"; });
+    b->say("live");
+    CHECK(a->wait_for<pc::message_event>([](const auto&) { return true; }).text == "live");
+    CHECK(b->wait_for<pc::message_event>([](const auto&) { return true; }).text == "live");
+
+    // Down: the instance knows, the join completes at once.
+    cl.redis.stop();
+    REQUIRE(eventually([&] { return cluster::has(*cl.servers[1], "serving local members only"); }));
+    started = clock::now();
+    b->say("/join third");
+    CHECK(joined_with_history(*b, "bob", "third").empty());
+    took = clock::now() - started;
+    MESSAGE("join with Redis down took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took < 400ms);
+    b->say("local");
+    CHECK(b->expect<pc::message_event>().text == "local");
+    CHECK(b->silent(100ms));
 }
 
 #else

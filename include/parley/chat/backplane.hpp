@@ -11,8 +11,10 @@
 #ifndef PARLEY_CHAT_BACKPLANE_HPP
 #define PARLEY_CHAT_BACKPLANE_HPP
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +99,41 @@ public:
     virtual void set_presence(std::string key, std::string value) = 0;
 
     virtual backplane_counters counters() const = 0;
+
+    // --- Shared room history (optional; docs/SCALING.md) ---------------------
+    //
+    // A backplane may keep each room's recent messages for every instance.
+    // The chat server then keeps no history of its own and reads a room's
+    // from the backplane when a member joins it. The defaults keep none.
+
+    /// Messages kept per room; 0 when this backplane keeps no history (the
+    /// two functions below are then never called).
+    virtual std::size_t history_length() const { return 0; }
+
+    /// Like publish(), and appends `payload` to `room`'s history, in one
+    /// atomic step: a read_history() sees the payload if and only if the
+    /// publication precedes it.
+    virtual void publish_stored(std::string room, std::string payload) {
+        (void)room;
+        publish(std::move(payload));
+    }
+
+    /// Result of read_history(): the payloads, oldest first; nullopt when
+    /// the history could not be read (link down, timeout, too many reads).
+    using history_handler = std::function<void(std::optional<std::vector<std::string>>)>;
+
+    /// Reads `room`'s history (its last history_length() payloads at most).
+    /// `done` is called once, on the backplane's executor, never from
+    /// within this function, within a short bound of time (the
+    /// implementation's timeout), unless stop() comes first. A successful
+    /// result is ordered with on_message(): every payload delivered by
+    /// on_message() before `done` was published before the read (so a
+    /// stored one is in the result, unless older than what the history
+    /// keeps), and every payload delivered after it was published after.
+    virtual void read_history(std::string room, history_handler done) {
+        (void)room;
+        (void)done;
+    }
 };
 
 } // namespace parley::chat

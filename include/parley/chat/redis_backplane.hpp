@@ -10,12 +10,15 @@
 //
 // Two connections: one subscribed to the cluster's channels (<prefix>chat
 // for the chat's payloads, <prefix>sync where an instance says it has
-// (re)registered, so that the others reread its presence), one for
-// commands (PUBLISH in order, nickname claims, heartbeats). Redis keys,
+// (re)registered, so that the others reread its presence, and
+// <prefix>instance:<id> where it receives the answers to its history
+// reads), one for commands (PUBLISH in order, nickname claims, heartbeats,
+// history). Redis keys,
 // all under `prefix`:
 //   instances            sorted set: instance id -> last heartbeat (Redis time, ms)
 //   presence:<id>        hash: member key -> presence value, per instance
 //   nick:<key>           string: the instance holding nickname <key>, with expiry
+//   history:<room>       stream: the room's last messages (with shared history on)
 // A Lua script per step keeps each step atomic: a heartbeat renews the
 // instance's score and its nicknames, and removes any instance whose last
 // heartbeat is older than `expiry`; the instance whose script removed it is
@@ -38,8 +41,27 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace parley::chat {
+
+/// Room history shared by all instances (docs/SCALING.md): a capped Redis
+/// stream per room, written by the sender's instance, read on every join.
+struct redis_history_options {
+    /// Messages kept per room (XADD MAXLEN ~: Redis may keep a few more,
+    /// a read returns this many at most). 0: no shared history.
+    std::size_t max_messages = 0;
+    /// Bytes of messages one read returns at most (the newest that fit).
+    std::size_t max_bytes = 256 * 1024;
+    /// A room's history is deleted after this long without a message.
+    std::chrono::milliseconds expiry = std::chrono::hours(24);
+    /// How long a join waits for its room's history at most; then the
+    /// member gets none and its live events start.
+    std::chrono::milliseconds read_timeout{500};
+    /// Reads in flight at most; a join beyond it gets no history.
+    std::size_t max_reads = 1024;
+};
 
 /// Options of a redis_backplane.
 struct redis_backplane_options {
@@ -66,6 +88,8 @@ struct redis_backplane_options {
     std::chrono::milliseconds stop_timeout{1000};
     /// Bounds of the command connection's queue (while Redis is slow).
     redis::connection_options queue{};
+    /// Shared room history (off by default).
+    redis_history_options history{};
     /// One line per state change: connected, lost (once per outage),
     /// reconnected, an instance found dead. May be empty.
     std::function<void(std::string_view)> log{};
@@ -96,6 +120,9 @@ public:
     void release_nick(std::string key) override;
     void set_presence(std::string key, std::string value) override;
     backplane_counters counters() const override;
+    std::size_t history_length() const override { return options_.history.max_messages; }
+    void publish_stored(std::string room, std::string payload) override;
+    void read_history(std::string room, history_handler done) override;
 
     const redis_backplane_options& options() const noexcept { return options_; }
 
@@ -112,10 +139,13 @@ private:
     void emit(const std::string& line) const;
     void run_script(const char* script, std::vector<std::string> args, redis::reply_handler h);
     std::string where() const;
+    void on_history(std::string_view data);
+    void finish_read(std::uint64_t token, std::optional<std::vector<std::string>> result);
+    void fail_reads();
 
     asio::strand<asio::any_io_executor> strand_;
     redis_backplane_options options_;
-    std::string id_, channel_, sync_channel_;
+    std::string id_, channel_, sync_channel_, own_channel_;
     backplane_events events_;
     std::shared_ptr<redis::connection> commands_, subscriber_;
     asio::steady_timer heartbeat_timer_, retry_timer_;
@@ -123,6 +153,13 @@ private:
     bool up_ = false, started_ = false, stopping_ = false, in_outage_ = false;
     bool ever_up_ = false;
     unsigned failures_ = 0;         // consecutive failed links, for the backoff
+    // History reads awaiting their answer on own_channel_, by token.
+    struct history_read {
+        history_handler done;
+        std::shared_ptr<asio::steady_timer> timeout;
+    };
+    std::unordered_map<std::uint64_t, history_read> reads_;
+    std::uint64_t next_read_ = 0;
     std::chrono::steady_clock::time_point outage_began_{};
     std::atomic<bool> connected_{false};
     std::atomic<std::uint64_t> outages_{0}, reconnects_{0}, published_{0}, received_{0},

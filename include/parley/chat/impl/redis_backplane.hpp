@@ -4,6 +4,7 @@
 
 #include <asio/post.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <random>
 
@@ -124,6 +125,45 @@ redis.call('ZREM', p .. 'instances', id)
 return 1
 )lua";
 
+// store (shared history): ARGV[3] = room, ARGV[4] = messages kept,
+// ARGV[5] = expiry (ms), ARGV[6] = the payload as published (instance id,
+// '\n', payload). Appends the payload to the room's stream and publishes
+// it in one atomic step, so that a read sees it iff it was published
+// before the read.
+inline constexpr const char* store_script = R"lua(
+local k = ARGV[1] .. 'history:' .. ARGV[3]
+redis.call('XADD', k, 'MAXLEN', '~', ARGV[4], '*', 'm', string.sub(ARGV[6], #ARGV[2] + 2))
+redis.call('PEXPIRE', k, ARGV[5])
+return redis.call('PUBLISH', ARGV[1] .. 'chat', ARGV[6])
+)lua";
+
+// read (shared history): ARGV[3] = room, ARGV[4] = messages at most,
+// ARGV[5] = bytes at most, ARGV[6] = token. Publishes on this instance's
+// own channel the token, '\n', then the newest messages that fit, oldest
+// first, each as <length>:<payload>. Published, not returned: the answer
+// then reaches the subscriber connection after every chat payload
+// published before the read and before every one published after it,
+// which is what lets the joiner's instance tell them apart. Returns the
+// number of receivers (0: this instance's subscriber is not there).
+inline constexpr const char* read_script = R"lua(
+local k = ARGV[1] .. 'history:' .. ARGV[3]
+local budget = tonumber(ARGV[5])
+local kept = {}
+for _, e in ipairs(redis.call('XREVRANGE', k, '+', '-', 'COUNT', tonumber(ARGV[4]))) do
+  local f = e[2]
+  if f[1] == 'm' and f[2] then
+    if #f[2] > budget then break end
+    budget = budget - #f[2]
+    table.insert(kept, f[2])
+  end
+end
+local out = {ARGV[6], '\n'}
+for i = #kept, 1, -1 do
+  table.insert(out, #kept[i] .. ':' .. kept[i])
+end
+return redis.call('PUBLISH', ARGV[1] .. 'instance:' .. ARGV[2], table.concat(out))
+)lua";
+
 inline std::string random_instance_id() {
     std::random_device rd;
     std::uniform_int_distribution<std::uint64_t> any;
@@ -194,7 +234,7 @@ inline redis_backplane::redis_backplane(private_tag, asio::any_io_executor execu
                                         redis_backplane_options options)
     : strand_(asio::make_strand(std::move(executor))), options_(std::move(options)),
       id_(detail::random_instance_id()), channel_(options_.prefix + "chat"),
-      sync_channel_(options_.prefix + "sync"),
+      sync_channel_(options_.prefix + "sync"), own_channel_(options_.prefix + "instance:" + id_),
       heartbeat_timer_(strand_), retry_timer_(strand_) {
     if (options_.heartbeat.count() <= 0 || options_.expiry <= options_.heartbeat ||
         !options_.reconnect.valid())
@@ -266,7 +306,8 @@ inline void redis_backplane::connect() {
                 if (auto s = weak.lock(); s && gen == s->generation_)
                     s->on_push(r);
             });
-            self->subscriber_->command({"SUBSCRIBE", self->channel_, self->sync_channel_});
+            self->subscriber_->command(
+                {"SUBSCRIBE", self->channel_, self->sync_channel_, self->own_channel_});
         });
     });
 }
@@ -276,12 +317,14 @@ inline void redis_backplane::on_push(const redis::reply& r) {
         return;
     const std::string& kind = r.elements[0].str;
     if (kind == "subscribe") {
-        if (r.elements[2].integer == 2) // both channels
+        if (r.elements[2].integer == 3) // all three channels
             on_subscribed();
         return;
     }
     if (kind != "message")
         return;
+    if (r.elements[1].str == own_channel_)
+        return on_history(r.elements[2].str);
     if (r.elements[1].str == sync_channel_) {
         // Another instance (re)registered: its members are new to us.
         if (r.elements[2].str != id_ && up_)
@@ -449,6 +492,7 @@ inline void redis_backplane::link_lost(std::error_code ec, std::string_view what
     up_ = false;
     connected_ = false;
     heartbeat_timer_.cancel();
+    fail_reads();
     if (commands_)
         commands_->close();
     if (subscriber_)
@@ -478,6 +522,9 @@ inline void redis_backplane::stop() {
         ++self->generation_;
         self->heartbeat_timer_.cancel();
         self->retry_timer_.cancel();
+        for (auto& [token, read] : self->reads_) // dropped unanswered: the chat is stopping
+            read.timeout->cancel();
+        self->reads_.clear();
         const bool was_up = self->up_;
         self->up_ = false;
         self->connected_ = false;
@@ -550,6 +597,106 @@ inline void redis_backplane::set_presence(std::string key, std::string value) {
                 {"HSET", self->options_.prefix + "presence:" + self->id_, std::move(key),
                  std::move(value)});
     });
+}
+
+inline void redis_backplane::publish_stored(std::string room, std::string payload) {
+    asio::post(strand_, [self = shared_from_this(), room = std::move(room),
+                         payload = std::move(payload)] {
+        if (!self->up_) {
+            self->dropped_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        const auto& h = self->options_.history;
+        std::string framed;
+        framed.reserve(self->id_.size() + 1 + payload.size());
+        framed += self->id_;
+        framed += '\n';
+        framed += payload;
+        self->run_script(detail::store_script,
+                         {room, std::to_string(h.max_messages), std::to_string(h.expiry.count()),
+                          std::move(framed)},
+                         [self](std::error_code ec, const redis::reply& r) {
+                             (ec || r.is_error() ? self->dropped_ : self->published_)
+                                 .fetch_add(1, std::memory_order_relaxed);
+                         });
+    });
+}
+
+inline void redis_backplane::read_history(std::string room, history_handler done) {
+    asio::post(strand_, [self = shared_from_this(), room = std::move(room),
+                         done = std::move(done)]() mutable {
+        const auto& h = self->options_.history;
+        if (!self->up_ || self->stopping_ || h.max_messages == 0 ||
+            self->reads_.size() >= h.max_reads)
+            return done(std::nullopt);
+        const std::uint64_t token = ++self->next_read_;
+        auto timeout = std::make_shared<asio::steady_timer>(self->strand_, h.read_timeout);
+        timeout->async_wait([self, token](std::error_code ec) {
+            if (!ec)
+                self->finish_read(token, std::nullopt);
+        });
+        self->reads_.emplace(token, history_read{std::move(done), std::move(timeout)});
+        self->run_script(detail::read_script,
+                         {std::move(room), std::to_string(h.max_messages),
+                          std::to_string(h.max_bytes), std::to_string(token)},
+                         [self, token](std::error_code ec, const redis::reply& r) {
+                             // The answer itself comes on own_channel_.
+                             if (ec || r.type != redis::reply::kind::integer || r.integer < 1)
+                                 self->finish_read(token, std::nullopt);
+                         });
+    });
+}
+
+// The answer to a read_history(), on own_channel_: "token\n", then each
+// payload as <length>:<payload>.
+inline void redis_backplane::on_history(std::string_view data) {
+    const auto newline = data.find('\n');
+    std::uint64_t token = 0;
+    const auto [end, ec] = std::from_chars(data.data(), data.data() + std::min(newline, data.size()),
+                                           token);
+    if (newline == std::string_view::npos || ec != std::errc() || end != data.data() + newline) {
+        malformed_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (!reads_.contains(token))
+        return; // timed out already
+    std::vector<std::string> payloads;
+    std::string_view rest = data.substr(newline + 1);
+    while (!rest.empty()) {
+        std::size_t length = 0;
+        const auto colon = rest.find(':');
+        const auto [e, ec2] = std::from_chars(rest.data(), rest.data() + std::min(colon, rest.size()),
+                                              length);
+        if (colon == std::string_view::npos || ec2 != std::errc() || e != rest.data() + colon ||
+            length > rest.size() - colon - 1) {
+            malformed_.fetch_add(1, std::memory_order_relaxed);
+            return finish_read(token, std::nullopt);
+        }
+        payloads.emplace_back(rest.substr(colon + 1, length));
+        rest.remove_prefix(colon + 1 + length);
+    }
+    finish_read(token, std::move(payloads));
+}
+
+inline void redis_backplane::finish_read(std::uint64_t token,
+                                         std::optional<std::vector<std::string>> result) {
+    auto it = reads_.find(token);
+    if (it == reads_.end())
+        return;
+    auto read = std::move(it->second);
+    reads_.erase(it);
+    read.timeout->cancel();
+    read.done(std::move(result));
+}
+
+// The link is lost: no answer can come any more.
+inline void redis_backplane::fail_reads() {
+    auto reads = std::move(reads_);
+    reads_.clear();
+    for (auto& [token, read] : reads) {
+        read.timeout->cancel();
+        read.done(std::nullopt);
+    }
 }
 
 inline backplane_counters redis_backplane::counters() const {

@@ -43,6 +43,29 @@ inline std::string endpoint_string(const asio::ip::tcp::endpoint& e) {
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
 
+struct chat_client;
+
+// A join waiting for its room's shared history (docs/SCALING.md, "Shared
+// room history"): what is said to the joiner meanwhile, to follow the
+// history. Guarded by chat_server::mutex_.
+struct history_wait {
+    struct held_event {
+        std::array<message_ptr, 2> encodings;
+        // Arrived from another instance before the read's answer: already
+        // accounted for by the history (a stored message) or by the member
+        // list sent after it (a join or leave).
+        bool covered_by_read;
+    };
+    std::weak_ptr<chat_client> client;
+    std::string room;
+    join_event joined;           // the joiner's own, sent after the history
+    std::uint64_t first_id = 0;  // ids first_id+1 .. first_id+history_length() are the history's
+    std::deque<held_event> held;
+    std::size_t held_bytes = 0;
+    bool answered = false;       // the read's answer (or failure) came
+    std::optional<std::vector<std::string>> history; // the answer, if it succeeded
+};
+
 // One connection, over whatever stream (TCP, TLS): the code that reads
 // from it is templated on the stream and holds the typed session.
 struct chat_client {
@@ -67,6 +90,8 @@ struct chat_client {
     std::optional<leave_reason> close_reason; // set when the server closes it
     std::uint64_t dropped = 0;      // messages dropped under drop_oldest
     bool claiming = false;          // a nickname claim is with the backplane
+    std::shared_ptr<history_wait> wait; // a join waiting for the room's shared history
+    bool awaiting_history = false;  // until that join is complete (on the strand only)
     std::deque<std::string> held;   // inputs meanwhile (on the strand only)
 
     // Used only on the session's strand.
@@ -93,7 +118,8 @@ class chat_server : public std::enable_shared_from_this<chat_server> {
 public:
     chat_server(asio::any_io_executor executor, server_options options)
         : executor_(std::move(executor)), options_(std::move(options)),
-          hub_(hub_options{.history = options_.history,
+          shared_history_(options_.backplane ? options_.backplane->history_length() : 0),
+          hub_(hub_options{.history = shared_history_ != 0 ? history_limits{} : options_.history,
                            .thread_safe = true,
                            .on_slow_member =
                                [this](session_base& s, std::size_t dropped) {
@@ -729,6 +755,7 @@ private:
             }
         }
         c->gone = true;
+        cancel_wait(*c);
         clients_.erase(c->session->id());
     }
 
@@ -760,7 +787,7 @@ private:
             return;
         if (!c->authorized)
             return on_access(g, c, text); // a wrong token closes the connection
-        if (c->claiming)
+        if (c->claiming || c->awaiting_history)
             return hold(g, *c, text); // counted by flood control when replayed
         if (!admit_input(g, c, text.size()))
             return;
@@ -838,7 +865,10 @@ private:
             return refuse(g, *c, errc::not_in_room, "you are in no room; /join ROOM first");
         message_event ev{++next_id_, c->current, c->nick, std::string(in.text), now()};
         publish(c->current, ev, true);
-        cluster_publish({"M", ev.room, ev.from, ev.text, ev.time});
+        if (shared_history_ != 0)
+            cluster_store(ev);
+        else
+            cluster_publish({"M", ev.room, ev.from, ev.text, ev.time});
     }
 
     void handle(guard& g, const client_ptr& c, const nick_input& in) {
@@ -868,10 +898,12 @@ private:
         const auto encodings = encode_both(ev);
         std::unordered_set<session_base::id_type> told{c->session->id()};
         hub_.send_to(*c->session, pick(encodings, *c->session));
-        for (const auto& room : c->rooms)
+        for (const auto& room : c->rooms) {
             for (const auto& member : hub_.members(room))
                 if (told.insert(member->id()).second)
                     hub_.send_to(*member, pick(encodings, *member));
+            hold_for_waiting(room, encodings, false, &told);
+        }
         cluster_publish({"R", ev.old_nick, ev.new_nick, ev.time});
         cluster_presence(*c);
     }
@@ -906,7 +938,7 @@ private:
         const std::string room = in.room.empty() ? c->current : canonical_room(in.room);
         if (room.empty())
             return refuse(g, *c, errc::not_in_room, "you are in no room; say /list ROOM");
-        if (!hub_.members(room).empty() || remote_in(room))
+        if (!hub_.members(room).empty() || remote_in(room) || waits_.contains(room))
             return send(*c, members_of(room));
         refuse(g, *c, errc::no_such_room, "there is no room " + printable(room));
     }
@@ -922,7 +954,7 @@ private:
         chat_client& to = *target->second;
         const auto encodings =
             encode_both(private_event{++next_id_, c->nick, to.nick, std::string(in.text), now()});
-        hub_.send_to(*to.session, pick(encodings, *to.session));
+        send_or_hold(to, encodings);
         if (&to != c.get())
             hub_.send_to(*c->session, pick(encodings, *c->session));
     }
@@ -950,14 +982,18 @@ private:
             return refuse(g, *c, errc::too_many_rooms,
                           "you are in " + std::to_string(c->rooms.size()) +
                               " rooms already, the most allowed; /part one first");
-        hub_.join(room, c->session); // queues the room's history first
+        if (shared_history_ == 0)
+            hub_.join(room, c->session); // queues the room's history first
         c->rooms.push_back(room);
         c->current = room;
         join_event ev{room, c->nick, now()};
         publish(room, ev, false);
         cluster_presence(*c); // before the event: a snapshot in between sees the room
         cluster_publish({"J", ev.room, ev.nick, ev.time});
-        send(*c, members_of(room));
+        if (shared_history_ != 0)
+            await_history(c, room, std::move(ev)); // the rest once the history is read
+        else
+            send(*c, members_of(room));
         g.log("join: " + who(*c) + " joined " + room + (c->line_mode ? " (line mode)" : ""));
     }
 
@@ -966,6 +1002,7 @@ private:
         if (c.gone)
             return;
         c.gone = true;
+        cancel_wait(c);
         const std::string time = now();
         cluster_leave(c, reason, time);
         std::string rooms;
@@ -1024,6 +1061,13 @@ private:
             if (e.members.size() < max_listed_members)
                 e.members.push_back(it->second->nick);
         }
+        if (auto w = waits_.find(room); w != waits_.end())
+            for (const auto& wait : w->second)
+                if (auto c = wait->client.lock(); c && !c->gone) {
+                    ++e.count;
+                    if (e.members.size() < max_listed_members)
+                        e.members.push_back(c->nick);
+                }
         add_remote_members(e);
         return e;
     }
@@ -1071,7 +1115,10 @@ private:
             hub_.send_to(*c.session, m);
     }
 
-    void publish(const std::string& room, const event& e, bool keep_in_history) {
+    // `covered_by_read`: an event from another instance that a joiner's
+    // history read accounts for if it arrives before the read's answer.
+    void publish(const std::string& room, const event& e, bool keep_in_history,
+                 bool covered_by_read = false) {
         const auto encodings = encode_both(e);
         if (!encodings[0] || !encodings[1])
             return;
@@ -1079,6 +1126,7 @@ private:
             hub_.publish(room, encodings);
         else
             hub_.publish_transient(room, encodings);
+        hold_for_waiting(room, encodings, covered_by_read, nullptr);
     }
 
     void refuse(guard& g, chat_client& c, errc code, std::string message) {
@@ -1156,12 +1204,186 @@ private:
         cluster_->release_nick(c.key);
     }
 
+    // --- shared room history (docs/SCALING.md, "Shared room history") ----------
+    //
+    // With a backplane that keeps history, a room message is stored once,
+    // by the sender's instance, with its publication (publish_stored: one
+    // atomic step in Redis). The hub keeps none. A join reads the room's
+    // history from the backplane; until the answer, the joiner is not a
+    // member of the room in the hub, and what is said to it (room events,
+    // private messages) is held in its history_wait, its inputs too. The
+    // answer splits the events exactly, with no id to compare:
+    //  - a local event after the join is not in the history (its write
+    //    was queued after the read, on the same ordered connection): held,
+    //    then delivered after the history;
+    //  - an event from another instance that arrives before the answer was
+    //    published before the read (the answer travels on the same
+    //    subscriber connection, in Redis's order): a stored message is in
+    //    the history, a join or leave is reflected in the member list sent
+    //    with the history, so they are dropped; one arriving after the
+    //    answer is live, as for any member.
+    // If the read fails (Redis down, timeout, too much held), the joiner
+    // gets no history and everything held, so nothing live is lost. The
+    // history's messages take ids reserved at the join, below every id
+    // the joiner receives after.
+
+    void cluster_store(const message_event& ev) {
+        std::string payload = "S\n" + ev.room + '\n' + ev.from + '\n' + ev.text + '\n' + ev.time;
+        cluster_->publish_stored(ev.room, std::move(payload));
+    }
+
+    void await_history(const client_ptr& c, const std::string& room, join_event joined) {
+        auto w = std::make_shared<history_wait>();
+        w->client = c;
+        w->room = room;
+        w->joined = std::move(joined);
+        w->first_id = next_id_;
+        next_id_ += shared_history_;
+        c->wait = w;
+        c->awaiting_history = true;
+        waits_[room].push_back(w);
+        cluster_->read_history(room, [weak = weak_from_this(), c, w](auto history) {
+            if (auto self = weak.lock())
+                self->on_history_read(c, w, std::move(history));
+        });
+    }
+
+    // On the backplane's executor, in order with on_cluster_message().
+    void on_history_read(const client_ptr& c, const std::shared_ptr<history_wait>& w,
+                         std::optional<std::vector<std::string>> history) {
+        {
+            std::lock_guard lock(mutex_);
+            if (w->answered)
+                return; // given up already (too much held)
+            w->answered = true;
+            w->history = std::move(history);
+        }
+        // The join completes on the client's strand, where its session
+        // may be given to the hub.
+        asio::post(c->executor, [self = shared_from_this(), c, w] { self->complete_wait(c, w); });
+    }
+
+    // On the client's strand: history, the joiner's own join, the members,
+    // then what was held; from now on the joiner is a member like any.
+    void complete_wait(const client_ptr& c, const std::shared_ptr<history_wait>& w) {
+        {
+            guard g(*this);
+            if (c->wait == w && !c->gone && !stopping_) {
+                cancel_wait(*c);
+                const bool read = w->history.has_value();
+                if (read)
+                    send_history(*c, *w);
+                else
+                    g.log("join: " + who(*c) + " joined " + w->room +
+                          " without its shared history (the backplane did not answer in time)");
+                send(*c, w->joined);
+                hub_.join(w->room, c->session);
+                send(*c, members_of(w->room));
+                for (const auto& h : w->held)
+                    if (!(read && h.covered_by_read))
+                        hub_.send_to(*c->session, pick(h.encodings, *c->session));
+            }
+        }
+        c->awaiting_history = false;
+        replay_held_inputs(c);
+    }
+
+    void send_history(chat_client& c, const history_wait& w) {
+        std::vector<message_event> events;
+        for (const auto& payload : *w.history) {
+            std::array<std::string_view, 5> f{};
+            std::size_t n = 0, start = 0;
+            for (; n < f.size(); ++n) {
+                const auto end = std::string_view(payload).find('\n', start);
+                f[n] = std::string_view(payload).substr(start, end == std::string::npos ? end : end - start);
+                if (end == std::string::npos)
+                    break;
+                start = end + 1;
+            }
+            // Checked as carefully as a payload from another instance.
+            if (n != 4 || f[0] != "S" || f[1] != w.room || !valid_nick(f[2]) ||
+                message_text_problem(f[3], 256 * 1024) || !valid_short(f[4])) {
+                note_malformed();
+                continue;
+            }
+            events.push_back({0, w.room, std::string(f[2]), std::string(f[3]), std::string(f[4])});
+        }
+        const std::size_t n = std::min(events.size(), shared_history_);
+        std::uint64_t id = w.first_id + (shared_history_ - n);
+        for (std::size_t i = events.size() - n; i < events.size(); ++i) {
+            events[i].id = ++id;
+            send(c, events[i]);
+        }
+    }
+
+    void cancel_wait(chat_client& c) {
+        if (!c.wait)
+            return;
+        if (auto it = waits_.find(c.wait->room); it != waits_.end()) {
+            std::erase(it->second, c.wait);
+            if (it->second.empty())
+                waits_.erase(it);
+        }
+        c.wait.reset();
+    }
+
+    // Holds an event for the clients waiting for `room`'s history (each
+    // once: `told`, if given, skips those already told and records them).
+    void hold_for_waiting(const std::string& room, const std::array<message_ptr, 2>& encodings,
+                          bool covered_by_read, std::unordered_set<session_base::id_type>* told) {
+        if (waits_.empty())
+            return;
+        auto it = waits_.find(room);
+        if (it == waits_.end())
+            return;
+        const auto waits = it->second; // hold() may end a wait
+        for (const auto& w : waits)
+            if (auto c = w->client.lock(); c && !c->gone &&
+                                           (!told || told->insert(c->session->id()).second))
+                hold_event(c, w, encodings, covered_by_read);
+    }
+
+    // A private message: held if `to` waits for a room's history (ids
+    // must increase on its connection).
+    void send_or_hold(chat_client& to, const std::array<message_ptr, 2>& encodings) {
+        if (!encodings[0] || !encodings[1])
+            return;
+        if (to.wait)
+            if (auto c = to.wait->client.lock())
+                return hold_event(c, to.wait, encodings, false);
+        hub_.send_to(*to.session, pick(encodings, *to.session));
+    }
+
+    // Bounded by the client's queue limits: past them, the history is
+    // given up (the held events are delivered at once); past twice them
+    // (its strand has not run since), the client is a slow consumer.
+    void hold_event(const client_ptr& c, const std::shared_ptr<history_wait>& w,
+                    const std::array<message_ptr, 2>& encodings, bool covered_by_read) {
+        w->held.push_back({encodings, covered_by_read && !w->answered});
+        w->held_bytes += pick(encodings, *c->session)->size();
+        const auto& q = options_.queue;
+        if (w->held.size() <= q.max_messages && w->held_bytes <= q.max_bytes)
+            return;
+        if (!w->answered) {
+            w->answered = true; // no history
+            asio::post(c->executor,
+                       [self = shared_from_this(), c, w] { self->complete_wait(c, w); });
+        } else if (w->held.size() > 2 * q.max_messages || w->held_bytes > 2 * q.max_bytes) {
+            c->session->abort(error::slow_consumer);
+        }
+    }
+
     // Inputs that arrive while a nickname claim is with the backplane wait
     // for it, in order (bounded).
     void hold(guard& g, chat_client& c, std::string_view text) {
-        if (c.held.size() >= 256)
-            return refuse(g, c, errc::nickname_required,
-                          "still confirming your nickname with the other servers; input dropped");
+        if (c.held.size() >= 256) {
+            if (c.claiming)
+                return refuse(g, c, errc::nickname_required,
+                              "still confirming your nickname with the other servers; input "
+                              "dropped");
+            return refuse(g, c, errc::rate_limited,
+                          "still loading the room's history; input dropped");
+        }
         c.held.emplace_back(text);
     }
 
@@ -1200,10 +1422,15 @@ private:
                     rename(g, c, nick, key);
             }
         }
+        replay_held_inputs(c);
+    }
+
+    // On the client's strand: the inputs held while it waited, in order.
+    void replay_held_inputs(const client_ptr& c) {
         auto pending = std::move(c->held);
         c->held.clear();
         while (!pending.empty() && c->session->is_open()) {
-            if (c->claiming) { // another claim began: the rest waits for it, first
+            if (c->claiming || c->awaiting_history) { // waiting again: the rest waits, first
                 c->held.insert(c->held.begin(), pending.begin(), pending.end());
                 break;
             }
@@ -1322,12 +1549,13 @@ private:
         guard g(*this);
         if (stopping_)
             return;
-        if (kind == "M" && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
+        if ((kind == "M" || kind == "S") && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
             !message_text_problem(f[3], 256 * 1024) && valid_short(f[4])) {
+            // S: also in the room's shared history (publish_stored).
             publish(std::string(f[1]),
                     message_event{++next_id_, std::string(f[1]), std::string(f[2]),
                                   std::string(f[3]), std::string(f[4])},
-                    true);
+                    true, kind == "S");
         } else if (kind == "J" && n == 4 && valid_room(f[1]) && valid_nick(f[2]) &&
                    valid_short(f[3])) {
             const std::string room(f[1]);
@@ -1336,7 +1564,7 @@ private:
             m.nick = std::string(f[2]);
             if (std::find(m.rooms.begin(), m.rooms.end(), room) == m.rooms.end())
                 m.rooms.push_back(room);
-            publish(room, join_event{room, m.nick, std::string(f[3])}, false);
+            publish(room, join_event{room, m.nick, std::string(f[3])}, false, true);
         } else if (kind == "L" && n == 5 && valid_room(f[1]) && valid_nick(f[2]) &&
                    valid_short(f[3]) && valid_short(f[4])) {
             if (nicks_.contains(nickname_key(f[2])))
@@ -1346,7 +1574,7 @@ private:
                 std::erase(it->second.rooms, room);
             publish(room,
                     leave_event{room, std::string(f[2]), std::string(f[3]), std::string(f[4])},
-                    false);
+                    false, true);
         } else if (kind == "R" && n == 4 && valid_nick(f[1]) && valid_nick(f[2]) &&
                    valid_short(f[3])) {
             remote_member m;
@@ -1360,17 +1588,20 @@ private:
             const auto encodings =
                 encode_both(rename_event{std::string(f[1]), m.nick, std::string(f[3])});
             std::unordered_set<session_base::id_type> told;
-            for (const auto& room : m.rooms)
+            for (const auto& room : m.rooms) {
                 for (const auto& member : hub_.members(room))
                     if (told.insert(member->id()).second)
                         hub_.send_to(*member, pick(encodings, *member));
+                hold_for_waiting(room, encodings, false, &told);
+            }
             remote_[nickname_key(m.nick)] = std::move(m);
         } else if (kind == "P" && n == 5 && valid_nick(f[1]) && valid_nick(f[2]) &&
                    !message_text_problem(f[3], 256 * 1024) && valid_short(f[4])) {
             if (auto it = nicks_.find(nickname_key(f[2])); it != nicks_.end()) {
                 chat_client& to = *it->second;
-                send(to, private_event{++next_id_, std::string(f[1]), to.nick, std::string(f[3]),
-                                       std::string(f[4])});
+                send_or_hold(to, encode_both(private_event{++next_id_, std::string(f[1]), to.nick,
+                                                           std::string(f[3]),
+                                                           std::string(f[4])}));
             }
         } else if (kind == "Q" && n == 2 && valid_nick(f[1])) {
             if (!nicks_.contains(nickname_key(f[1])))
@@ -1453,6 +1684,9 @@ private:
 
     asio::any_io_executor executor_;
     server_options options_;
+    // Messages per room the backplane keeps for all instances (0: none);
+    // with it the hub keeps no history.
+    std::size_t shared_history_ = 0;
     hub hub_;
     asio::strand<asio::any_io_executor> control_; // acceptors
     asio::ip::tcp::acceptor frame_acceptor_, line_acceptor_;
@@ -1478,6 +1712,8 @@ private:
     std::shared_ptr<backplane> cluster_ = options_.backplane; // null: on its own
     std::unordered_map<std::string, remote_member> remote_; // other instances' members, by key
     std::unordered_set<std::string> claiming_;              // keys being claimed
+    // Joins waiting for their room's shared history, by room.
+    std::unordered_map<std::string, std::vector<std::shared_ptr<history_wait>>> waits_;
     std::atomic<bool> malformed_logged_{false};
     bool stopping_ = false;
     std::unordered_map<std::uint64_t, std::function<void()>> handshaking_; // TLS, by id
