@@ -145,6 +145,9 @@ struct server_options {
     /// queue limits above take effect sooner.
     std::size_t send_buffer_bytes = 0;
     /// Messages kept per room and replayed to joiners (off by default).
+    /// Unused when the backplane keeps a history shared by all instances
+    /// (backplane::history_length(), docs/SCALING.md): joiners then get
+    /// that one.
     history_limits history{};
     /// Connections at most; more are told server_full and closed.
     std::size_t max_clients = 1024;
