@@ -744,6 +744,74 @@ TEST_CASE("redis backplane: shared history: a message said while a history read 
     CHECK(!cluster::has(*cl.servers[1], "without its shared history"));
 }
 
+TEST_CASE("redis backplane: shared history: joiners during a burst get every message once") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty()) {
+        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+        return;
+    }
+    cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    for (auto* x : {a.get(), b.get()}) {
+        x->say("/join side");
+        joined_with_history(*x, x == a.get() ? "alice" : "bob", "side");
+    }
+    // Joiners on both instances, joining while both senders talk.
+    std::vector<std::unique_ptr<client>> joiners;
+    std::vector<std::string> names;
+    for (int i = 0; i < 4; ++i) {
+        names.push_back("j" + std::to_string(i));
+        joiners.push_back(login_with_history(cl.port(static_cast<std::size_t>(i % 2)), names.back(),
+                                             history));
+    }
+    constexpr int per_sender = 100;
+    for (int i = 0; i < per_sender; ++i) {
+        a->say("alice " + std::to_string(i));
+        b->say("bob " + std::to_string(i));
+        if (i % 20 == 10)
+            joiners[static_cast<std::size_t>(i / 20) % joiners.size()]->say("/join side");
+    }
+    // Each joiner, for each sender: a gapless run of its messages up to its
+    // last (the history's part, then the live part), each once; a run that
+    // does not start at the first message (or is empty) means the older
+    // ones were pushed out of the history, which must then be full.
+    for (std::size_t k = 0; k < joiners.size(); ++k) {
+        auto& j = *joiners[k];
+        std::map<std::string, std::vector<int>> got;
+        std::size_t in_history = 0;
+        bool joined = false;
+        while (auto e = j.next(300ms)) { // until all is delivered
+            if (auto* jn = std::get_if<pc::join_event>(&*e); jn && jn->nick == names[k])
+                joined = joined || jn->room == "side";
+            auto* m = std::get_if<pc::message_event>(&*e);
+            if (!m || m->room != "side")
+                continue;
+            in_history += joined ? 0 : 1;
+            const auto space = m->text.find(' ');
+            REQUIRE(space != std::string::npos);
+            got[m->from].push_back(std::stoi(m->text.substr(space + 1)));
+        }
+        CHECK(joined);
+        CHECK(in_history <= 10);
+        for (const char* from : {"alice", "bob"}) {
+            const auto& seq = got[from];
+            bool gapless = true;
+            for (std::size_t i = 1; i < seq.size(); ++i)
+                gapless = gapless && seq[i] == seq[i - 1] + 1;
+            CHECK_MESSAGE(gapless, names[k] << " got " << from << "'s messages with a gap or twice");
+            if (!seq.empty())
+                CHECK_MESSAGE(seq.back() == per_sender - 1, names[k] << " missed " << from << "'s last");
+            if (seq.empty() || seq.front() != 0)
+                CHECK(in_history == 10);
+            MESSAGE(names[k] << ": " << std::string(from) << "'s from "
+                             << (seq.empty() ? std::string("none") : std::to_string(seq.front()))
+                             << ", " << in_history << " in the history");
+        }
+    }
+}
+
 TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join completes promptly") {
     const std::string redis_server = find_redis_server();
     if (redis_server.empty()) {
