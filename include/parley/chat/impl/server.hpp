@@ -1198,9 +1198,10 @@ private:
     void cluster_leave(const chat_client& c, leave_reason reason, const std::string& time) {
         if (!cluster_)
             return;
+        // Q first: whoever sees the leave finds the nickname free already.
+        cluster_publish({"Q", c.nick});
         for (const auto& room : c.rooms)
             cluster_publish({"L", room, c.nick, to_string(reason), time});
-        cluster_publish({"Q", c.nick});
         cluster_->release_nick(c.key);
     }
 
@@ -1644,11 +1645,11 @@ private:
             auto m = parse_presence(instance, v);
             if (!m)
                 continue;
+            cluster_publish({"Q", m->nick}); // first, as in cluster_leave()
             for (const auto& room : m->rooms) {
                 publish(room, leave_event{room, m->nick, reason, time}, false);
                 cluster_publish({"L", room, m->nick, reason, time});
             }
-            cluster_publish({"Q", m->nick});
             remote_.erase(nickname_key(m->nick));
             g.log("leave: " + m->nick + " (on lost instance " + std::string(instance) + ") left " +
                   std::to_string(m->rooms.size()) + " room(s) (disconnected)");
