@@ -680,6 +680,46 @@ TEST_CASE("framed_stream: a read chunk size of 0 still reads") {
     }
 }
 
+TEST_CASE_TEMPLATE("framed_stream: a batch of more buffers than one system call takes, into a full socket",
+                   K, PARLEY_STREAM_KINDS) {
+    // 3,000 frames are 6,000 buffers (a header and a payload each): more
+    // than IOV_MAX per call, and 3 MB, more than the socket buffers hold,
+    // so the write goes out in many calls with waits for writability.
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::vector<std::string> payloads;
+    std::size_t total = 0;
+    for (int i = 0; i < 3000; ++i) {
+        payloads.push_back(pattern(static_cast<std::size_t>(1 + i % 1000), static_cast<unsigned>(i)) +
+                           std::to_string(i));
+        total += payloads.back().size();
+    }
+    std::error_code write_ec = asio::error::would_block;
+    std::size_t written = 0;
+    p.a.async_write_frames(payload_buffers(payloads), [&](std::error_code ec, std::size_t n) {
+        write_ec = ec;
+        written = n;
+    });
+    std::vector<std::string> got;
+    std::function<void()> next = [&] {
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            REQUIRE_FALSE(ec);
+            got.emplace_back(as_string_view(payload));
+            std::error_code bad;
+            while (auto more = p.b.read_buffered_frame(bad))
+                got.emplace_back(as_string_view(*more));
+            REQUIRE_FALSE(bad);
+            if (got.size() < payloads.size())
+                next();
+        });
+    };
+    next();
+    run(io);
+    CHECK_FALSE(write_ec);
+    CHECK(written == total);
+    CHECK(got == payloads);
+}
+
 TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained without I/O", K,
                    PARLEY_STREAM_KINDS) {
     asio::io_context io;

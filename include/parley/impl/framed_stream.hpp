@@ -125,26 +125,106 @@ template <class Stream>
 struct framed_write_op {
     Stream& stream;
     std::size_t payload_bytes_;
-    std::error_code early_error_;
+    std::error_code result_ec_; // an error found before any I/O, or the posted result
     bool posted_ = false;
+    std::size_t next_ = 0;   // the first of write_buffers_ not completely sent
+    std::size_t offset_ = 0; // bytes of it already sent
 
+    // Start, or resume after the post that keeps completions out of the
+    // initiating function.
     template <class Self>
     void operator()(Self& self) {
         if (posted_)
-            return self.complete(early_error_, std::size_t{0});
-        if (early_error_) {
+            return self.complete(result_ec_, result_ec_ ? std::size_t{0} : payload_bytes_);
+        if (result_ec_) {
             posted_ = true;
             return asio::post(std::move(self));
         }
+#if PARLEY_HAS_POSIX_SOCKETS
+        if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
+            return send(self, true);
+        }
+#endif
+        // asio::async_write sends at most 16 buffers per system call:
+        // kept for streams that are not plain sockets (TLS takes its own).
         asio::async_write(stream.next_layer_,
                           std::span<const asio::const_buffer>(stream.write_buffers_),
                           std::move(self));
     }
 
+    // Resume after async_wait: the socket takes data again.
+    template <class Self>
+    void operator()(Self& self, std::error_code ec) {
+        if (ec)
+            return self.complete(ec, std::size_t{0});
+#if PARLEY_HAS_POSIX_SOCKETS
+        if constexpr (detail::waitable_socket<typename Stream::next_layer_type>)
+            send(self, false);
+#endif
+    }
+
+    // Resume after asio::async_write.
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t) {
         self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
     }
+
+private:
+#if PARLEY_HAS_POSIX_SOCKETS
+    // On a plain socket: one sendmsg() of up to IOV_MAX buffers at a time,
+    // as session does, and a readiness wait when the socket is full.
+    template <class Self>
+    void send(Self& self, bool initiating) {
+        const auto& buffers = stream.write_buffers_;
+        if (buffers.empty()) // no frames: nothing to send
+            return finish(self, initiating, {});
+        for (;;) {
+            auto iov = detail::iovec_scratch();
+            std::size_t count = 0;
+            for (std::size_t i = next_; i < buffers.size() && count < iov.size(); ++i) {
+                const std::size_t skip = i == next_ ? offset_ : 0;
+                iov[count++] = detail::make_iovec(
+                    static_cast<const std::byte*>(buffers[i].data()) + skip,
+                    buffers[i].size() - skip);
+            }
+            const std::size_t lent = detail::iovec_bytes(iov.first(count));
+            std::error_code ec;
+            const std::size_t sent = detail::send_now(stream.next_layer_, iov.first(count), ec);
+            advance(sent);
+            if (next_ == buffers.size())
+                return finish(self, initiating, {});
+            if (ec && !detail::would_block(ec))
+                return finish(self, initiating, ec);
+            if (ec || sent < lent) // the socket is full
+                return stream.next_layer_.async_wait(asio::socket_base::wait_write,
+                                                     std::move(self));
+            // Everything lent went out and more buffers are left: go on.
+        }
+    }
+
+    void advance(std::size_t sent) noexcept {
+        const auto& buffers = stream.write_buffers_;
+        while (next_ < buffers.size()) {
+            const std::size_t left = buffers[next_].size() - offset_;
+            if (sent < left) {
+                offset_ += sent;
+                return;
+            }
+            sent -= left;
+            ++next_;
+            offset_ = 0;
+        }
+    }
+
+    template <class Self>
+    void finish(Self& self, bool initiating, std::error_code ec) {
+        if (!initiating)
+            return self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
+        posted_ = true;
+        result_ec_ = ec;
+        asio::post(std::move(self));
+    }
+#endif
 };
 
 } // namespace detail
