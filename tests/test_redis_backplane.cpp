@@ -48,6 +48,11 @@ std::string find_redis_server() {
     return {};
 }
 
+// A test that needs redis-server says why it did nothing.
+void skip_without_redis() {
+    MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
+}
+
 std::uint16_t free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -145,10 +150,8 @@ TEST_CASE("redis backplane: parse_redis_url") {
 
 TEST_CASE("redis connection: pipelined commands, error replies, subscriber mode") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     redis_process redis(redis_server, free_port());
     asio::io_context ioc;
     auto conn = std::make_shared<parley::redis::connection>(ioc.get_executor());
@@ -296,10 +299,8 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 TEST_CASE("redis backplane: three chat servers are one chat") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 3);
     auto a = join(cl.port(0), "alice", {});
     auto b = join(cl.port(1), "bob", {a.get()});
@@ -404,10 +405,8 @@ TEST_CASE("redis backplane: three chat servers are one chat") {
 
 TEST_CASE("redis backplane: a killed instance's members leave within the expiry") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 3);
     auto a = join(cl.port(0), "alice", {});
     auto b = join(cl.port(1), "bob", {a.get()});
@@ -452,10 +451,8 @@ TEST_CASE("redis backplane: a killed instance's members leave within the expiry"
 
 TEST_CASE("redis backplane: a stalled instance taken for dead comes back") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2);
     auto a = join(cl.port(0), "alice", {});
     auto b = join(cl.port(1), "bob", {a.get()});
@@ -482,10 +479,8 @@ TEST_CASE("redis backplane: a stalled instance taken for dead comes back") {
 
 TEST_CASE("redis backplane: Redis restarts, the servers chat locally, then resume") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2);
     auto a = join(cl.port(0), "alice", {});
     auto b = join(cl.port(1), "bob", {a.get()});
@@ -626,10 +621,8 @@ bool ids_increase(const std::vector<pc::message_event>& v) {
 
 TEST_CASE("redis backplane: shared history: a joiner on any instance gets the last N, once") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2, {"--redis-history", "5", "--flood-rate", "0"});
     std::vector<pc::message_event> history;
     auto a = login_with_history(cl.port(0), "alice", history);
@@ -690,10 +683,8 @@ TEST_CASE("redis backplane: shared history: a joiner on any instance gets the la
 TEST_CASE("redis backplane: shared history: a message said while a history read is in flight "
           "arrives once") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
     std::vector<pc::message_event> history;
     auto a = login_with_history(cl.port(0), "alice", history);
@@ -746,10 +737,8 @@ TEST_CASE("redis backplane: shared history: a message said while a history read 
 
 TEST_CASE("redis backplane: shared history: joiners during a burst get every message once") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
     std::vector<pc::message_event> history;
     auto a = login_with_history(cl.port(0), "alice", history);
@@ -814,10 +803,8 @@ TEST_CASE("redis backplane: shared history: joiners during a burst get every mes
 
 TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join completes promptly") {
     const std::string redis_server = find_redis_server();
-    if (redis_server.empty()) {
-        MESSAGE("skipped: redis-server is not installed (Debian: apt-get install redis-server)");
-        return;
-    }
+    if (redis_server.empty())
+        return skip_without_redis();
     cluster cl(redis_server, 2, {"--redis-history", "10", "--flood-rate", "0"});
     std::vector<pc::message_event> history;
     auto a = login_with_history(cl.port(0), "alice", history);
