@@ -1170,16 +1170,38 @@ private:
         return nicks_.contains(key) || claiming_.contains(key) || remote_.contains(key);
     }
 
-    void cluster_publish(std::initializer_list<std::string_view> fields) {
-        if (!cluster_)
-            return;
+    // A payload between instances: fields joined by newlines (no field
+    // holds one: nicknames, rooms and texts are checked for controls).
+    static std::string cluster_payload(std::initializer_list<std::string_view> fields) {
         std::string payload;
         for (auto f : fields) {
             if (!payload.empty())
                 payload += '\n';
             payload += f;
         }
-        cluster_->publish(std::move(payload));
+        return payload;
+    }
+
+    // Splits a payload into `f`; the number of fields, or 0 when there are
+    // more than f.size().
+    template <std::size_t N>
+    static std::size_t cluster_fields(std::string_view payload,
+                                      std::array<std::string_view, N>& f) noexcept {
+        std::size_t n = 0, start = 0;
+        for (;;) {
+            const auto end = payload.find('\n', start);
+            if (n == N)
+                return 0;
+            f[n++] = payload.substr(start, end == std::string_view::npos ? end : end - start);
+            if (end == std::string_view::npos)
+                return n;
+            start = end + 1;
+        }
+    }
+
+    void cluster_publish(std::initializer_list<std::string_view> fields) {
+        if (cluster_)
+            cluster_->publish(cluster_payload(fields));
     }
 
     static std::string presence_value(const chat_client& c) {
@@ -1229,8 +1251,7 @@ private:
     // the joiner receives after.
 
     void cluster_store(const message_event& ev) {
-        std::string payload = "S\n" + ev.room + '\n' + ev.from + '\n' + ev.text + '\n' + ev.time;
-        cluster_->publish_stored(ev.room, std::move(payload));
+        cluster_->publish_stored(ev.room, cluster_payload({"S", ev.room, ev.from, ev.text, ev.time}));
     }
 
     void await_history(const client_ptr& c, const std::string& room, join_event joined) {
@@ -1293,16 +1314,8 @@ private:
         std::vector<message_event> events;
         for (const auto& payload : *w.history) {
             std::array<std::string_view, 5> f{};
-            std::size_t n = 0, start = 0;
-            for (; n < f.size(); ++n) {
-                const auto end = std::string_view(payload).find('\n', start);
-                f[n] = std::string_view(payload).substr(start, end == std::string::npos ? end : end - start);
-                if (end == std::string::npos)
-                    break;
-                start = end + 1;
-            }
             // Checked as carefully as a payload from another instance.
-            if (n != 4 || f[0] != "S" || f[1] != w.room || !valid_nick(f[2]) ||
+            if (cluster_fields(payload, f) != 5 || f[0] != "S" || f[1] != w.room || !valid_nick(f[2]) ||
                 message_text_problem(f[3], 256 * 1024) || !valid_short(f[4])) {
                 note_malformed();
                 continue;
@@ -1536,16 +1549,9 @@ private:
 
     void on_cluster_message(std::string_view instance, std::string_view payload) {
         std::array<std::string_view, 6> f{};
-        std::size_t n = 0, start = 0;
-        for (;;) {
-            const auto end = payload.find('\n', start);
-            if (n == f.size())
-                return note_malformed();
-            f[n++] = payload.substr(start, end == std::string_view::npos ? end : end - start);
-            if (end == std::string_view::npos)
-                break;
-            start = end + 1;
-        }
+        const std::size_t n = cluster_fields(payload, f);
+        if (n == 0)
+            return note_malformed();
         const std::string_view kind = f[0];
         guard g(*this);
         if (stopping_)
