@@ -3,8 +3,8 @@
 //
 // This is the server the benchmarks compare with Redis, NATS and a raw
 // epoll floor, so it adds nothing per message beyond what the hub needs:
-// one shared buffer per published frame, no copy per recipient, gathered
-// writes. A client that stops reading is disconnected when its queue is
+// the frames of each read relayed in one shared buffer, no copy per
+// recipient, gathered writes. A client that stops reading is disconnected when its queue is
 // full (or loses its oldest messages, with --policy drop-oldest).
 //
 //   broadcast_server [--host 127.0.0.1] [--port 7000] [--no-echo] [--threads 1]
@@ -117,9 +117,13 @@ private:
                 std::cerr << "session " << closed.id() << ": " << reason.message() << '\n';
         });
         hub_.join(room, s);
-        s->read_frames([this](session& from, parley::frame_view payload) {
-            std::error_code ec;
-            auto message = parley::make_frame_message(payload, ec);
+        // The frames of one read are relayed as they arrived: one shared
+        // buffer and one queue entry per recipient for the whole batch.
+        s->read_frame_batches([this](session& from, parley::frame_batch frames) {
+            if (frames.empty())
+                return;
+            auto message = parley::make_raw_message(frames.wire(),
+                                                    static_cast<std::uint32_t>(frames.size()));
             hub_.publish(room, message, settings_.no_echo ? &from : nullptr);
         });
     }

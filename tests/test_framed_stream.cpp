@@ -771,6 +771,49 @@ TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained witho
     CHECK_FALSE(ec);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: delivered_frames() is the wire bytes of the frames of one read",
+                   K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    const std::vector<std::string> payloads{"one", "", "three", std::string(300, 'x')};
+    std::error_code ec;
+    p.a.write_frames(payload_buffers(payloads), ec);
+    REQUIRE_FALSE(ec);
+    // What went on the wire, encoded independently of the stream.
+    std::string wire;
+    for (const auto& text : payloads) {
+        const auto header = parley::frame_codec<>{}.encode_header(text.size(), ec);
+        wire.append(reinterpret_cast<const char*>(header.data()), header.size());
+        wire += text;
+    }
+
+    std::vector<std::string> got;
+    std::string relayed;
+    while (got.size() < payloads.size()) {
+        bool done = false;
+        p.b.async_read_frame([&](std::error_code rec, frame_view) {
+            REQUIRE_FALSE(rec);
+            done = true;
+        });
+        run(io);
+        REQUIRE(done);
+        while (p.b.read_buffered_frame(ec)) {
+        }
+        REQUIRE_FALSE(ec);
+        const parley::frame_batch batch = p.b.delivered_frames();
+        CHECK(batch.size() >= 1);
+        std::size_t n = 0;
+        for (frame_view payload : batch) {
+            got.emplace_back(as_string_view(payload));
+            ++n;
+        }
+        CHECK(n == batch.size());
+        relayed.append(reinterpret_cast<const char*>(batch.wire().data()), batch.wire().size());
+    }
+    CHECK(got == payloads);
+    CHECK(relayed == wire);
+}
+
 // --- errors ---------------------------------------------------------------------
 
 TEST_CASE_TEMPLATE("framed_stream: an oversize length from the peer", K, PARLEY_STREAM_KINDS) {

@@ -131,6 +131,49 @@ TEST_CASE("hub: each queue holds one reference to a published message, released 
     CHECK(eventually([&] { return m->use_count() == 1; }));
 }
 
+TEST_CASE("hub: a relay forwards each read's frames as one message; counters count the frames") {
+    loopback_hub h;
+    auto sender = h.connect(), a = h.connect(), b = h.connect();
+    for (auto* p : {&sender, &a, &b})
+        h.hub.join("lobby", p->server_side);
+    std::atomic<int> batches{0};
+    std::error_code reason;
+    std::atomic<bool> closed{false};
+    sender.server_side->on_close([&](parley::session_base&, std::error_code ec) {
+        reason = ec;
+        closed = true;
+    });
+    sender.server_side->stream().max_payload(1000);
+    sender.server_side->read_frame_batches([&](session& from, parley::frame_batch frames) {
+        ++batches;
+        h.hub.publish("lobby",
+                      parley::make_raw_message(frames.wire(),
+                                               static_cast<std::uint32_t>(frames.size())),
+                      &from);
+    });
+    // Three frames and then a length over the limit, in one write: the
+    // good frames are relayed before the bad one ends the sender's session.
+    std::string wire;
+    for (std::string text : {"first", "second", "third"}) {
+        wire += std::string{'\0', '\0', '\0', static_cast<char>(text.size())};
+        wire += text;
+    }
+    wire += std::string{'\0', '\0', '\x10', '\0'} + "too long";
+    sender.client.send(wire);
+    for (auto* p : {&a, &b}) {
+        CHECK(p->client.recv_frame() == "first");
+        CHECK(p->client.recv_frame() == "second");
+        CHECK(p->client.recv_frame() == "third");
+    }
+    REQUIRE(eventually([&] { return closed.load(); }));
+    CHECK(reason == parley::error::frame_too_large);
+    CHECK(batches.load() >= 1);
+    const auto counters = h.hub.counters();
+    CHECK(counters.published == 3); // frames, however the reads split them
+    CHECK(counters.deliveries == 6);
+    CHECK(eventually([&] { return a.server_side->stats().sent_messages == 3; }));
+}
+
 TEST_CASE("hub: membership queries, leave, and empty rooms disappear") {
     loopback_hub h;
     auto a = h.connect(), b = h.connect();

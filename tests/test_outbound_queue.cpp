@@ -188,3 +188,24 @@ TEST_CASE("outbound_queue: a large ring is freed when drained and comes back at 
     drain();
     CHECK(q.capacity() == 1024); // up to 1024 slots stay, to save an allocation per burst
 }
+
+TEST_CASE("outbound_queue: a message relaying a batch of frames counts them when sent or dropped") {
+    parley::outbound_queue q(
+        {.max_bytes = 12, .max_messages = 100, .policy = parley::overflow_policy::drop_oldest});
+    q.push(parley::make_raw_message(std::as_bytes(std::span(std::string_view("abcdef"))), 3));
+    q.push(msg("gh"));
+    CHECK(q.size() == 2); // queue entries: the batch is one
+    (void)lent_text(q);
+    CHECK(q.consume(5) == 0); // the batch is not sent whole yet
+    (void)lent_text(q);
+    CHECK(q.consume(3) == 4); // its three frames, and "gh"
+    CHECK(q.empty());
+
+    q.push(parley::make_raw_message(std::as_bytes(std::span(std::string_view("abcdef"))), 3));
+    q.push(msg("gh"));
+    std::size_t dropped = 0;
+    CHECK(q.push(msg("0123456"), &dropped) ==
+          parley::outbound_queue::push_result::dropped_oldest);
+    CHECK(dropped == 3); // the whole batch went, and it held three frames
+    CHECK(lent_text(q) == "gh0123456");
+}

@@ -3,6 +3,7 @@
 #define PARLEY_FRAMED_STREAM_HPP
 
 #include <parley/error.hpp>
+#include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/detail/read_buffer.hpp>
 
@@ -148,6 +149,14 @@ public:
     /// write.
     std::optional<frame_view> read_buffered_frame(std::error_code& ec);
 
+    /// The frames handed out since the last read_frame() or
+    /// async_read_frame() (that one included) as they arrived: contiguous,
+    /// headers and payloads, valid as long as their views. A relay forwards
+    /// them as one buffer, without re-encoding.
+    basic_frame_batch<Format> delivered_frames() const noexcept {
+        return {buffer_.data().first(delivered_), delivered_count_};
+    }
+
     /// @}
     /// @name Writing
     /// @{
@@ -216,6 +225,7 @@ private:
     codec_type codec_;
     detail::read_buffer buffer_{default_read_chunk};
     std::size_t delivered_ = 0;     // bytes of the frames handed out since the last read
+    std::size_t delivered_count_ = 0; // and how many frames they are
     std::uint64_t announced_ = 0;   // length field of the last frame seen
     bool may_have_more_ = false;    // the last read filled the buffer
     std::vector<typename codec_type::header_bytes> write_headers_;

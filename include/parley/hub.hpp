@@ -46,6 +46,8 @@ struct hub_options {
 };
 
 /// A snapshot of the hub's counters.
+/// Messages are counted in frames: a message relaying a batch of frames
+/// (message::frame_count) counts as that many.
 struct hub_counters {
     std::uint64_t published = 0;         ///< messages published
     std::uint64_t deliveries = 0;        ///< messages queued to a member
@@ -268,7 +270,8 @@ private:
             member_list& list;
             ~reading() { list.readers.fetch_sub(1, std::memory_order_release); }
         } done{*members};
-        published_.fetch_add(1, std::memory_order_relaxed);
+        published_.fetch_add(encodings.empty() ? 0 : encodings.front()->frame_count(),
+                             std::memory_order_relaxed);
         return deliver(members->sessions, encodings, except);
     }
 
@@ -314,9 +317,10 @@ private:
                     options_.on_slow_member(*member, dropped);
             }
         }
-        deliveries_.fetch_add(delivered, std::memory_order_relaxed);
+        const std::uint32_t frames = encodings.front()->frame_count();
+        deliveries_.fetch_add(delivered * frames, std::memory_order_relaxed);
         if (failed)
-            failed_.fetch_add(failed, std::memory_order_relaxed);
+            failed_.fetch_add(failed * frames, std::memory_order_relaxed);
         if (dropped_total)
             dropped_.fetch_add(dropped_total, std::memory_order_relaxed);
         return delivered;
@@ -325,7 +329,7 @@ private:
     bool send_one(session_base& s, const message_ptr& m) {
         std::size_t dropped = 0;
         const bool ok = s.send(m, &dropped);
-        (ok ? deliveries_ : failed_).fetch_add(1, std::memory_order_relaxed);
+        (ok ? deliveries_ : failed_).fetch_add(m->frame_count(), std::memory_order_relaxed);
         if (dropped != 0) {
             dropped_.fetch_add(dropped, std::memory_order_relaxed);
             if (options_.on_slow_member)

@@ -32,13 +32,18 @@ public:
     /// The payload: the wire bytes after the frame header, if any.
     std::span<const std::byte> payload() const noexcept { return wire().subspan(header_size_); }
     std::size_t size() const noexcept { return size_; }
+    /// How many frames (or lines) the wire bytes hold: 1, unless the
+    /// message relays a batch of frames as they arrived (make_raw_message
+    /// with a count). Counters of deliveries and drops count these.
+    std::uint32_t frame_count() const noexcept { return frames_; }
     asio::const_buffer buffer() const noexcept { return {data(), size_}; }
 
     /// Allocates a message of `size` wire bytes whose first `header_size`
     /// are a header; the caller fills mutable_data() before sharing it.
-    static message* allocate(std::size_t size, std::size_t header_size) {
+    static message* allocate(std::size_t size, std::size_t header_size,
+                             std::uint32_t frame_count = 1) {
         void* memory = ::operator new(sizeof(message) + size);
-        return ::new (memory) message(size, header_size);
+        return ::new (memory) message(size, header_size, frame_count);
     }
     std::byte* mutable_data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
 
@@ -67,10 +72,11 @@ public:
 private:
     friend class message_ptr;
 
-    message(std::size_t size, std::size_t header_size) noexcept
-        : size_(size), header_size_(static_cast<std::uint32_t>(header_size)) {}
+    message(std::size_t size, std::size_t header_size, std::uint32_t frame_count) noexcept
+        : frames_(frame_count), size_(size), header_size_(static_cast<std::uint32_t>(header_size)) {}
 
     mutable std::atomic<std::uint32_t> refs_{1};
+    std::uint32_t frames_;
     std::size_t size_;
     std::uint32_t header_size_;
 };
@@ -141,9 +147,13 @@ inline message_ptr make_frame_message(std::string_view payload, std::error_code&
 }
 
 /// Wraps raw wire bytes (already framed, or a text line with its "\n") as a
-/// shareable message.
-inline message_ptr make_raw_message(std::span<const std::byte> wire) {
-    message* m = message::allocate(wire.size(), 0);
+/// shareable message. `frame_count` says how many frames they hold: a relay
+/// forwards a whole batch of received frames as one message (see
+/// frame_batch), one buffer and one queue entry per recipient whatever the
+/// number of frames in it.
+inline message_ptr make_raw_message(std::span<const std::byte> wire,
+                                    std::uint32_t frame_count = 1) {
+    message* m = message::allocate(wire.size(), 0, frame_count);
     if (!wire.empty())
         std::memcpy(m->mutable_data(), wire.data(), wire.size());
     return message_ptr::adopt(m);

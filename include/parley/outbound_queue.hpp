@@ -30,7 +30,8 @@ enum class overflow_policy : unsigned char {
 struct queue_limits {
     /// Bytes queued and not yet written, at most.
     std::size_t max_bytes = 4 * 1024 * 1024;
-    /// Messages queued, at most.
+    /// Messages queued, at most (a message relaying a batch of frames
+    /// counts once: the bytes bound its size).
     std::size_t max_messages = 16 * 1024;
     overflow_policy policy = overflow_policy::disconnect;
 };
@@ -53,7 +54,7 @@ public:
 
     /// Queues `m` within the limits, applying the policy. `overflow` means
     /// nothing was queued. `dropped` (if given) is increased by how many
-    /// messages were dropped to make room.
+    /// frames the messages dropped to make room held.
     push_result push(const message_ptr& m, std::size_t* dropped = nullptr) {
         const push_result r = push_counted(*m, dropped);
         if (r != push_result::overflow)
@@ -96,7 +97,8 @@ public:
     }
 
     /// Retires `written` bytes from the front and ends the loan of take().
-    /// Returns how many messages were completely sent.
+    /// Returns how many frames the messages completely sent held (one per
+    /// message, unless a message carries a batch: message::frame_count).
     std::size_t consume(std::size_t written) noexcept {
         // clear() during the write (the session was aborted): the loan
         // ended with it and nothing is left to retire.
@@ -111,8 +113,7 @@ public:
                 break;
             }
             written -= left;
-            pop_front();
-            ++completed;
+            completed += pop_front();
         }
         lent_ = 0;
         if (count_ == 0)
@@ -155,10 +156,8 @@ private:
         if (over()) {
             if (limits_.policy == overflow_policy::disconnect || size > limits_.max_bytes)
                 return push_result::overflow;
-            while (over() && count_ > protected_count()) {
-                drop_after_protected();
-                ++dropped_now;
-            }
+            while (over() && count_ > protected_count())
+                dropped_now += drop_after_protected();
             if (over())
                 return push_result::overflow; // everything left is being written
         }
@@ -170,11 +169,15 @@ private:
         return dropped_now ? push_result::dropped_oldest : push_result::queued;
     }
 
-    void pop_front() noexcept {
-        ring_[head_]->release();
+    // Returns the frames the message held.
+    std::uint32_t pop_front() noexcept {
+        const message* m = ring_[head_];
+        const std::uint32_t frames = m->frame_count();
+        m->release();
         head_ = (head_ + 1) & mask();
         --count_;
         front_offset_ = 0;
+        return frames;
     }
 
     // Messages that must not be dropped: those lent to a write in
@@ -184,10 +187,12 @@ private:
         return lent_ != 0 ? lent_ : (front_offset_ != 0 ? 1 : 0);
     }
 
-    // Removes the oldest message that is not protected.
-    void drop_after_protected() noexcept {
+    // Removes the oldest message that is not protected; returns the frames
+    // it held.
+    std::uint32_t drop_after_protected() noexcept {
         const std::size_t keep = protected_count();
         const message* victim = ring_[(head_ + keep) & mask()];
+        const std::uint32_t frames = victim->frame_count();
         bytes_ -= victim->size();
         victim->release();
         // Shift the protected messages one slot towards the tail, over the
@@ -196,6 +201,7 @@ private:
             ring_[(head_ + i) & mask()] = ring_[(head_ + i - 1) & mask()];
         head_ = (head_ + 1) & mask();
         --count_;
+        return frames;
     }
 
     void grow() {

@@ -294,6 +294,7 @@ public:
     using stream_type = framed_stream<Stream>;
     using executor_type = typename stream_type::executor_type;
     using frame_handler = std::function<void(session&, frame_view)>;
+    using batch_handler = std::function<void(session&, frame_batch)>;
 
     explicit session(Stream stream, const session_options& options = {})
         : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {}
@@ -306,6 +307,15 @@ public:
     /// ends the session (and reaches the close handlers).
     void read_frames(frame_handler handler) {
         on_frame_ = std::move(handler);
+        read_next();
+    }
+
+    /// Starts the read loop, handing out the frames of each read together,
+    /// as they arrived on the wire (see frame_batch): what a relay uses to
+    /// forward them as one message. Frames before a bad one are handed out
+    /// before the error ends the session.
+    void read_frame_batches(batch_handler handler) {
+        on_batch_ = std::move(handler);
         read_next();
     }
 
@@ -352,6 +362,19 @@ private:
             [self = this->shared_from_this()](std::error_code ec, frame_view frame) {
                 if (self->closed_)
                     return;
+                if (self->on_batch_) {
+                    if (!ec) {
+                        // Takes every frame already buffered, then hands them out.
+                        while (self->stream_.read_buffered_frame(ec)) {
+                        }
+                        self->on_batch_(*self, self->stream_.delivered_frames());
+                        if (!self->is_open())
+                            return;
+                        if (!ec)
+                            return self->read_next();
+                    }
+                    return self->shut(ec);
+                }
                 while (!ec) {
                     self->on_frame_(*self, frame);
                     if (!self->is_open()) // closed, or closing from another thread
@@ -510,6 +533,7 @@ private:
         if constexpr (requires { socket.close(ignored); })
             socket.close(ignored);
         on_frame_ = nullptr;
+        on_batch_ = nullptr;
         notify_closed(reason);
     }
 
@@ -562,6 +586,7 @@ private:
 
     stream_type stream_;
     frame_handler on_frame_;
+    batch_handler on_batch_;
     std::vector<asio::const_buffer> write_buffers_;
     std::vector<std::byte> coalesced_; // write_async's copy of several messages
     std::chrono::milliseconds write_timeout_;

@@ -234,6 +234,7 @@ void framed_stream<NextLayer, Format>::release_delivered() noexcept {
     if (delivered_ != 0) {
         buffer_.consume(delivered_);
         delivered_ = 0;
+        delivered_count_ = 0;
         buffer_.shrink_if_empty();
     }
 }
@@ -247,6 +248,7 @@ std::optional<frame_view> framed_stream<NextLayer, Format>::parse(std::error_cod
     if (ec || size == 0 || data.size() < size)
         return std::nullopt;
     delivered_ += size;
+    ++delivered_count_;
     return data.subspan(codec_type::header_size, size - codec_type::header_size);
 }
 
