@@ -33,7 +33,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PEERS = ("redis", "nats", "asio")  # what a user would pick instead of parley
-ALL_SERVERS = ("floor",) + PEERS + ("parley",)
+# floor-relay: the floor sharing each read's frames as one buffer, the design
+# parley's broadcast_server uses; its floor, reported beside the plain one.
+ALL_SERVERS = ("floor", "floor-relay") + PEERS + ("parley",)
 
 
 def log(*a):
@@ -86,10 +88,14 @@ class ServerSpec:
 
 def spec(name, job, args, bdir):
     """Returns a ServerSpec, or None when this server does not do this job."""
-    if name == "floor":
+    if name in ("floor", "floor-relay"):
+        if name == "floor-relay" and job != "broadcast":
+            return None
         argv = [str(bdir / "floor_server"), "--mode", job, "--host", "127.0.0.1", "--port", "0"]
         if job == "broadcast" and not args.with_echo:
             argv.append("--no-echo")
+        if name == "floor-relay":
+            argv.append("--relay-runs")
         return ServerSpec(argv, "parley")
     if name == "redis":
         p = free_port()
@@ -257,7 +263,7 @@ def loadgen_argv(bdir, kind, p, srv, args):
 def run_one(bdir, kind, p, name, rep, args, logdir):
     job = "echo" if kind == "echo" else "broadcast"
     sp = spec(name, job, args, bdir)
-    if sp is None:
+    if sp is None or (name == "floor-relay" and kind not in ("fanout", "paced")):
         return None
     if kind == "paced" or kind == "fanout":
         if sp.proto == "asiochat" and p["size"] > 512:
@@ -372,8 +378,9 @@ def tables(summary, servers, args):
             return
         present = [s for s in servers if any((c, s) in summary for c in rows)]
         cols = header + present + ["best peer"]
+        relay = "floor-relay" in present and "parley" in present
         if "parley" in present:
-            cols += ["parley ÷ floor", "parley ÷ best peer"]
+            cols += ["parley ÷ floor"] + (["parley ÷ floor-relay"] if relay else []) + ["parley ÷ best peer"]
         out.append(f"### {title}\n")
         out.append("| " + " | ".join(cols) + " |")
         out.append("|" + "---|" * len(cols))
@@ -389,7 +396,8 @@ def tables(summary, servers, args):
             cells.append(f"{best[1]} {fmt_rate(best[0])}" if best[1] else "—")
             if "parley" in present:
                 pl = get(c, "parley", field)
-                cells += [ratio(pl, floor), ratio(pl, best[0])]
+                cells += [ratio(pl, floor)] + ([ratio(pl, get(c, "floor-relay", field))] if relay else [])
+                cells += [ratio(pl, best[0])]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
 
@@ -474,7 +482,7 @@ def checks(records):
     return lines
 
 
-COLOURS = {"floor": "#7f7f7f", "redis": "#d62728", "nats": "#2ca02c", "asio": "#ff7f0e",
+COLOURS = {"floor": "#7f7f7f", "floor-relay": "#bcbd22", "redis": "#d62728", "nats": "#2ca02c", "asio": "#ff7f0e",
            "parley": "#1f77b4"}
 
 
@@ -576,7 +584,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short cells, one repetition")
     ap.add_argument("--servers", default=None,
-                    help="comma list from floor,redis,nats,asio,parley (default: all available)")
+                    help="comma list from floor,floor-relay,redis,nats,asio,parley (default: all available)")
     ap.add_argument("--scenarios", default="fanout,paced,echo,memory")
     ap.add_argument("--parley-broadcast", metavar="PATH", help="parley broadcast_server executable")
     ap.add_argument("--parley-echo", metavar="PATH", help="parley echo_server executable")

@@ -8,6 +8,7 @@
 #include <parley/constant_time.hpp>
 #include <parley/accept_backoff.hpp>
 #include <parley/error.hpp>
+#include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>
 #include <parley/hub.hpp>
