@@ -7,7 +7,7 @@
 // recipient, gathered writes. A client that stops reading is disconnected when its queue is
 // full (or loses its oldest messages, with --policy drop-oldest).
 //
-//   broadcast_server [--host 127.0.0.1] [--port 7000] [--no-echo] [--threads 1]
+//   broadcast_server [--host 127.0.0.1] [--port 7000] [--no-echo] [--threads 1] [--read-chunk 131072]
 #include "common/options.hpp"
 
 #include <parley/accept_backoff.hpp>
@@ -32,6 +32,10 @@ struct settings {
     bool no_echo = false;
     unsigned threads = 1;
     std::uint64_t max_payload = 1024 * 1024;
+    // Larger than framed_stream's default: each read is relayed as one
+    // message, so a bigger read is a bigger batch per recipient (N=100,
+    // 512 B frames: 104 ns of server CPU per delivery at 64 KiB, 71 at 128).
+    std::size_t read_chunk = 128 * 1024;
     std::size_t max_queue_bytes = 4 * 1024 * 1024;
     std::size_t max_queue_messages = 16 * 1024;
     std::string policy = "disconnect";
@@ -111,6 +115,7 @@ private:
         socket.set_option(tcp::no_delay(true), ignored);
         auto s = std::make_shared<session>(std::move(socket), options_);
         s->stream().max_payload(settings_.max_payload);
+        s->stream().read_chunk_size(settings_.read_chunk);
         s->on_close([](parley::session_base& closed, std::error_code reason) {
             if (reason != asio::error::eof && reason != parley::error::session_closed &&
                 reason != parley::error::slow_consumer)
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
         .flag("--no-echo", s.no_echo, "do not send a client its own frames")
         .option("--threads", s.threads, "threads running the I/O", 1u, 64u)
         .option("--max-payload", s.max_payload, "largest frame payload accepted, in bytes")
+        .option("--read-chunk", s.read_chunk, "bytes asked for by each read (a publisher's batch)")
         .option("--max-queue-bytes", s.max_queue_bytes, "per-client outbound queue limit, in bytes")
         .option("--max-queue-messages", s.max_queue_messages, "per-client outbound queue limit, in messages")
         .option("--policy", s.policy, "when a client's queue is full: disconnect or drop-oldest");
