@@ -125,10 +125,7 @@ private:
         // The frames of one read are relayed as they arrived: one shared
         // buffer and one queue entry per recipient for the whole batch.
         s->read_frame_batches([this](session& from, parley::frame_batch frames) {
-            if (frames.empty())
-                return;
-            auto message = parley::make_raw_message(frames.wire(),
-                                                    static_cast<std::uint32_t>(frames.size()));
+            auto message = parley::make_raw_message(frames.wire(), frames.size());
             hub_.publish(room, message, settings_.no_echo ? &from : nullptr);
         });
     }

@@ -147,8 +147,7 @@ TEST_CASE("hub: a relay forwards each read's frames as one message; counters cou
     sender.server_side->read_frame_batches([&](session& from, parley::frame_batch frames) {
         ++batches;
         h.hub.publish("lobby",
-                      parley::make_raw_message(frames.wire(),
-                                               static_cast<std::uint32_t>(frames.size())),
+                      parley::make_raw_message(frames.wire(), frames.size()),
                       &from);
     });
     // Three frames and then a length over the limit, in one write: the

@@ -48,6 +48,16 @@ void join_hub(parley::hub& hub, asio::ip::tcp::socket socket) {
     });
 }
 
+// "A pure relay can forward the frames of each read"
+void relay_hub(parley::hub& hub, asio::ip::tcp::socket socket) {
+    auto s = std::make_shared<parley::session<asio::ip::tcp::socket>>(std::move(socket));
+    hub.join("all", s);
+    s->read_frame_batches([&](auto& from, parley::frame_batch frames) {
+        (void)from;
+        hub.publish("all", parley::make_raw_message(frames.wire(), frames.size()));
+    });
+}
+
 } // namespace readme
 
 TEST_CASE("readme: the coroutine echo server and the blocking client work together") {
@@ -64,17 +74,25 @@ TEST_CASE("readme: the coroutine echo server and the blocking client work togeth
     io.join();
 }
 
-TEST_CASE("readme: the broadcast hub snippet relays a frame") {
+TEST_CASE("readme: the broadcast hub snippets relay frames") {
     asio::io_context ioc(1);
     parley::hub hub;
     asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
     auto client = parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(),
                                               std::chrono::seconds(5));
     client.set_timeout(std::chrono::seconds(5));
-    readme::join_hub(hub, acceptor.accept());
+    bool relay = false;
+    SUBCASE("one message per frame") {}
+    SUBCASE("one message per read") { relay = true; }
+    if (relay)
+        readme::relay_hub(hub, acceptor.accept());
+    else
+        readme::join_hub(hub, acceptor.accept());
     std::thread io([&] { ioc.run(); });
     client.send_frame("to everyone");
+    client.send_frame("and again");
     CHECK(client.recv_frame() == "to everyone");
+    CHECK(client.recv_frame() == "and again");
     client.close();
     io.join(); // the session ends when the client leaves, and run() returns
     CHECK(hub.counters().members == 0);

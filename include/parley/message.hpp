@@ -152,8 +152,8 @@ inline message_ptr make_frame_message(std::string_view payload, std::error_code&
 /// frame_batch), one buffer and one queue entry per recipient whatever the
 /// number of frames in it.
 inline message_ptr make_raw_message(std::span<const std::byte> wire,
-                                    std::uint32_t frame_count = 1) {
-    message* m = message::allocate(wire.size(), 0, frame_count);
+                                    std::size_t frame_count = 1) {
+    message* m = message::allocate(wire.size(), 0, static_cast<std::uint32_t>(frame_count));
     if (!wire.empty())
         std::memcpy(m->mutable_data(), wire.data(), wire.size());
     return message_ptr::adopt(m);

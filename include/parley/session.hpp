@@ -312,8 +312,9 @@ public:
 
     /// Starts the read loop, handing out the frames of each read together,
     /// as they arrived on the wire (see frame_batch): what a relay uses to
-    /// forward them as one message. Frames before a bad one are handed out
-    /// before the error ends the session.
+    /// forward them as one message. A batch holds at least one frame.
+    /// Frames before a bad one are handed out before the error ends the
+    /// session.
     void read_frame_batches(batch_handler handler) {
         on_batch_ = std::move(handler);
         read_next();
