@@ -383,3 +383,44 @@ TEST_CASE("session: flushes bypass the executor only when it is the io_context's
           nullptr);
     CHECK(parley::detail::plain_io_executor(asio::any_io_executor{}) == nullptr);
 }
+
+TEST_CASE("session: sessions that are not thread-safe share one posted flush per publish") {
+    asio::io_context ioc; // run by this thread only, as thread_safe = false requires
+    // Nothing reads, so without this the io_context would stop when idle
+    // and every later poll() would return 0 whatever was posted.
+    auto work = asio::make_work_guard(ioc);
+    tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    parley::hub hub({.thread_safe = false});
+    std::vector<parley::tcp_socket> clients;
+    std::vector<std::shared_ptr<session>> sessions;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(
+            parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(), 5s));
+        clients.back().set_timeout(5s);
+        tcp::socket socket(ioc);
+        acceptor.accept(socket);
+        sessions.push_back(
+            std::make_shared<session>(std::move(socket), parley::session_options{.thread_safe = false}));
+        hub.join("room", sessions.back());
+    }
+    CHECK(hub.publish("room", frame("one")) == 3);
+    CHECK(hub.publish("room", frame("two")) == 3);
+    CHECK(ioc.poll_one() == 1); // one handler writes both messages to all three
+    for (auto& c : clients) {
+        CHECK(c.recv_frame() == "one");
+        CHECK(c.recv_frame() == "two");
+    }
+    CHECK(ioc.poll() == 0); // and nothing else was posted
+    // A flush that closes a session (its peer is gone) leaves the others whole.
+    clients[1].close();
+    for (int i = 0; i < 50 && sessions[1]->is_open(); ++i) {
+        hub.publish("room", frame(std::string(64 * 1024, 'x')));
+        ioc.poll();
+        std::this_thread::sleep_for(2ms);
+    }
+    CHECK_FALSE(sessions[1]->is_open());
+    for (auto& s : sessions)
+        s->abort(parley::error::shut_down);
+    ioc.poll();
+    work.reset();
+}

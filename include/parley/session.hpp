@@ -8,6 +8,7 @@
 #include <parley/message.hpp>
 #include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
+#include <parley/detail/flush_list.hpp>
 #include <parley/detail/handler_memory.hpp>
 #include <parley/detail/optional_mutex.hpp>
 #include <parley/detail/socket_io.hpp>
@@ -52,7 +53,10 @@ struct session_options {
     /// Guard the outbound queue with a mutex. Needed when messages are sent
     /// to the session from threads other than the one running its
     /// executor; a server whose io_context runs on one thread can turn it
-    /// off and save two atomic operations per message and recipient.
+    /// off and save two atomic operations per message and recipient. Off,
+    /// on the io_context's own executor (no strand), the session's flushes
+    /// also share one posted handler with every other such session of that
+    /// io_context: a publish to N of them posts one handler, not N.
     bool thread_safe = true;
     /// Write deadline: a session whose socket accepts no data for this
     /// long while data is queued is closed with error::write_timeout, even
@@ -249,6 +253,9 @@ protected:
 
     // Runs flush() on the session's executor.
     virtual void schedule_flush() = 0;
+    // flush(), called by the flush list schedule_flush() may use.
+    virtual void flush_listed() = 0;
+    template <class> friend class detail::flush_list;
 
     // Calls the close handlers once.
     void notify_closed(std::error_code reason) {
@@ -297,7 +304,20 @@ public:
     using batch_handler = std::function<void(session&, frame_batch)>;
 
     explicit session(Stream stream, const session_options& options = {})
-        : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {}
+        : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {
+        // A session that is not thread-safe on the io_context's own
+        // executor is flushed from one list per io_context: a publish to
+        // many such sessions posts one handler, not one each.
+        if (!options.thread_safe) {
+            auto executor = get_executor();
+            if constexpr (std::is_same_v<executor_type, asio::io_context::executor_type>) {
+                flush_list_ = &asio::use_service<detail::flush_list<session_base>>(executor.context());
+            } else if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
+                if (auto* io = detail::plain_io_executor(executor))
+                    flush_list_ = &asio::use_service<detail::flush_list<session_base>>(io->context());
+            }
+        }
+    }
 
     executor_type get_executor() noexcept { return stream_.get_executor(); }
     stream_type& stream() noexcept { return stream_; }
@@ -344,6 +364,8 @@ public:
 
 private:
     void schedule_flush() override {
+        if (flush_list_)
+            return flush_list_->add(this->shared_from_this());
         // Posted once per batch of messages for each recipient, so its
         // memory comes from a per-thread pool, not the heap. A polymorphic
         // executor drops the allocator (any_io_executor cannot take it):
@@ -357,6 +379,8 @@ private:
         }
         asio::post(executor, std::move(handler));
     }
+
+    void flush_listed() override { flush(); }
 
     void read_next() {
         stream_.async_read_frame(
@@ -586,6 +610,7 @@ private:
     }
 
     stream_type stream_;
+    detail::flush_list<session_base>* flush_list_ = nullptr; // see the constructor
     frame_handler on_frame_;
     batch_handler on_batch_;
     std::vector<asio::const_buffer> write_buffers_;
