@@ -382,6 +382,26 @@ private:
 
     void flush_listed() override { flush(); }
 
+    // After a batch: on a flush list, the flushes the batch caused are
+    // already posted, and the next read is posted behind them, so that the
+    // recipients' sends do not wait for it (a speculative receive and, when
+    // it finds nothing, a re-armed wait: system calls of no use to them).
+    void continue_reading() {
+        if (!flush_list_)
+            return read_next();
+        auto handler = asio::bind_allocator(detail::handler_allocator<void>{},
+                                            [self = this->shared_from_this()] {
+                                                if (!self->closed_)
+                                                    self->read_next();
+                                            });
+        auto executor = get_executor();
+        if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
+            if (auto* io = detail::plain_io_executor(executor))
+                return asio::post(*io, std::move(handler));
+        }
+        asio::post(executor, std::move(handler));
+    }
+
     void read_next() {
         stream_.async_read_frame(
             [self = this->shared_from_this()](std::error_code ec, frame_view frame) {
@@ -396,7 +416,7 @@ private:
                         if (!self->is_open())
                             return;
                         if (!ec)
-                            return self->read_next();
+                            return self->continue_reading();
                     }
                     return self->shut(ec);
                 }
