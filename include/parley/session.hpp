@@ -366,18 +366,8 @@ private:
     void schedule_flush() override {
         if (flush_list_)
             return flush_list_->add(this->shared_from_this());
-        // Posted once per batch of messages for each recipient, so its
-        // memory comes from a per-thread pool, not the heap. A polymorphic
-        // executor drops the allocator (any_io_executor cannot take it):
-        // post to the io_context's own executor when that is what it holds.
-        auto handler = asio::bind_allocator(detail::handler_allocator<void>{},
-                                            [self = this->shared_from_this()] { self->flush(); });
-        auto executor = get_executor();
-        if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
-            if (auto* io = detail::plain_io_executor(executor))
-                return asio::post(*io, std::move(handler));
-        }
-        asio::post(executor, std::move(handler));
+        // Posted once per batch of messages for each recipient.
+        post_pooled([self = this->shared_from_this()] { self->flush(); });
     }
 
     void flush_listed() override { flush(); }
@@ -389,11 +379,19 @@ private:
     void continue_reading() {
         if (!flush_list_)
             return read_next();
-        auto handler = asio::bind_allocator(detail::handler_allocator<void>{},
-                                            [self = this->shared_from_this()] {
-                                                if (!self->closed_)
-                                                    self->read_next();
-                                            });
+        post_pooled([self = this->shared_from_this()] {
+            if (!self->closed_)
+                self->read_next();
+        });
+    }
+
+    // Posts `f` to the session's executor, its memory from a per-thread
+    // pool rather than the heap. A polymorphic executor drops the
+    // allocator (any_io_executor cannot take it): post to the io_context's
+    // own executor when that is what it holds.
+    template <class Function>
+    void post_pooled(Function f) {
+        auto handler = asio::bind_allocator(detail::handler_allocator<void>{}, std::move(f));
         auto executor = get_executor();
         if constexpr (std::is_same_v<executor_type, asio::any_io_executor>) {
             if (auto* io = detail::plain_io_executor(executor))
