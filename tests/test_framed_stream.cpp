@@ -720,6 +720,49 @@ TEST_CASE_TEMPLATE("framed_stream: a batch of more buffers than one system call 
     CHECK(got == payloads);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: blocking write_frames of more buffers than one system call takes",
+                   K, PARLEY_STREAM_KINDS) {
+    // As above, blocking: 6,000 buffers and 3 MB go out in gathered calls
+    // of up to IOV_MAX buffers, waiting while the socket is full, and
+    // arrive whole and in order.
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::vector<std::string> payloads;
+    std::size_t total = 0;
+    for (int i = 0; i < 3000; ++i) {
+        payloads.push_back(pattern(static_cast<std::size_t>(1 + i % 1000), static_cast<unsigned>(i)) +
+                           std::to_string(i));
+        total += payloads.back().size();
+    }
+    std::error_code write_ec = asio::error::would_block;
+    std::size_t written = 0;
+    std::thread writer([&] { written = p.a.write_frames(payload_buffers(payloads), write_ec); });
+    std::vector<std::string> got;
+    std::error_code read_ec;
+    while (got.size() < payloads.size() && !read_ec)
+        got.emplace_back(as_string_view(p.b.read_frame(read_ec)));
+    writer.join();
+    CHECK_FALSE(read_ec);
+    CHECK_FALSE(write_ec);
+    CHECK(written == total);
+    CHECK(got == payloads);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: blocking write_frames to a closed peer fails, without SIGPIPE", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    p.b.next_layer().close();
+    std::vector<std::string> payloads(2000, std::string(1000, 'x'));
+    std::error_code ec;
+    // The first call may still be taken by the kernel; a second one cannot.
+    for (int i = 0; i < 2 && !ec; ++i) {
+        const std::size_t written = p.a.write_frames(payload_buffers(payloads), ec);
+        CHECK(written == (ec ? 0u : 2000u * 1000u));
+    }
+    CHECK(ec);
+}
+
 TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained without I/O", K,
                    PARLEY_STREAM_KINDS) {
     asio::io_context io;

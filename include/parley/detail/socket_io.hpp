@@ -2,6 +2,7 @@
 #ifndef PARLEY_DETAIL_SOCKET_IO_HPP
 #define PARLEY_DETAIL_SOCKET_IO_HPP
 
+#include <asio/buffer.hpp>
 #include <asio/error.hpp>
 #include <asio/socket_base.hpp>
 
@@ -126,6 +127,64 @@ std::size_t send_now(Socket& socket, std::span<const ::iovec> iov, std::error_co
         return 0;
     }
 }
+
+// Walks a sequence of buffers being sent by gathered writes: which buffer
+// is next and how much of it went out already. Both framed_stream's
+// asynchronous write and its blocking one send through it, so each system
+// call takes up to IOV_MAX buffers (asio::write stops at 16).
+class gathered_cursor {
+public:
+    explicit gathered_cursor(std::span<const asio::const_buffer> buffers) noexcept
+        : buffers_(buffers) {}
+
+    bool done() const noexcept { return next_ == buffers_.size(); }
+
+    // The unsent buffers, as many as fit in `iov`; returns how many.
+    std::size_t fill(std::span<::iovec> iov) const noexcept {
+        std::size_t count = 0;
+        for (std::size_t i = next_; i < buffers_.size() && count < iov.size(); ++i) {
+            const std::size_t skip = i == next_ ? offset_ : 0;
+            iov[count++] = make_iovec(static_cast<const std::byte*>(buffers_[i].data()) + skip,
+                                      buffers_[i].size() - skip);
+        }
+        return count;
+    }
+
+    void advance(std::size_t sent) noexcept {
+        while (next_ < buffers_.size()) {
+            const std::size_t left = buffers_[next_].size() - offset_;
+            if (sent < left) {
+                offset_ += sent;
+                return;
+            }
+            sent -= left;
+            ++next_;
+            offset_ = 0;
+        }
+    }
+
+    // One non-blocking sendmsg() of the next buffers. Returns true when the
+    // socket took everything offered (go on, if not done()); false when it
+    // is full (wait until writable) or failed (`ec` set, not would_block).
+    template <waitable_socket Socket>
+    bool send_some(Socket& socket, std::error_code& ec) {
+        auto iov = iovec_scratch();
+        const std::size_t count = fill(iov);
+        const std::size_t offered = iovec_bytes(iov.first(count));
+        const std::size_t sent = send_now(socket, iov.first(count), ec);
+        advance(sent);
+        if (would_block(ec)) {
+            ec.clear();
+            return false;
+        }
+        return !ec && sent == offered;
+    }
+
+private:
+    std::span<const asio::const_buffer> buffers_;
+    std::size_t next_ = 0;   // the first buffer not completely sent
+    std::size_t offset_ = 0; // bytes of it already sent
+};
 
 #endif
 

@@ -127,8 +127,9 @@ struct framed_write_op {
     std::size_t payload_bytes_;
     std::error_code result_ec_; // an error found before any I/O, or the posted result
     bool posted_ = false;
-    std::size_t next_ = 0;   // the first of write_buffers_ not completely sent
-    std::size_t offset_ = 0; // bytes of it already sent
+#if PARLEY_HAS_POSIX_SOCKETS
+    detail::gathered_cursor cursor_{stream.write_buffers_};
+#endif
 
     // Start, or resume after the post that keeps completions out of the
     // initiating function.
@@ -175,45 +176,12 @@ private:
     // as session does, and a readiness wait when the socket is full.
     template <class Self>
     void send(Self& self, bool initiating) {
-        const auto& buffers = stream.write_buffers_;
-        if (buffers.empty()) // no frames: nothing to send
-            return finish(self, initiating, {});
-        for (;;) {
-            auto iov = detail::iovec_scratch();
-            std::size_t count = 0;
-            for (std::size_t i = next_; i < buffers.size() && count < iov.size(); ++i) {
-                const std::size_t skip = i == next_ ? offset_ : 0;
-                iov[count++] = detail::make_iovec(
-                    static_cast<const std::byte*>(buffers[i].data()) + skip,
-                    buffers[i].size() - skip);
-            }
-            const std::size_t lent = detail::iovec_bytes(iov.first(count));
-            std::error_code ec;
-            const std::size_t sent = detail::send_now(stream.next_layer_, iov.first(count), ec);
-            advance(sent);
-            if (next_ == buffers.size())
-                return finish(self, initiating, {});
-            if (ec && !detail::would_block(ec))
-                return finish(self, initiating, ec);
-            if (ec || sent < lent) // the socket is full
-                return stream.next_layer_.async_wait(asio::socket_base::wait_write,
-                                                     std::move(self));
-            // Everything lent went out and more buffers are left: go on.
+        std::error_code ec;
+        while (!cursor_.done() && cursor_.send_some(stream.next_layer_, ec)) {
         }
-    }
-
-    void advance(std::size_t sent) noexcept {
-        const auto& buffers = stream.write_buffers_;
-        while (next_ < buffers.size()) {
-            const std::size_t left = buffers[next_].size() - offset_;
-            if (sent < left) {
-                offset_ += sent;
-                return;
-            }
-            sent -= left;
-            ++next_;
-            offset_ = 0;
-        }
+        if (cursor_.done() || ec)
+            return finish(self, initiating, ec);
+        stream.next_layer_.async_wait(asio::socket_base::wait_write, std::move(self));
     }
 
     template <class Self>
@@ -226,6 +194,31 @@ private:
     }
 #endif
 };
+
+// The blocking counterpart: on a plain socket, sendmsg() of up to IOV_MAX
+// buffers per call and a blocking wait when the socket is full; otherwise
+// asio::write.
+template <class NextLayer>
+void write_gathered(NextLayer& next_layer, std::span<const asio::const_buffer> buffers,
+                    std::error_code& ec) {
+#if PARLEY_HAS_POSIX_SOCKETS
+    if constexpr (waitable_socket<NextLayer>) {
+        ec.clear();
+        gathered_cursor cursor(buffers);
+        while (!cursor.done()) {
+            if (cursor.send_some(next_layer, ec))
+                continue;
+            if (ec || cursor.done())
+                return;
+            next_layer.wait(asio::socket_base::wait_write, ec);
+            if (ec)
+                return;
+        }
+        return;
+    }
+#endif
+    asio::write(next_layer, buffers, ec);
+}
 
 } // namespace detail
 
@@ -374,7 +367,7 @@ std::size_t framed_stream<NextLayer, Format>::write_frame(const ConstBufferSeque
     const std::size_t size = prepare_frame(payload, ec);
     if (ec)
         return 0;
-    asio::write(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
     return ec ? 0 : size;
 }
 
@@ -396,7 +389,7 @@ std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& pa
     const std::size_t size = prepare_frames(payloads, ec);
     if (ec)
         return 0;
-    asio::write(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
     return ec ? 0 : size;
 }
 
