@@ -41,7 +41,9 @@ struct hub_options {
     bool thread_safe = true;
     /// Called when a member could not keep up: with the number of its
     /// messages dropped (overflow_policy::drop_oldest), or with 0 when it
-    /// was disconnected (overflow_policy::disconnect).
+    /// was disconnected (overflow_policy::disconnect). A member cut by its
+    /// write deadline (overflow_policy::backpressure included) closes with
+    /// error::write_timeout, which reaches its close handlers, not this.
     std::function<void(session_base&, std::size_t dropped)> on_slow_member{};
 };
 
