@@ -5,9 +5,12 @@
 // epoll floor, so it adds nothing per message beyond what the hub needs:
 // the frames of each read relayed in one shared buffer, no copy per
 // recipient, gathered writes. A client that stops reading is disconnected when its queue is
-// full (or loses its oldest messages, with --policy drop-oldest).
+// full (or loses its oldest messages, with --policy drop-oldest). With --policy backpressure
+// the senders into a client's full queue are not read until it drains, so nobody loses a frame;
+// a client that does not drain within --write-timeout is disconnected.
 //
 //   broadcast_server [--host 127.0.0.1] [--port 7000] [--no-echo] [--threads 1] [--read-chunk 131072]
+//                    [--policy disconnect|drop-oldest|backpressure] [--write-timeout 10000]
 #include "common/options.hpp"
 
 #include <parley/accept_backoff.hpp>
@@ -20,6 +23,7 @@
 #include <asio/strand.hpp>
 
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -39,7 +43,18 @@ struct settings {
     std::size_t max_queue_bytes = 4 * 1024 * 1024;
     std::size_t max_queue_messages = 16 * 1024;
     std::string policy = "disconnect";
+    unsigned write_timeout_ms = 0; // 0: none (10 s under backpressure)
 };
+
+std::optional<parley::overflow_policy> parse_policy(const std::string& name) {
+    if (name == "disconnect")
+        return parley::overflow_policy::disconnect;
+    if (name == "drop-oldest")
+        return parley::overflow_policy::drop_oldest;
+    if (name == "backpressure")
+        return parley::overflow_policy::backpressure;
+    return std::nullopt;
+}
 
 class broadcast_server {
 public:
@@ -53,8 +68,8 @@ public:
         options_.thread_safe = s.threads > 1;
         options_.queue.max_bytes = s.max_queue_bytes;
         options_.queue.max_messages = s.max_queue_messages;
-        options_.queue.policy = s.policy == "drop-oldest" ? parley::overflow_policy::drop_oldest
-                                                          : parley::overflow_policy::disconnect;
+        options_.queue.policy = *parse_policy(s.policy);
+        options_.write_timeout = std::chrono::milliseconds(s.write_timeout_ms);
     }
 
     bool start() {
@@ -151,11 +166,14 @@ int main(int argc, char** argv) {
         .option("--read-chunk", s.read_chunk, "bytes asked for by each read (a publisher's batch)")
         .option("--max-queue-bytes", s.max_queue_bytes, "per-client outbound queue limit, in bytes")
         .option("--max-queue-messages", s.max_queue_messages, "per-client outbound queue limit, in messages")
-        .option("--policy", s.policy, "when a client's queue is full: disconnect or drop-oldest");
+        .option("--policy", s.policy,
+                "when a client's queue is full: disconnect, drop-oldest or backpressure")
+        .option("--write-timeout", s.write_timeout_ms,
+                "ms a client's socket may take nothing (or, with backpressure, hold senders)");
     if (auto status = cli.parse(argc, argv))
         return *status;
-    if (s.policy != "disconnect" && s.policy != "drop-oldest") {
-        std::cerr << "broadcast_server: --policy must be disconnect or drop-oldest\n";
+    if (!parse_policy(s.policy)) {
+        std::cerr << "broadcast_server: --policy must be disconnect, drop-oldest or backpressure\n";
         return 2;
     }
 
@@ -176,7 +194,7 @@ int main(int argc, char** argv) {
 
     const auto c = server.counters();
     std::cout << "stopped: " << c.published << " published, " << c.deliveries << " delivered, "
-              << c.slow_disconnects << " slow consumers disconnected, " << c.dropped << " dropped"
-              << std::endl;
+              << c.slow_disconnects << " slow consumers disconnected, " << c.dropped << " dropped, "
+              << c.publisher_pauses << " senders paused" << std::endl;
     return 0;
 }

@@ -132,3 +132,55 @@ TEST_CASE("broadcast_server: a client that never reads is disconnected; the othe
     CHECK(*status == 0);
     CHECK(server.output().find("1 slow consumers disconnected") != std::string::npos);
 }
+
+TEST_CASE("broadcast_server: --policy backpressure pauses the sender for a stalled client, which is "
+          "cut at the deadline; nothing is lost") {
+    server_process server(parley::test::example_path("broadcast_server"),
+                          {"--port", "0", "--no-echo", "--policy", "backpressure",
+                           "--max-queue-bytes", "1048576", "--write-timeout", "500"});
+    auto clients = connect_clients_no_echo(server.port(), 3);
+    auto& publisher = clients[0];
+    auto& reader = clients[1];
+    auto& stalled = clients[2]; // never reads again
+    (void)stalled;
+
+    // 32 MiB as fast as the server takes it: the sender waits (TCP) while
+    // the stalled client holds it, then goes on once that one is cut.
+    const std::string payload(4096, 'p');
+    constexpr int total = 8000;
+    std::error_code sent;
+    std::thread sender([&] {
+        for (int i = 0; i < total && !sent; ++i)
+            publisher.send_frame(payload, 20s, sent);
+    });
+    int received = 0;
+    for (int i = 0; i < total; ++i) {
+        std::error_code ec;
+        const std::string got = reader.recv_frame(20s, ec);
+        if (ec)
+            break;
+        received += got == payload;
+    }
+    sender.join();
+    CHECK_FALSE(sent);
+    CHECK(received == total);
+    CHECK(server.wait_for_line("session ", 5s)); // "session N: peer accepted no data within ..."
+    CHECK(server.output().find("within the write timeout") != std::string::npos);
+
+    const auto status = server.terminate(SIGTERM, 5s);
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+    CHECK(server.output().find(" 0 senders paused") == std::string::npos);
+    CHECK(server.output().find(" senders paused") != std::string::npos);
+}
+
+TEST_CASE("broadcast_server: an unknown --policy is refused") {
+    // The refusal takes the place of the "listening on" line.
+    server_process server(parley::test::example_path("broadcast_server"),
+                          {"--port", "0", "--policy", "backpressur"},
+                          "broadcast_server: --policy must be", 5s);
+    CHECK(server.output().find("disconnect, drop-oldest or backpressure") != std::string::npos);
+    const auto status = server.terminate(SIGTERM, 5s); // it has exited: its status
+    REQUIRE(status.has_value());
+    CHECK(*status == 2);
+}

@@ -10,8 +10,14 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/strand.hpp>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,11 +69,17 @@ struct loopback_hub {
 
     // A connected client and its session on the server side (on a strand,
     // since the io_context may run on several threads).
-    pair connect(parley::session_options options = {}) {
+    // `on_strand` false: on the io_context's own executor (with
+    // options.thread_safe false, the flush-list path; then the io_context
+    // must run on one thread).
+    pair connect(parley::session_options options = {}, bool on_strand = true,
+                 std::function<void(tcp::socket&)> configure = {}) {
         auto client = parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(), 5s);
         client.set_timeout(5s);
-        tcp::socket socket(asio::make_strand(ioc));
+        tcp::socket socket = on_strand ? tcp::socket(asio::make_strand(ioc)) : tcp::socket(ioc);
         acceptor.accept(socket);
+        if (configure)
+            configure(socket);
         auto s = std::make_shared<session>(std::move(socket), options);
         sessions.push_back(s);
         return {s, std::move(client)};
@@ -423,4 +435,247 @@ TEST_CASE("session: sessions that are not thread-safe share one posted flush per
         s->abort(parley::error::shut_down);
     ioc.poll();
     work.reset();
+}
+
+// overflow_policy::backpressure, end to end: a relay (each read's frames
+// published as one message, as examples/broadcast_server.cpp does) over
+// loopback TCP, with clients on threads of their own.
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+#else
+constexpr bool sanitized = false;
+#endif
+
+// Runs `f` on the io_context's thread and waits for it: sessions that are
+// not thread-safe may only be touched there.
+template <class F>
+auto on_io(asio::io_context& ioc, F f) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    asio::post(ioc, [&task] { task(); });
+    return result.get();
+}
+
+// Publishes each read's frames to every room in `rooms`.
+void relay(parley::hub& hub, session& s, std::vector<std::string> rooms, bool echo) {
+    s.read_frame_batches([&hub, rooms, echo](session& from, parley::frame_batch frames) {
+        const auto m = parley::make_raw_message(frames.wire(), frames.size());
+        for (const auto& room : rooms)
+            hub.publish(room, m, echo ? nullptr : &from);
+    });
+}
+
+// Frame `seq` of a numbered stream: its number, then filler that depends
+// on it, so that a reader can check every byte.
+void numbered_frame(std::string& wire, std::uint32_t seq, std::size_t payload) {
+    const std::size_t at = wire.size();
+    wire.resize(at + 4 + payload);
+    for (int i = 0; i < 4; ++i)
+        wire[at + i] = static_cast<char>((payload >> (24 - 8 * i)) & 0xff);
+    std::memcpy(&wire[at + 4], &seq, sizeof seq);
+    for (std::size_t i = sizeof seq; i < payload; ++i)
+        wire[at + 4 + i] = static_cast<char>('a' + (seq + i) % 26);
+}
+
+bool is_numbered_frame(const std::string& f, std::uint32_t seq, std::size_t payload) {
+    std::uint32_t got = 0;
+    if (f.size() != payload)
+        return false;
+    std::memcpy(&got, f.data(), sizeof got);
+    if (got != seq)
+        return false;
+    for (std::size_t i = sizeof seq; i < payload; ++i)
+        if (f[i] != static_cast<char>('a' + (seq + i) % 26))
+            return false;
+    return true;
+}
+
+// Sends `count` numbered frames as fast as the socket takes them, several
+// frames per system call. Returns the error that stopped it, if any.
+std::error_code send_numbered(parley::tcp_socket& client, std::uint32_t count, std::size_t payload,
+                              std::chrono::seconds timeout = 20s) {
+    std::string wire;
+    std::error_code ec;
+    for (std::uint32_t seq = 0; seq < count && !ec;) {
+        wire.clear();
+        for (int i = 0; i < 32 && seq < count; ++i)
+            numbered_frame(wire, seq++, payload);
+        client.send(wire, timeout, ec);
+    }
+    return ec;
+}
+
+// Receives `count` numbered frames; returns how many arrived whole and in order.
+std::uint32_t receive_numbered(parley::tcp_socket& client, std::uint32_t count, std::size_t payload) {
+    std::uint32_t seq = 0;
+    std::error_code ec;
+    for (; seq < count; ++seq) {
+        const std::string f = client.recv_frame(20s, ec);
+        if (ec || !is_numbered_frame(f, seq, payload))
+            break;
+    }
+    return seq;
+}
+
+} // namespace
+
+TEST_CASE("hub backpressure: a stalled reader is cut after the write deadline, then the publisher "
+          "resumes") {
+    loopback_hub h;
+    parley::session_options options;
+    options.queue = {.max_bytes = 1024 * 1024, .policy = parley::overflow_policy::backpressure};
+    options.write_timeout = 500ms;
+    auto publisher = h.connect(options), reader = h.connect(options);
+    // Small socket buffers: the stalled member's queue fills after a few
+    // frames instead of several megabytes.
+    auto stalled = h.connect(options, true, [](tcp::socket& s) {
+        s.set_option(asio::socket_base::send_buffer_size(4096));
+    });
+    const int small = 4096;
+    REQUIRE(::setsockopt(stalled.client.native_handle(), SOL_SOCKET, SO_RCVBUF, &small,
+                         sizeof small) == 0);
+    std::atomic<bool> cut{false};
+    std::error_code reason;
+    std::chrono::steady_clock::time_point cut_at;
+    stalled.server_side->on_close([&](parley::session_base&, std::error_code ec) {
+        reason = ec;
+        cut_at = std::chrono::steady_clock::now();
+        cut = true;
+    });
+    // The publisher publishes to two rooms; the stalled member is in the
+    // second only, or in both (then it holds the publisher once).
+    h.hub.join("room", publisher.server_side);
+    h.hub.join("room", reader.server_side);
+    SUBCASE("in the room the healthy reader is in") { h.hub.join("room", stalled.server_side); }
+    SUBCASE("in another room the publisher publishes to") {
+        h.hub.join("other", stalled.server_side);
+    }
+    SUBCASE("in both") {
+        h.hub.join("room", stalled.server_side);
+        h.hub.join("other", stalled.server_side);
+    }
+    relay(h.hub, *publisher.server_side, {"room", "other"}, false);
+
+    // 8 MiB in 4 KiB frames: far more than the stalled member's buffers
+    // and queue hold, so its queue passes the high-water mark.
+    constexpr std::uint32_t count = 2048;
+    constexpr std::size_t payload = 4096;
+    const auto start = std::chrono::steady_clock::now();
+    std::error_code sent;
+    std::thread sender([&] { sent = send_numbered(publisher.client, count, payload); });
+    std::uint32_t received = 0;
+    std::thread receiver([&] { received = receive_numbered(reader.client, count, payload); });
+
+    // The publisher is paused, and stays so until the stalled member is
+    // cut: the room waits for the deadline and no longer.
+    REQUIRE(eventually([&] { return h.hub.counters().publisher_pauses > 0; }, 10s));
+    const auto paused_seen = std::chrono::steady_clock::now();
+    REQUIRE(eventually([&] { return cut.load(); }, 10s));
+    CHECK(reason == parley::error::write_timeout);
+    CHECK(cut_at - start >= 500ms);
+    CHECK(cut_at - paused_seen <= 500ms + 1500ms);
+
+    sender.join();
+    receiver.join();
+    CHECK_FALSE(sent);
+    CHECK(received == count); // the healthy reader lost nothing
+    CHECK(publisher.server_side->stats().read_pauses >= 1);
+    CHECK(reader.server_side->is_open());
+    // Bounded: past the high-water mark by one read's batch at most (two
+    // copies of it when the member is in both rooms).
+    const parley::outbound_queue limits(options.queue);
+    CHECK(stalled.server_side->stats().peak_queued_bytes <=
+          limits.high_water() + 2 * (publisher.server_side->stream().read_chunk_size() + 4 + payload));
+    const auto c = h.hub.counters();
+    CHECK(c.failed_deliveries == 0);
+    CHECK(c.dropped == 0);
+    CHECK(eventually([&] { return h.hub.members("room").size() == 2; }));
+    CHECK(h.hub.members("other").empty());
+}
+
+TEST_CASE("hub backpressure: five readers that keep up get every byte of 100 MB sent as fast as "
+          "possible") {
+    bool on_strand = true;
+    SUBCASE("thread-safe sessions on strands") { on_strand = true; }
+    SUBCASE("sessions on the io_context's executor, flushed from the flush list") {
+        on_strand = false;
+    }
+    loopback_hub h;
+    parley::session_options options;
+    options.queue.policy = parley::overflow_policy::backpressure;
+    options.thread_safe = on_strand;
+    // The publisher is a member too and reads its own frames back: its own
+    // queue may pause it, and must let it go again.
+    std::vector<loopback_hub::pair> members;
+    for (int i = 0; i < 6; ++i)
+        members.push_back(h.connect(options, on_strand));
+    auto& publisher = members.front();
+    on_io(h.ioc, [&] {
+        for (auto& m : members)
+            h.hub.join("room", m.server_side);
+        relay(h.hub, *publisher.server_side, {"room"}, true);
+        return 0;
+    });
+
+    constexpr std::size_t payload = 1020; // 1 KiB frames on the wire
+    const std::uint32_t count = (sanitized ? 10u : 100u) * 1024 * 1024 / 1024;
+    std::error_code sent;
+    std::vector<std::uint32_t> received(members.size(), 0);
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { sent = send_numbered(publisher.client, count, payload); });
+    for (std::size_t i = 0; i < members.size(); ++i)
+        threads.emplace_back(
+            [&, i] { received[i] = receive_numbered(members[i].client, count, payload); });
+    for (auto& t : threads)
+        t.join();
+
+    CHECK_FALSE(sent);
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        INFO("member " << i);
+        CHECK(received[i] == count); // every frame, whole and in order
+    }
+    const auto stats = on_io(h.ioc, [&] {
+        std::vector<parley::session_stats> out;
+        for (auto& m : members)
+            out.push_back(m.server_side->stats());
+        for (auto& m : members)
+            CHECK(m.server_side->is_open()); // nobody cut
+        return out;
+    });
+    // Memory bounded: no queue past the high-water mark by more than one
+    // of the publisher's reads.
+    const parley::outbound_queue limits(options.queue);
+    const std::size_t bound = limits.high_water() + publisher.server_side->stream().read_chunk_size() +
+                              4 + payload;
+    for (std::size_t i = 0; i < stats.size(); ++i) {
+        INFO("member " << i << ", peak " << stats[i].peak_queued_bytes << ", bound " << bound);
+        CHECK(stats[i].peak_queued_bytes <= bound);
+        CHECK(stats[i].dropped_messages == 0);
+    }
+    const auto c = h.hub.counters();
+    CHECK(c.published == count);
+    CHECK(c.deliveries == std::uint64_t{count} * members.size());
+    CHECK(c.slow_disconnects == 0);
+    CHECK(c.failed_deliveries == 0);
+    CHECK(c.dropped == 0);
+    MESSAGE("publisher paused " << c.publisher_pauses << " times; peak queue "
+                                << std::max_element(stats.begin(), stats.end(),
+                                                    [](const auto& a, const auto& b) {
+                                                        return a.peak_queued_bytes <
+                                                               b.peak_queued_bytes;
+                                                    })->peak_queued_bytes
+                                << " bytes");
+    on_io(h.ioc, [&] {
+        for (auto& m : members)
+            m.server_side->abort(parley::error::shut_down);
+        return 0;
+    });
 }

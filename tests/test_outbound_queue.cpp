@@ -209,3 +209,82 @@ TEST_CASE("outbound_queue: a message relaying a batch of frames counts them when
     CHECK(dropped == 3); // the whole batch went, and it held three frames
     CHECK(lent_text(q) == "gh0123456");
 }
+
+TEST_CASE("outbound_queue: backpressure marks, and a hard cap passed by one message at most") {
+    using r = parley::outbound_queue::push_result;
+    SUBCASE("marks from max_bytes by default") {
+        parley::outbound_queue q({.max_bytes = 4000, .policy = parley::overflow_policy::backpressure});
+        CHECK(q.high_water() == 1000);
+        CHECK(q.low_water() == 500);
+        CHECK_FALSE(q.above_high_water());
+        CHECK(q.below_low_water());
+    }
+    SUBCASE("explicit marks are kept within max_bytes and each other") {
+        parley::outbound_queue q({.max_bytes = 100, .policy = parley::overflow_policy::backpressure,
+                                  .high_water = 500, .low_water = 700});
+        CHECK(q.high_water() == 100);
+        CHECK(q.low_water() == 100);
+    }
+    SUBCASE("hysteresis in bytes; nothing refused or dropped between the marks and the cap") {
+        parley::outbound_queue q({.max_bytes = 100, .max_messages = 1000,
+                                  .policy = parley::overflow_policy::backpressure,
+                                  .high_water = 40, .low_water = 20});
+        const std::string ten(10, 'x');
+        for (int i = 0; i < 4; ++i)
+            REQUIRE(q.push(msg(ten)) == r::queued);
+        CHECK_FALSE(q.above_high_water()); // 40: at the mark, not above
+        REQUIRE(q.push(msg(ten)) == r::queued);
+        CHECK(q.above_high_water());
+        CHECK_FALSE(q.below_low_water());
+        // Past the cap by the one message that crossed it (a read's batch),
+        // then refused: the owner disconnects the reader as with `disconnect`.
+        for (int i = 0; i < 5; ++i)
+            REQUIRE(q.push(msg(ten)) == r::queued);
+        CHECK(q.bytes() == 100);
+        CHECK(q.push(msg(std::string(35, 'b'))) == r::overflow);
+        CHECK(q.bytes() == 100);
+        q.consume(lent_text(q, 1).size()); // 90 left
+        CHECK(q.push(msg(std::string(35, 'b'))) == r::queued);
+        CHECK(q.bytes() == 125);
+        CHECK(q.push(msg("c")) == r::overflow);
+        // Drains: not below the low mark until at most 20 bytes are left.
+        while (q.size() > 1) {
+            CHECK_FALSE(q.below_low_water());
+            q.consume(lent_text(q, 1).size());
+        }
+        CHECK(q.bytes() == 35);
+        CHECK_FALSE(q.below_low_water());
+        (void)lent_text(q);
+        q.consume(15); // partly written: 20 left
+        CHECK(q.bytes() == 20);
+        CHECK(q.below_low_water());
+        CHECK_FALSE(q.above_high_water());
+    }
+    SUBCASE("in messages: above half of max_messages, below a quarter") {
+        parley::outbound_queue q({.max_bytes = 1 << 20, .max_messages = 8,
+                                  .policy = parley::overflow_policy::backpressure});
+        for (int i = 0; i < 4; ++i)
+            REQUIRE(q.push(msg("m")) == r::queued);
+        CHECK_FALSE(q.above_high_water());
+        REQUIRE(q.push(msg("m")) == r::queued);
+        CHECK(q.above_high_water());
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(q.push(msg("m")) == r::queued);
+        CHECK(q.push(msg("m")) == r::overflow); // the message cap holds exactly
+        CHECK(q.size() == 8);
+        for (int i = 0; i < 6; ++i) {
+            CHECK_FALSE(q.below_low_water());
+            q.consume(lent_text(q, 1).size());
+        }
+        CHECK(q.size() == 2);
+        CHECK(q.below_low_water());
+    }
+    SUBCASE("never drops: the messages come out whole and in order") {
+        parley::outbound_queue q({.max_bytes = 6, .max_messages = 100,
+                                  .policy = parley::overflow_policy::backpressure});
+        CHECK(q.push(msg("aaa")) == r::queued);
+        CHECK(q.push(msg("bbb")) == r::queued);
+        CHECK(q.push(msg("c")) == r::overflow);
+        CHECK(lent_text(q) == "aaabbb");
+    }
+}

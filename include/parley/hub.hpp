@@ -41,7 +41,9 @@ struct hub_options {
     bool thread_safe = true;
     /// Called when a member could not keep up: with the number of its
     /// messages dropped (overflow_policy::drop_oldest), or with 0 when it
-    /// was disconnected (overflow_policy::disconnect).
+    /// was disconnected (overflow_policy::disconnect). A member cut by its
+    /// write deadline (overflow_policy::backpressure included) closes with
+    /// error::write_timeout, which reaches its close handlers, not this.
     std::function<void(session_base&, std::size_t dropped)> on_slow_member{};
 };
 
@@ -54,6 +56,10 @@ struct hub_counters {
     std::uint64_t dropped = 0;           ///< messages dropped by drop_oldest
     std::uint64_t slow_disconnects = 0;  ///< members disconnected as slow consumers
     std::uint64_t failed_deliveries = 0; ///< members closed or full at publish time
+    /// Publishers paused by a member's queue above its high-water mark
+    /// (overflow_policy::backpressure); each pause ends when that queue
+    /// drains or its member is cut.
+    std::uint64_t publisher_pauses = 0;
     std::size_t rooms = 0;
     std::size_t members = 0; ///< sessions that joined a room and have not closed
 };
@@ -65,7 +71,17 @@ struct hub_counters {
 /// each session's own executor writes. A member that cannot keep up is
 /// handled by its queue's overflow_policy, and reported through
 /// hub_options::on_slow_member and the counters, so one slow or hostile
-/// client never holds the others back.
+/// client never holds the others back for long:
+///
+/// | policy | a member that falls behind | the others |
+/// |---|---|---|
+/// | `disconnect` (default) | disconnected at its queue's limit | unaffected |
+/// | `drop_oldest` | stays, loses its oldest messages | unaffected |
+/// | `backpressure` | stays and loses nothing; cut if it holds the room for the write deadline | publishers into it are paused (not read) until it drains: the room moves at its pace |
+///
+/// Under `backpressure` the publisher is the session whose read handler
+/// calls publish() (or send_to()); a publish from anywhere else (a timer,
+/// another thread) pauses no one and is bounded by the queue's limits only.
 ///
 /// @par Thread safety
 /// With hub_options::thread_safe (the default), every member function may
@@ -200,6 +216,7 @@ public:
         c.dropped = dropped_.load(std::memory_order_relaxed);
         c.slow_disconnects = slow_disconnects_->load(std::memory_order_relaxed);
         c.failed_deliveries = failed_.load(std::memory_order_relaxed);
+        c.publisher_pauses = pauses_.load(std::memory_order_relaxed);
         detail::optional_lock lock(mutex_);
         c.rooms = rooms_.size();
         c.members = memberships_.size();
@@ -296,21 +313,22 @@ private:
             refs.unused[e] = static_cast<std::uint32_t>(members.size());
             encodings[e]->add_refs(refs.unused[e]);
         }
-        std::size_t delivered = 0, failed = 0, dropped_total = 0;
+        std::size_t delivered = 0, failed = 0, dropped_total = 0, pauses = 0;
         const std::size_t last = encodings.size() - 1;
         for (const auto& member : members) {
             if (member.get() == except)
                 continue;
             const std::size_t e = std::min(member->encoding(), last);
             std::size_t dropped = 0;
-            bool queued;
+            bool queued, paused = false;
             if (bulk) {
-                queued = member->send_counted(*encodings[e], &dropped);
+                queued = member->send_counted(*encodings[e], &dropped, &paused);
                 refs.unused[e] -= queued ? 1 : 0;
             } else {
-                queued = member->send(encodings[e], &dropped);
+                queued = member->send(encodings[e], &dropped, &paused);
             }
             (queued ? delivered : failed) += 1;
+            pauses += paused ? 1 : 0;
             if (dropped != 0) {
                 dropped_total += dropped;
                 if (options_.on_slow_member)
@@ -323,13 +341,18 @@ private:
             failed_.fetch_add(failed * frames, std::memory_order_relaxed);
         if (dropped_total)
             dropped_.fetch_add(dropped_total, std::memory_order_relaxed);
+        if (pauses)
+            pauses_.fetch_add(pauses, std::memory_order_relaxed);
         return delivered;
     }
 
     bool send_one(session_base& s, const message_ptr& m) {
         std::size_t dropped = 0;
-        const bool ok = s.send(m, &dropped);
+        bool paused = false;
+        const bool ok = s.send(m, &dropped, &paused);
         (ok ? deliveries_ : failed_).fetch_add(m->frame_count(), std::memory_order_relaxed);
+        if (paused)
+            pauses_.fetch_add(1, std::memory_order_relaxed);
         if (dropped != 0) {
             dropped_.fetch_add(dropped, std::memory_order_relaxed);
             if (options_.on_slow_member)
@@ -402,7 +425,7 @@ private:
     mutable detail::optional_mutex mutex_;
     std::unordered_map<std::string, room_state, string_hash, std::equal_to<>> rooms_;
     std::unordered_map<session_base::id_type, std::vector<std::string>> memberships_;
-    std::atomic<std::uint64_t> published_{0}, deliveries_{0}, dropped_{0}, failed_{0};
+    std::atomic<std::uint64_t> published_{0}, deliveries_{0}, dropped_{0}, failed_{0}, pauses_{0};
     std::shared_ptr<std::atomic<std::uint64_t>> slow_disconnects_ =
         std::make_shared<std::atomic<std::uint64_t>>(0);
     std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);

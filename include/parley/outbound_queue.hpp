@@ -24,6 +24,19 @@ enum class overflow_policy : unsigned char {
     /// Drop the oldest queued messages (never one already being written)
     /// until the new one fits; the member sees a gap but stays connected.
     drop_oldest,
+    /// Keep every message and slow the publishers down instead: while the
+    /// queue is above its high-water mark, the session publishing into it
+    /// is not read (TCP pushes back on its peer) until the queue drains to
+    /// the low-water mark. Nobody loses a message and a reader that keeps
+    /// up stays connected; the price is that a room moves at the pace of
+    /// its slowest reader, up to the write deadline, after which a reader
+    /// that does not drain is disconnected (error::write_timeout) and the
+    /// publishers resume. A message is still refused, as with
+    /// `disconnect`, once the queue already holds max_bytes or
+    /// max_messages: with P publishers each relaying reads of R bytes, keep
+    /// max_bytes above high_water + P * R. See session_options and
+    /// docs/RELIABILITY.md.
+    backpressure,
 };
 
 /// Limits of one outbound queue.
@@ -34,6 +47,13 @@ struct queue_limits {
     /// counts once: the bytes bound its size).
     std::size_t max_messages = 16 * 1024;
     overflow_policy policy = overflow_policy::disconnect;
+    /// overflow_policy::backpressure: publishers are paused while the queue
+    /// holds more than this many bytes (or more than half of max_messages).
+    /// 0: a quarter of max_bytes.
+    std::size_t high_water = 0;
+    /// ... and resumed once it holds at most this many (and at most a
+    /// quarter of max_messages). 0: half of the high-water mark.
+    std::size_t low_water = 0;
 };
 
 /// A FIFO of shared messages bounded in bytes and in count, with the
@@ -139,6 +159,24 @@ public:
     /// Bytes still to write, counting only the unsent part of the front.
     std::size_t bytes() const noexcept { return bytes_; }
 
+    /// The back-pressure marks in effect (see queue_limits).
+    std::size_t high_water() const noexcept {
+        return limits_.high_water != 0 ? std::min(limits_.high_water, limits_.max_bytes)
+                                       : limits_.max_bytes / 4;
+    }
+    std::size_t low_water() const noexcept {
+        const std::size_t high = high_water();
+        return limits_.low_water != 0 ? std::min(limits_.low_water, high) : high / 2;
+    }
+    /// Whether publishers into this queue should wait.
+    bool above_high_water() const noexcept {
+        return bytes_ > high_water() || count_ > limits_.max_messages / 2;
+    }
+    /// Whether publishers waiting on this queue may go on.
+    bool below_low_water() const noexcept {
+        return bytes_ <= low_water() && count_ <= limits_.max_messages / 4;
+    }
+
 private:
     std::size_t mask() const noexcept { return capacity_ - 1; }
 
@@ -154,6 +192,16 @@ private:
             return bytes_ + size > limits_.max_bytes || count_ + 1 > limits_.max_messages;
         };
         if (over()) {
+            if (limits_.policy == overflow_policy::backpressure) {
+                // The publishers should be waiting by now; one message (a
+                // read's batch) may still take the queue past the cap.
+                if (bytes_ >= limits_.max_bytes || count_ >= limits_.max_messages)
+                    return push_result::overflow;
+                if (count_ == capacity_)
+                    grow();
+                append(&m, size);
+                return push_result::queued;
+            }
             if (limits_.policy == overflow_policy::disconnect || size > limits_.max_bytes)
                 return push_result::overflow;
             while (over() && count_ > protected_count())

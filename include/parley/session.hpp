@@ -11,6 +11,7 @@
 #include <parley/detail/flush_list.hpp>
 #include <parley/detail/handler_memory.hpp>
 #include <parley/detail/optional_mutex.hpp>
+#include <parley/detail/read_pause.hpp>
 #include <parley/detail/socket_io.hpp>
 
 #include <asio/bind_allocator.hpp>
@@ -21,6 +22,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -62,7 +64,11 @@ struct session_options {
     /// long while data is queued is closed with error::write_timeout, even
     /// if its queue is not full. 0 (the default) turns it off. A timer is
     /// armed only once the socket stops taking data, so a peer that keeps
-    /// up costs nothing.
+    /// up costs nothing. Under overflow_policy::backpressure it also bounds
+    /// how long the session may keep its publishers paused: one whose queue
+    /// stays above the low-water mark for the deadline after pausing them
+    /// is closed the same way, and they resume. That policy cannot go
+    /// without a deadline, so 0 means 10 seconds there.
     std::chrono::milliseconds write_timeout{0};
     /// A budget of queued bytes shared with other sessions (see
     /// outbound_budget); null for none.
@@ -75,6 +81,12 @@ struct session_stats {
     std::size_t queued_messages = 0;
     std::uint64_t sent_messages = 0;
     std::uint64_t dropped_messages = 0;
+    /// The most bytes the queue ever held.
+    std::size_t peak_queued_bytes = 0;
+    /// Times this session's reading was paused because a queue it
+    /// published into was above its high-water mark
+    /// (overflow_policy::backpressure).
+    std::uint64_t read_pauses = 0;
 };
 
 /// What the hub knows of a session, whatever its stream type: a queue to
@@ -98,19 +110,27 @@ public:
     /// if given, is increased by the number of older messages
     /// overflow_policy::drop_oldest discarded to make room.
     /// Thread-safe when session_options::thread_safe is set.
-    bool send(const message_ptr& m, std::size_t* dropped = nullptr) {
+    ///
+    /// Under overflow_policy::backpressure, a message sent from a session's
+    /// read handler (a publish) that leaves this queue above its high-water
+    /// mark pauses that session's reading until this queue drains;
+    /// `paused_publisher`, if given, is then set.
+    bool send(const message_ptr& m, std::size_t* dropped = nullptr,
+              bool* paused_publisher = nullptr) {
+        session_base* hold = nullptr;
         mutex_.lock();
-        const outcome result = enqueue(m, dropped);
+        const outcome result = enqueue(*m, dropped, false, hold);
         mutex_.unlock();
-        return finish_send(result);
+        return finish_send(result, hold, paused_publisher);
     }
 
     /// Queues several messages at the cost of one lock.
     bool send(std::span<const message_ptr> messages, std::size_t* dropped = nullptr) {
         outcome result = outcome::queued;
+        session_base* hold = nullptr;
         mutex_.lock();
         for (const auto& m : messages) {
-            const outcome r = enqueue(m, dropped);
+            const outcome r = enqueue(*m, dropped, false, hold);
             if (r != outcome::queued && r != outcome::queued_first) {
                 result = r;
                 break;
@@ -119,18 +139,20 @@ public:
                 result = r;
         }
         mutex_.unlock();
-        return finish_send(result);
+        return finish_send(result, hold, nullptr);
     }
 
     /// Like send(), for a publisher that already added the queue's
     /// reference to `m` (message::add_refs, one atomic operation for many
     /// recipients): on success the queue owns that reference, on failure
     /// it stays with the caller. What hub::publish() uses.
-    bool send_counted(const message& m, std::size_t* dropped = nullptr) {
+    bool send_counted(const message& m, std::size_t* dropped = nullptr,
+                      bool* paused_publisher = nullptr) {
+        session_base* hold = nullptr;
         mutex_.lock();
-        const outcome result = enqueue(m, dropped, true);
+        const outcome result = enqueue(m, dropped, true, hold);
         mutex_.unlock();
-        return finish_send(result);
+        return finish_send(result, hold, paused_publisher);
     }
 
     /// Which encoding this peer wants when a message is published in
@@ -141,7 +163,7 @@ public:
 
     session_stats stats() const {
         detail::optional_lock lock(mutex_);
-        return {queue_.bytes(), queue_.size(), sent_, dropped_};
+        return {queue_.bytes(), queue_.size(), sent_, dropped_, peak_bytes_, read_pauses_};
     }
 
     /// Stops reading, sends everything queued, then closes.
@@ -165,27 +187,27 @@ protected:
     enum class outcome : unsigned char { queued, queued_first, refused, overflow };
 
     // Under the lock: queues one message; `queued_first` means a flush
-    // must be scheduled.
-    outcome enqueue(const message_ptr& m, std::size_t* dropped) {
-        return enqueue(*m, dropped, false);
-    }
-
-    // `counted`: the caller added the queue's reference already
-    // (message::add_refs); it stays with the caller unless queued.
-    outcome enqueue(const message& m, std::size_t* dropped, bool counted) {
+    // must be scheduled. `counted`: the caller added the queue's reference
+    // already (message::add_refs); it stays with the caller unless queued.
+    // `hold`: set to the publisher to pause (overflow_policy::backpressure).
+    outcome enqueue(const message& m, std::size_t* dropped, bool counted, session_base*& hold) {
         if (closing_ || aborting_ || closed_)
             return outcome::refused;
         std::size_t dropped_now = 0;
         if (budget_) [[unlikely]] {
             if (!charge_budget(m, dropped_now))
-                return queue_.limits().policy == overflow_policy::disconnect ? outcome::overflow
-                                                                             : outcome::refused;
+                return queue_.limits().policy == overflow_policy::drop_oldest ? outcome::refused
+                                                                              : outcome::overflow;
         } else if (queue_.push_counted(m, &dropped_now) ==
                    outbound_queue::push_result::overflow) {
             return outcome::overflow;
         }
         if (!counted)
             m.add_ref();
+        if (queue_.bytes() > peak_bytes_)
+            peak_bytes_ = queue_.bytes();
+        if (queue_.limits().policy == overflow_policy::backpressure) [[unlikely]]
+            hold_publisher(hold);
         if (dropped_now != 0) {
             dropped_ += dropped_now;
             if (dropped)
@@ -197,8 +219,24 @@ protected:
         return outcome::queued_first;
     }
 
-    // After the lock: starts the writer or the disconnection.
-    bool finish_send(outcome result) {
+    // Under the lock: the queue is past its high-water mark; the session
+    // whose read handler is publishing (if any) is held until it drains.
+    void hold_publisher(session_base*& hold) {
+        session_base* reader = detail::current_reader();
+        if (reader == nullptr || hold == reader || !queue_.above_high_water())
+            return;
+        if (held_.add(reader->id(), reader->weak_base()))
+            hold = reader;
+    }
+
+    // After the lock: starts the writer or the disconnection, and pauses
+    // the publisher held.
+    bool finish_send(outcome result, session_base* hold, bool* paused_publisher) {
+        if (hold != nullptr) {
+            hold->read_holds_.fetch_add(1, std::memory_order_relaxed);
+            if (paused_publisher)
+                *paused_publisher = true;
+        }
         switch (result) {
         case outcome::queued:
             return true;
@@ -236,20 +274,63 @@ protected:
     }
 
     // Under the lock: retires written bytes from the queue (and budget).
-    std::size_t consume_written(std::size_t written) noexcept {
+    // Publishers held by the queue, once it is drained, go to `release`.
+    std::size_t consume_written(std::size_t written, detail::held_publishers::list& release) {
         const std::size_t before = queue_.bytes();
         const std::size_t completed = queue_.consume(written);
         if (budget_)
             budget_->release(before - queue_.bytes());
+        if (!held_.empty() && queue_.below_low_water()) [[unlikely]]
+            held_.take(release);
         return completed;
     }
 
     // Under the lock: drops the queue (and gives its bytes back).
-    void clear_queue() noexcept {
+    void clear_queue(detail::held_publishers::list& release) {
         if (budget_)
             budget_->release(queue_.bytes());
         queue_.clear();
+        held_.take(release);
     }
+
+    // With no lock held: lets the publishers a drained queue held read again.
+    static void release_publishers(detail::held_publishers::list& publishers) {
+        for (auto& p : publishers)
+            if (auto publisher = p.lock())
+                publisher->release_hold();
+        publishers.clear();
+    }
+
+    // One queue that held this session has drained.
+    void release_hold() {
+        bool restart = false;
+        {
+            detail::optional_lock lock(mutex_);
+            if (read_holds_.fetch_sub(1, std::memory_order_relaxed) == 1 && read_stopped_) {
+                read_stopped_ = false;
+                restart = !closed_;
+            }
+        }
+        if (restart)
+            resume_reading();
+    }
+
+    // On the session's executor, where the next read would start: whether
+    // a queue holds this session's reading (then it stops until released).
+    bool reading_held() {
+        if (read_holds_.load(std::memory_order_relaxed) <= 0) [[likely]]
+            return false;
+        detail::optional_lock lock(mutex_);
+        if (read_holds_.load(std::memory_order_relaxed) <= 0)
+            return false;
+        read_stopped_ = true;
+        ++read_pauses_;
+        return true;
+    }
+
+    virtual std::weak_ptr<session_base> weak_base() noexcept = 0;
+    // Starts reading again after a pause, on the session's executor.
+    virtual void resume_reading() = 0;
 
     // Runs flush() on the session's executor.
     virtual void schedule_flush() = 0;
@@ -275,6 +356,14 @@ protected:
     bool closed_ = false;
     std::uint64_t sent_ = 0;
     std::uint64_t dropped_ = 0;
+    std::size_t peak_bytes_ = 0;
+    // overflow_policy::backpressure: the publishers this queue holds, and
+    // how many queues hold this session's reading (may dip below zero
+    // when a queue lets go before the hold is counted).
+    detail::held_publishers held_;
+    std::atomic<int> read_holds_{0};
+    bool read_stopped_ = false; // held, with no read outstanding
+    std::uint64_t read_pauses_ = 0;
 
 private:
     static id_type next_id() noexcept {
@@ -305,6 +394,8 @@ public:
 
     explicit session(Stream stream, const session_options& options = {})
         : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {
+        if (options.queue.policy == overflow_policy::backpressure && write_timeout_.count() == 0)
+            write_timeout_ = std::chrono::seconds(10);
         // A session that is not thread-safe on the io_context's own
         // executor is flushed from one list per io_context: a publish to
         // many such sessions posts one handler, not one each.
@@ -363,6 +454,15 @@ public:
     }
 
 private:
+    std::weak_ptr<session_base> weak_base() noexcept override { return this->weak_from_this(); }
+
+    void resume_reading() override {
+        post_pooled([self = this->shared_from_this()] {
+            if (!self->closed_)
+                self->read_next();
+        });
+    }
+
     void schedule_flush() override {
         if (flush_list_)
             return flush_list_->add(this->shared_from_this());
@@ -377,6 +477,8 @@ private:
     // recipients' sends do not wait for it (a speculative receive and, when
     // it finds nothing, a re-armed wait: system calls of no use to them).
     void continue_reading() {
+        if (reading_held())
+            return;
         if (!flush_list_)
             return read_next();
         post_pooled([self = this->shared_from_this()] {
@@ -410,7 +512,10 @@ private:
                         // Takes every frame already buffered, then hands them out.
                         while (self->stream_.read_buffered_frame(ec)) {
                         }
-                        self->on_batch_(*self, self->stream_.delivered_frames());
+                        {
+                            detail::reading_scope publishing(self.get());
+                            self->on_batch_(*self, self->stream_.delivered_frames());
+                        }
                         if (!self->is_open())
                             return;
                         if (!ec)
@@ -419,13 +524,18 @@ private:
                     return self->shut(ec);
                 }
                 while (!ec) {
-                    self->on_frame_(*self, frame);
+                    {
+                        detail::reading_scope publishing(self.get());
+                        self->on_frame_(*self, frame);
+                    }
                     if (!self->is_open()) // closed, or closing from another thread
                         return;
                     auto next = self->stream_.read_buffered_frame(ec);
                     if (!next) {
-                        if (!ec)
+                        if (!ec && !self->reading_held())
                             return self->read_next();
+                        if (!ec)
+                            return; // resume_reading() reads on
                         break;
                     }
                     frame = *next;
@@ -437,6 +547,12 @@ private:
     // Writes as much of the queue as the socket takes now; waits for
     // writability when it takes no more. Runs on the session's executor.
     void flush() {
+        // Declared first: publishers this flush lets go are released once
+        // the lock (inside the loop) is no longer held.
+        struct releasing {
+            detail::held_publishers::list publishers;
+            ~releasing() { release_publishers(publishers); }
+        } released;
         for (;;) {
             detail::optional_lock lock(mutex_);
             flush_pending_ = false;
@@ -450,7 +566,7 @@ private:
                 return;
             }
             if constexpr (detail::waitable_socket<typename stream_type::next_layer_type>) {
-                if (!write_now(lock))
+                if (!write_now(lock, released.publishers))
                     return;
             } else {
                 return write_async(lock);
@@ -461,13 +577,13 @@ private:
 #if PARLEY_HAS_POSIX_SOCKETS
     // One sendmsg() of up to IOV_MAX queued messages. Returns true when
     // the caller should try again at once (everything lent was sent).
-    bool write_now(detail::optional_lock& lock) {
+    bool write_now(detail::optional_lock& lock, detail::held_publishers::list& released) {
         auto iov = detail::iovec_scratch();
         const std::size_t count = queue_.take(iov, detail::make_iovec);
         const std::size_t total = detail::iovec_bytes(iov.first(count));
         std::error_code ec;
         const std::size_t written = detail::send_now(stream_.next_layer(), iov.first(count), ec);
-        sent_ += consume_written(written);
+        sent_ += consume_written(written, released);
         if (ec && !detail::would_block(ec)) {
             lock.unlock();
             shut(ec);
@@ -476,8 +592,9 @@ private:
         if (written == total)
             return true;
         writing_ = true; // the socket is full: wait until it drains
+        const auto held_since = pressure_since();
         lock.unlock();
-        watch_stall();
+        watch_stall(held_since);
         stream_.next_layer().async_wait(asio::socket_base::wait_write,
                                         [self = this->shared_from_this()](std::error_code wec) {
                                             {
@@ -492,7 +609,7 @@ private:
         return false;
     }
 #else
-    bool write_now(detail::optional_lock& lock) {
+    bool write_now(detail::optional_lock& lock, detail::held_publishers::list&) {
         write_async(lock);
         return false;
     }
@@ -520,16 +637,19 @@ private:
             write_buffers_.assign(1, asio::buffer(coalesced_));
         }
         writing_ = true;
+        const auto held_since = pressure_since();
         lock.unlock();
-        watch_stall();
+        watch_stall(held_since);
         asio::async_write(stream_.next_layer(),
                           std::span<const asio::const_buffer>(write_buffers_),
                           [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
+                              detail::held_publishers::list released;
                               {
                                   detail::optional_lock l(self->mutex_);
-                                  self->sent_ += self->consume_written(n);
+                                  self->sent_ += self->consume_written(n, released);
                                   self->writing_ = false;
                               }
+                              release_publishers(released);
                               if (ec)
                                   return self->shut(ec);
                               self->note_write_progress();
@@ -560,13 +680,15 @@ private:
     // Ends the session: closes the stream, drops the queue, tells the
     // close handlers. Runs on the session's executor.
     void shut(std::error_code reason) {
+        detail::held_publishers::list released;
         {
             detail::optional_lock lock(mutex_);
             if (closed_)
                 return;
             closed_ = true;
-            clear_queue();
+            clear_queue(released);
         }
+        release_publishers(released); // a cut reader no longer holds anyone
         if (write_timer_)
             write_timer_->cancel();
         std::error_code ignored;
@@ -590,18 +712,27 @@ private:
     }
 
     static constexpr std::size_t max_coalesced_bytes = 64 * 1024;
+    using time_point = std::chrono::steady_clock::time_point;
+
+    // Under the lock: since when this queue holds publishers, or never.
+    time_point pressure_since() const noexcept {
+        return held_.empty() ? time_point::max() : held_.since();
+    }
+
     // The write deadline. On the plain-socket path the timer starts when
     // the socket first refuses data and every wake-up of the wait for
     // writability counts as progress; on the portable path each gathered
-    // write as a whole must complete within the deadline. Runs on the
-    // session's executor.
-    void watch_stall() {
+    // write as a whole must complete within the deadline. Publishers held
+    // (overflow_policy::backpressure) count from when the first was held,
+    // progress or not, so that a reader draining too slowly cannot hold a
+    // room for longer. Runs on the session's executor.
+    void watch_stall(time_point held_since) {
         if (write_timeout_.count() == 0 || write_timer_armed_)
             return;
         if (!write_timer_)
             write_timer_ = std::make_unique<asio::steady_timer>(get_executor());
         write_progress_ = std::chrono::steady_clock::now();
-        arm_write_timer();
+        arm_write_timer(std::min(write_progress_, held_since) + write_timeout_);
     }
 
     void note_write_progress() {
@@ -609,21 +740,27 @@ private:
             write_progress_ = std::chrono::steady_clock::now();
     }
 
-    void arm_write_timer() {
+    void arm_write_timer(time_point expiry) {
         write_timer_armed_ = true;
-        write_timer_->expires_at(write_progress_ + write_timeout_);
+        write_timer_->expires_at(expiry);
         write_timer_->async_wait([self = this->shared_from_this()](std::error_code ec) {
             self->write_timer_armed_ = false;
             if (ec || self->closed_)
                 return;
+            bool writing;
+            time_point start;
             {
                 detail::optional_lock lock(self->mutex_);
-                if (!self->writing_)
-                    return; // caught up: the next stall starts a new watch
+                writing = self->writing_;
+                start = self->pressure_since();
             }
-            if (std::chrono::steady_clock::now() - self->write_progress_ >= self->write_timeout_)
+            if (!writing && start == time_point::max())
+                return; // caught up: the next stall starts a new watch
+            if (writing)
+                start = std::min(start, self->write_progress_);
+            if (std::chrono::steady_clock::now() - start >= self->write_timeout_)
                 return self->shut(error::write_timeout);
-            self->arm_write_timer();
+            self->arm_write_timer(start + self->write_timeout_);
         });
     }
 

@@ -1,0 +1,81 @@
+// parley internals: the bookkeeping of overflow_policy::backpressure, which
+// pauses the reading of a session whose publishes fill another's queue.
+#ifndef PARLEY_DETAIL_READ_PAUSE_HPP
+#define PARLEY_DETAIL_READ_PAUSE_HPP
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace parley {
+class session_base;
+}
+
+namespace parley::detail {
+
+// The session whose read handler is running on this thread: what it
+// publishes is attributed to it, so a recipient's full queue can pause it.
+// Handlers of one session never run concurrently, and a handler runs on
+// one thread from start to end, so a thread-local names it exactly.
+inline session_base*& current_reader() noexcept {
+    static thread_local session_base* reader = nullptr;
+    return reader;
+}
+
+// Marks the calling thread as running `s`'s read handler for its lifetime.
+class reading_scope {
+public:
+    explicit reading_scope(session_base* s) noexcept : saved_(std::exchange(current_reader(), s)) {}
+    reading_scope(const reading_scope&) = delete;
+    reading_scope& operator=(const reading_scope&) = delete;
+    ~reading_scope() { current_reader() = saved_; }
+
+private:
+    session_base* saved_;
+};
+
+// Publishers held by one recipient's queue, each once, and since when the
+// first was held (the write deadline also bounds how long a room waits).
+// Guarded by the recipient's lock.
+class held_publishers {
+public:
+    using list = std::vector<std::weak_ptr<session_base>>;
+
+    bool empty() const noexcept { return held_.empty(); }
+    std::chrono::steady_clock::time_point since() const noexcept { return since_; }
+
+    // Holds the publisher `id`; false if it was held already.
+    bool add(std::uint64_t id, std::weak_ptr<session_base> publisher) {
+        if (std::find(ids_.begin(), ids_.end(), id) != ids_.end())
+            return false;
+        if (ids_.empty())
+            since_ = std::chrono::steady_clock::now();
+        ids_.push_back(id);
+        held_.push_back(std::move(publisher));
+        return true;
+    }
+
+    // Lets every publisher go: appends them to `out`, whose owner releases
+    // them once no lock is held.
+    void take(list& out) {
+        ids_.clear();
+        if (out.empty())
+            out.swap(held_);
+        else {
+            out.insert(out.end(), held_.begin(), held_.end());
+            held_.clear();
+        }
+    }
+
+private:
+    std::vector<std::uint64_t> ids_;
+    list held_;
+    std::chrono::steady_clock::time_point since_{};
+};
+
+} // namespace parley::detail
+
+#endif
