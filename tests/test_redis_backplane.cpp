@@ -390,6 +390,10 @@ TEST_CASE("redis backplane: three chat servers are one chat") {
 
     // Rooms: only members of a room on each instance get its messages.
     a->say("/join side");
+    // alice in first: a carol's join that reached alice's instance before
+    // alice's own was done would rightly not be shown to her (a flake under
+    // load, issue 12).
+    a->wait_for<pc::members_event>([](const pc::members_event& m) { return m.room == "side"; });
     c->say("/join side");
     a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
     c->wait_for<pc::members_event>([](const pc::members_event& m) { return m.room == "side"; });
