@@ -673,6 +673,7 @@ TEST_CASE("redis backplane: shared history: a joiner on any instance gets the la
     CHECK(joined_with_history(*b, "bob", "side").empty());
     b->say("s1");
     CHECK(b->expect<pc::message_event>().text == "s1");
+    through_redis(*b, "bob", "side"); // stored before carol, elsewhere, reads
     c->say("/join side");
     CHECK(texts(joined_with_history(*c, "carol", "side")) == std::vector<std::string>{"s1"});
     // ... and a rejoin reads it again, with the message said since.
