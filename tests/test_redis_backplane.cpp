@@ -823,6 +823,14 @@ TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join co
     a->say("said before");
     a->expect<pc::message_event>();
     through_redis(*a, "alice", "side");
+    // And delivered to bob's instance (which Redis may do after the store
+    // returned: frozen in between, bob would get it live): a later message
+    // from alice in the lobby reaches bob there.
+    a->say("/join lobby");
+    a->wait_for<pc::members_event>([](const auto& m) { return m.room == "lobby"; });
+    a->say("sync");
+    a->wait_for<pc::message_event>([](const auto& m) { return m.text == "sync"; });
+    b->wait_for<pc::message_event>([](const auto& m) { return m.text == "sync"; });
 
     // Frozen: the read times out (500 ms), the join completes without it.
     REQUIRE(::kill(cl.redis.pid(), SIGSTOP) == 0);
