@@ -53,6 +53,9 @@ endif()
 parley_compare("test sources"
   tests/CMakeLists.txt "set(PARLEY_TEST_SOURCES"
   tests/meson.build "parley_test_sources = files(")
+parley_compare("parley_tests groups"
+  tests/CMakeLists.txt "set(PARLEY_TEST_GROUPS"
+  tests/meson.build "parley_test_groups = [")
 parley_compare("examples"
   examples/CMakeLists.txt "set(PARLEY_EXAMPLES"
   examples/meson.build "parley_examples = [")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # The program the demo runs, one of the examples/.
 DEMO=chat_server
 
-scripts/install-deps.sh
+scripts/install-deps.sh demo
 if [ ! -f "examples/$DEMO.cpp" ]; then
   echo "demo: examples/$DEMO.cpp does not exist yet" >&2
   exit 1

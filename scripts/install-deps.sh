@@ -1,29 +1,52 @@
 #!/usr/bin/env bash
-# Installs what parley's build, tests and demo need on Debian 12 (bookworm),
-# starting from a bare system with git. Quick when there is nothing to do:
-# apt is only run if a package below is missing.
+# Installs what parley's demo, tests and full test matrix need on Debian 12
+# (bookworm), starting from a bare system with git. Quick when there is
+# nothing to do: apt is only run if a package of the set is missing.
 #
-#   scripts/install-deps.sh          # as root, or with sudo available
+#   scripts/install-deps.sh demo     # scripts/demo.sh: build and run the demo
+#   scripts/install-deps.sh test     # scripts/test.sh: the demo's, plus the tests'
+#   scripts/install-deps.sh [full]   # scripts/test.sh --full, the benchmarks: all
 #   PARLEY_SKIP_DEPS=1 scripts/...   # other scripts: skip this step
+# (as root, or with sudo available)
 set -euo pipefail
 
-# The one list of packages. Add what a new test or tool needs here.
-PACKAGES=(
-  # compilers; libclang-rt-14-dev holds clang's sanitizer runtimes
-  g++ clang libclang-rt-14-dev
-  # build tools
-  cmake ninja-build ccache meson pkg-config git
-  # libraries: standalone Asio (headers only), doctest, Google Benchmark
-  # (bench/micro; skipped by CMake when missing)
-  libasio-dev doctest-dev libbenchmark-dev
+# The one list of packages, in sets; each set includes the ones above it.
+# Add what a new test or tool needs to the first set that needs it.
+# demo: the compiler, build tools and libraries the default preset needs to
+# configure (doctest: it builds the tests too) and build the examples.
+DEMO_PACKAGES=(
+  g++ cmake ninja-build ccache git
+  libasio-dev doctest-dev
+)
+# test: scripts/test.sh, the default preset's tests and the meson build.
+TEST_PACKAGES=(
+  meson pkg-config
   # TLS (parley/tls.hpp; optional: without it the TLS tests are skipped)
   # and the openssl tool the TLS tests make certificates and connect with
   libssl-dev openssl
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
-  # test and demo helpers
+  # test helpers (the tests that need one skip without it) and the
+  # shell-script lint
   python3 tmux shellcheck
 )
+# full: scripts/test.sh --full (clang, its sanitizer runtimes, the fuzz
+# targets) and bench/micro's Google Benchmark (skipped by CMake when missing).
+FULL_PACKAGES=(
+  clang libclang-rt-14-dev
+  libbenchmark-dev
+)
+
+set_name=${1:-full}
+case $set_name in
+  demo) PACKAGES=("${DEMO_PACKAGES[@]}") ;;
+  test) PACKAGES=("${DEMO_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  full) PACKAGES=("${DEMO_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${FULL_PACKAGES[@]}") ;;
+  *)
+    echo "install-deps: unknown set '$set_name' (demo, test or full)" >&2
+    exit 2
+    ;;
+esac
 
 if [ "${PARLEY_SKIP_DEPS:-0}" = 1 ]; then
   exit 0
@@ -41,7 +64,7 @@ for pkg in "${PACKAGES[@]}"; do
   [ "$status" = installed ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  echo "install-deps: all ${#PACKAGES[@]} packages of the $set_name set already installed"
   exit 0
 fi
 

@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Builds parley and runs every test, as CI does: for each CMake preset
-# (default, clang, asan, tsan) configure, build and run ctest, then the same
-# tests through meson. Prints a summary; exits nonzero if anything failed.
+# Builds parley and runs its tests. By default what a newcomer runs (about
+# 15 minutes on a fresh 2-core machine): the CMake preset `default` (GCC)
+# configured, built and run with ctest, then the same tests through meson.
+# With --full, the whole matrix CI runs (.ci/run): default, clang, asan
+# (AddressSanitizer + UBSan, and the fuzz targets' corpus replay) and tsan
+# (ThreadSanitizer), then meson. Prints a summary; exits nonzero if anything
+# failed.
 #
-#   scripts/test.sh                      # everything
+#   scripts/test.sh                      # default preset and meson
+#   scripts/test.sh --full               # every step, as CI
 #   scripts/test.sh default asan         # only these steps
 #   PARLEY_JOBS=4 scripts/test.sh        # build parallelism (default: nproc)
 #
-# For each step it prints one line "== <step>: N passed, M failed (T s, C cpu-s)",
-# taken from ctest's (or meson's) own count; a step that fails to configure
-# or build counts as one failure. .ci/run adds these lines up (the indented
-# copies in the final summary are not counted again).
+# For each step it prints one line
+#   "== <step>: N passed, M failed, S skipped (T s, C cpu-s)",
+# taken from ctest's (or meson's) own count: a test whose prerequisite is
+# missing here (redis-server, OpenSSL, a tool) is skipped, never counted as
+# passed, and the next line names the skipped tests. A step that fails to
+# configure or build counts as one failure. .ci/run adds these lines up
+# (the indented copies in the final summary are not counted again).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-scripts/install-deps.sh || exit 1
+steps=()
+deps="test"
+for arg in "$@"; do
+  case $arg in
+    --full) steps+=(default clang asan tsan meson); deps=full ;;
+    default|meson) steps+=("$arg") ;;
+    clang|asan|tsan) steps+=("$arg"); deps=full ;;
+    *) echo "test.sh: unknown step '$arg' (--full, default, clang, asan, tsan, meson)" >&2; exit 2 ;;
+  esac
+done
+[ ${#steps[@]} -gt 0 ] || steps=(default meson)
 
-steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(default clang asan tsan meson)
+scripts/install-deps.sh "$deps" || exit 1
+
 jobs=${PARLEY_JOBS:-$(nproc 2>/dev/null || echo 2)}
 mkdir -p build
 summary=()
@@ -29,14 +47,18 @@ tick=$(getconf CLK_TCK 2>/dev/null || echo 100)
 cpu_seconds() { awk -v t="$tick" '{printf "%d", ($16 + $17) / t}' /proc/$$/stat 2>/dev/null || echo 0; }
 cpu_mark=$(cpu_seconds)
 
-# report <step> <passed> <failed> <seconds> [note]
+# report <step> <passed> <failed> <skipped> <seconds> [note] [skipped names]
 report() {
   local cpu_now
   cpu_now=$(cpu_seconds)
-  local line="== $1: $2 passed, $3 failed ($4 s, $((cpu_now - cpu_mark)) cpu-s)${5:+ $5}"
+  local line="== $1: $2 passed, $3 failed, $4 skipped ($5 s, $((cpu_now - cpu_mark)) cpu-s)${6:+ $6}"
   cpu_mark=$cpu_now
   echo "$line"
   summary+=("$line")
+  if [ -n "${7:-}" ]; then
+    echo "== $1 skipped: $7"
+    summary+=("== $1 skipped: $7")
+  fi
   [ "$3" -eq 0 ] || failed_steps=$((failed_steps + 1))
 }
 
@@ -44,20 +66,24 @@ run_preset() {
   local preset=$1 start=$SECONDS log="build/$1.ctest.log"
   echo; echo "==== $preset: configure and build"
   if ! cmake --preset "$preset" || ! cmake --build --preset "$preset" --parallel "$jobs"; then
-    report "$preset" 0 1 $((SECONDS - start)) "(configure or build failed)"
+    report "$preset" 0 1 0 $((SECONDS - start)) "(configure or build failed)"
     return
   fi
   echo; echo "==== $preset: ctest"
   ctest --preset "$preset" 2>&1 | tee "$log"
-  # ctest ends with "NN% tests passed, F tests failed out of T".
+  # ctest ends with "NN% tests passed, F tests failed out of T", where T
+  # counts the skipped tests too, then lists them: "  N - name (Skipped)".
   local counts
   counts=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log" | tail -n 1)
   if [ -z "$counts" ]; then
-    report "$preset" 0 1 $((SECONDS - start)) "(ctest printed no result)"
+    report "$preset" 0 1 0 $((SECONDS - start)) "(ctest printed no result)"
     return
   fi
-  local failed=${counts% *} total=${counts#* }
-  report "$preset" $((total - failed)) "$failed" $((SECONDS - start))
+  local failed=${counts% *} total=${counts#* } skipped names
+  names=$(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$log" | tr '\n' ' ')
+  names=${names% }
+  skipped=$(printf '%s' "$names" | wc -w)
+  report "$preset" $((total - failed - skipped)) "$failed" "$skipped" $((SECONDS - start)) "" "$names"
 }
 
 run_meson() {
@@ -66,20 +92,23 @@ run_meson() {
   local setup=(meson setup "$dir" --werror)
   [ -f "$dir/build.ninja" ] && setup=(meson setup --reconfigure "$dir" --werror)
   if ! "${setup[@]}" || ! meson compile -C "$dir" -j "$jobs"; then
-    report meson 0 1 $((SECONDS - start)) "(setup or compile failed)"
+    report meson 0 1 0 $((SECONDS - start)) "(setup or compile failed)"
     return
   fi
   echo; echo "==== meson: test"
   meson test -C "$dir" --print-errorlogs 2>&1 | tee "$log"
-  # meson's summary: "Ok: N", "Fail: N", "Timeout: N", "Unexpected Pass: N".
-  local ok bad
+  # meson's summary: "Ok: N", "Skipped: N", "Fail: N", "Timeout: N",
+  # "Unexpected Pass: N"; each skipped test has a line "... SKIP ...".
+  local ok bad skipped names
   ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -n 1)
   bad=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' "$log")
+  skipped=$(awk '/^Skipped:/ {n = $2} END {print n + 0}' "$log")
+  names=$(awk '/^ *[0-9]+\/[0-9]+ .* SKIP / {print $2}' "$log" | tr '\n' ' ')
   if [ -z "$ok" ]; then
-    report meson 0 1 $((SECONDS - start)) "(meson test printed no result)"
+    report meson 0 1 0 $((SECONDS - start)) "(meson test printed no result)"
     return
   fi
-  report meson "$ok" "$bad" $((SECONDS - start))
+  report meson "$ok" "$bad" "$skipped" $((SECONDS - start)) "" "${names% }"
 }
 
 total_start=$SECONDS

@@ -28,6 +28,7 @@
 using namespace std::chrono_literals;
 using asio::ip::tcp;
 using event_kind = parley::client_event::kind;
+using kind = parley::connect_event::kind;
 constexpr auto with_error = asio::experimental::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -334,7 +335,6 @@ TEST_CASE("async_client: reconnects when the server restarts") {
     std::vector<parley::client_event> events;
     std::vector<std::string> received;
     int connections = 0;
-    asio::steady_timer restart(ioc);
     client.on_frame([&](parley::frame_view f) {
         received.emplace_back(parley::as_string_view(f));
         if (received.size() == 1) {
@@ -343,16 +343,17 @@ TEST_CASE("async_client: reconnects when the server restarts") {
             for (auto& s : sessions)
                 s->next_layer().close();
             sessions.clear();
-            restart.expires_after(150ms);
-            restart.async_wait([&](std::error_code) {
-                server = std::make_unique<test_server>(ioc, echo, port);
-            });
         } else if (received.size() == 2) {
             client.close();
         }
     });
     client.on_event([&](const parley::client_event& e) {
         events.push_back(e);
+        // The server comes back once the client has failed to reach it
+        // twice: the reconnection must have been retried.
+        if (e.what == event_kind::connect_progress && e.progress.what == kind::attempt_failed &&
+            e.progress.attempt == 2 && !server)
+            server = std::make_unique<test_server>(ioc, echo, port);
         if (e.what == event_kind::connected) {
             ++connections;
             // A protocol's handshake goes here, on every connection.
@@ -376,6 +377,21 @@ TEST_CASE("async_client: reconnects when the server restarts") {
             CHECK(e.reconnecting);
             CHECK(e.describe().find("reconnecting in") != std::string::npos);
         }
+    // Between the disconnection and the second connection: two refused
+    // attempts, then the third connected.
+    std::vector<std::pair<kind, unsigned>> retries;
+    bool lost = false;
+    for (const auto& e : events) {
+        lost = lost || e.what == event_kind::disconnected;
+        if (lost && e.what == event_kind::connect_progress &&
+            (e.progress.what == kind::attempt_failed || e.progress.what == kind::connected)) {
+            retries.emplace_back(e.progress.what, e.progress.attempt);
+            if (e.progress.what == kind::attempt_failed)
+                CHECK(e.progress.error == asio::error::connection_refused);
+        }
+    }
+    CHECK(retries == std::vector<std::pair<kind, unsigned>>{
+                         {kind::attempt_failed, 1}, {kind::attempt_failed, 2}, {kind::connected, 3}});
     CHECK(client.state() == parley::client_state::closed);
 }
 

@@ -1,6 +1,8 @@
 // examples/chat_client end to end, on a pseudo-terminal (tmux) and through
 // pipes: tests/chat_client_tty.sh does the driving; this runs it as part of
 // the test suite and reports its output.
+#include "support/skip.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -21,7 +23,7 @@ TEST_CASE("chat_client on a terminal (tmux) and through pipes") {
     REQUIRE(WIFEXITED(status));
     const int code = WEXITSTATUS(status);
     if (code == 77) { // a tool is missing: say so, do not fail
-        MESSAGE("skipped: " << output);
+        parley::test::skip(output);
         return;
     }
     INFO(output);

@@ -3,6 +3,7 @@
 #include <parley/chat/server.hpp>
 
 #include "support/server_process.hpp"
+#include "support/skip.hpp"
 #include "test_chat_support.hpp"
 
 #include <doctest/doctest.h>
@@ -85,7 +86,7 @@ TEST_CASE("chat_server: a port in use is a clear error") {
 
 TEST_CASE("chat_client.py, written from PROTOCOL.md, chats with a C++ client") {
     if (!have_python3()) {
-        MESSAGE("python3 not found: skipped");
+        parley::test::skip("python3 not found");
         return;
     }
     server_fixture f;

@@ -425,12 +425,35 @@ TEST_CASE("session: sessions that are not thread-safe share one posted flush per
     CHECK(ioc.poll() == 0); // and nothing else was posted
     // A flush that closes a session (its peer is gone) leaves the others whole.
     clients[1].close();
-    for (int i = 0; i < 50 && sessions[1]->is_open(); ++i) {
-        hub.publish("room", frame(std::string(64 * 1024, 'x')));
+    const std::string big(64 * 1024, 'x');
+    int published = 0;
+    for (; published < 50 && sessions[1]->is_open(); ++published) {
+        hub.publish("room", frame(big));
         ioc.poll();
         std::this_thread::sleep_for(2ms);
     }
     CHECK_FALSE(sessions[1]->is_open());
+    CHECK(sessions[0]->is_open());
+    CHECK(sessions[2]->is_open());
+    // Both others get every frame, whole and in order, then one more.
+    CHECK(hub.publish("room", frame("after")) == 2);
+    for (const int i : {0, 2}) {
+        CAPTURE(i);
+        int received = 0;
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (received <= published && std::chrono::steady_clock::now() < deadline) {
+            ioc.poll(); // this thread is the only one that may flush
+            std::error_code ec;
+            const std::string f = clients[i].recv_frame(5ms, ec);
+            if (ec == parley::error::timed_out)
+                continue;
+            REQUIRE_FALSE(ec);
+            REQUIRE(f == (received < published ? big : "after"));
+            ++received;
+        }
+        CHECK(received == published + 1);
+        CHECK(sessions[i]->stats().dropped_messages == 0);
+    }
     for (auto& s : sessions)
         s->abort(parley::error::shut_down);
     ioc.poll();

@@ -3,6 +3,7 @@
 #include <parley/parley.hpp>
 
 // Every public header by name, as in test_odr_a.cpp.
+#include <parley/accept_backoff.hpp>
 #include <parley/async_client.hpp>
 #include <parley/blocking_client.hpp>
 #include <parley/chat/backplane.hpp>
@@ -11,12 +12,15 @@
 #include <parley/chat/protocol.hpp>
 #include <parley/chat/server.hpp>
 #include <parley/connect.hpp>
+#include <parley/constant_time.hpp>
 #include <parley/error.hpp>
+#include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>
 #include <parley/hub.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
+#include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
 #include <parley/session.hpp>
 #include <parley/socket.hpp>
@@ -25,6 +29,10 @@
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>
+#endif
+#if PARLEY_HAVE_TLS // the TLS headers need OpenSSL, as the TLS tests do
+#include <parley/chat/tls.hpp>
+#include <parley/tls.hpp>
 #endif
 
 #include <asio/ip/tcp.hpp>

@@ -342,9 +342,11 @@ TEST_CASE("tls: session over ssl::stream writes many messages and ends with clos
 }
 
 #else
+#include "support/skip.hpp"
+
 #include <doctest/doctest.h>
 
 TEST_CASE("tls: skipped, parley was built without OpenSSL (Debian: apt-get install libssl-dev)") {
-    MESSAGE("TLS tests skipped: OpenSSL was not found at configure time");
+    parley::test::skip("OpenSSL was not found at configure time (Debian: apt-get install libssl-dev)");
 }
 #endif

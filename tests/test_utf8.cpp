@@ -17,26 +17,63 @@ namespace {
 
 using namespace std::string_view_literals;
 
-// A straightforward encoder, the reference for the round trips below.
+// The reference encoder for the round trips below, written apart from the
+// library's (which picks the lead byte first): continuation bytes are
+// peeled off the low end until what remains fits beside the lead byte's
+// marker, RFC 3629's table read from the bottom up. The known vectors
+// below check the reference itself.
 std::string encode(char32_t cp) {
-    std::string out;
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
+    // Per length: the marker bits of the lead byte, and the largest value
+    // the lead byte's free bits can hold at that length.
+    struct row {
+        unsigned char marker;
+        char32_t lead_max;
+    };
+    static constexpr row rows[] = {{0x00, 0x7F}, {0xC0, 0x1F}, {0xE0, 0x0F}, {0xF0, 0x07}};
+    static constexpr char32_t first_of_length[] = {0, 0x80, 0x800, 0x10000};
+    std::size_t continuation = 0;
+    while (continuation < 3 && cp >= first_of_length[continuation + 1])
+        ++continuation;
+    std::string tail;
+    char32_t rest = cp;
+    for (std::size_t k = 0; k < continuation; ++k) {
+        tail.insert(tail.begin(), static_cast<char>(0x80 + rest % 64));
+        rest /= 64;
     }
-    return out;
+    REQUIRE(rest <= rows[continuation].lead_max);
+    return static_cast<char>(rows[continuation].marker + rest) + tail;
 }
+
+// Known encodings: RFC 3629's examples, the first and last value of each
+// length, the values around the surrogates, and a few from the Unicode
+// charts, byte by byte.
+struct known_vector {
+    char32_t cp;
+    std::string_view bytes;
+};
+constexpr known_vector known_vectors[] = {
+    {0x0000, "\x00"sv},
+    {0x0041, "\x41"sv},
+    {0x007F, "\x7F"sv},
+    {0x0080, "\xC2\x80"sv},
+    {0x00A9, "\xC2\xA9"sv},              // ©
+    {0x00E9, "\xC3\xA9"sv},              // é
+    {0x07FF, "\xDF\xBF"sv},
+    {0x0800, "\xE0\xA0\x80"sv},
+    {0x20AC, "\xE2\x82\xAC"sv},          // €
+    {0x2262, "\xE2\x89\xA2"sv},          // RFC 3629: NOT IDENTICAL TO
+    {0x8FDE, "\xE8\xBF\x9E"sv},          // 连
+    {0xD55C, "\xED\x95\x9C"sv},          // RFC 3629: 한
+    {0xD7FF, "\xED\x9F\xBF"sv},
+    {0xE000, "\xEE\x80\x80"sv},
+    {0xFEFF, "\xEF\xBB\xBF"sv},          // RFC 3629: the BOM
+    {0xFFFD, "\xEF\xBF\xBD"sv},
+    {0xFFFF, "\xEF\xBF\xBF"sv},
+    {0x10000, "\xF0\x90\x80\x80"sv},
+    {0x1F600, "\xF0\x9F\x98\x80"sv},     // 😀
+    {0x233B4, "\xF0\xA3\x8E\xB4"sv},     // RFC 3629: 𣎴
+    {0x10FFFF, "\xF4\x8F\xBF\xBF"sv},
+};
 
 // A reference validator written the other way round from the library's:
 // decode by the bit patterns alone, then reject by the decoded value
@@ -105,6 +142,20 @@ TEST_CASE("utf8: valid samples and their code point counts") {
     CHECK(parley::utf8_length("连接成功!,请输入昵称") == 11u);
     // Wave, skin-tone modifier, space, h, i, space, party popper.
     CHECK(parley::utf8_length("👋🏽 hi 🎉") == 7u);
+}
+
+TEST_CASE("utf8: known encodings: the reference encoder, the library's encoder and decoder") {
+    for (const auto& v : known_vectors) {
+        CAPTURE(static_cast<std::uint32_t>(v.cp));
+        CHECK(encode(v.cp) == v.bytes);
+        std::string out;
+        parley::utf8_append(out, v.cp);
+        CHECK(out == v.bytes);
+        std::size_t i = 0;
+        CHECK(parley::utf8_decode_next(v.bytes, i) == v.cp);
+        CHECK(i == v.bytes.size());
+        CHECK(reference_length(v.bytes) == 1u);
+    }
 }
 
 TEST_CASE("utf8: boundaries of each sequence length are accepted") {
