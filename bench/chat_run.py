@@ -139,7 +139,7 @@ def loadgen_argv(bdir, kind, p, srv, args):
             "--proto", srv.sp.proto, "--host", srv.host, "--port", str(srv.port), "--label", srv.name,
             "--subs", str(p["subs"]), "--size", str(p["size"]), "--server-pid", str(srv.pid),
             "--warmup", str(args.warmup), "--duration", str(args.duration),
-            "--connect-timeout", "30", "--ready-timeout", "60"]
+            "--connect-timeout", "30", "--ready-timeout", "120"]
     if args.nice:
         argv = ["nice", "-n", str(args.nice)] + argv
     if kind == "paced":
