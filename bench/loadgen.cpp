@@ -1199,9 +1199,9 @@ class Runner {
             if (cached_min != last_min) { last_min = cached_min; t_progress = t; }
             if (room == 0 && o_.proto == Proto::irc && t - t_progress > 2'000'000 &&
                 t - t_nudge > 2'000'000) {
-              // InspIRCd reads a client edge-triggered and may leave lines
-              // unread in the socket until more bytes arrive: with the
-              // window full nothing would.  A PING makes that edge.
+              // InspIRCd and ngircd were seen to leave a client's lines
+              // unprocessed until more bytes arrive: with the window full
+              // none would.  A PING is such bytes.
               pub.out += "PING :nudge\r\n";
               flush(0);
               ++nudges_;
