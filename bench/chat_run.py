@@ -504,11 +504,11 @@ def report(args, meta, records, outdir):
         f.write("\t".join(fields) + "\n")
         for s in summary.values():
             f.write("\t".join("" if s.get(k) is None else str(s.get(k)) for k in fields) + "\n")
-    loads = sorted({r["loadavg"] for r in records})
+    loads = sorted(float(r["loadavg"].split()[0]) for r in records if r.get("loadavg"))
     md = [f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}, Linux {meta['kernel']}; "
           f"{meta['date']}; git {meta['git']}; load average at start {meta['loadavg_at_start']}"
-          + (f", over the runs {loads[0].split()[0]}–{max(float(x.split()[0]) for x in loads):.2f}"
-             if loads else "") + ".",
+          + (f"; 1-minute load average over the runs {loads[0]:.2f}–{loads[-1]:.2f}" if loads else "")
+          + ".",
           f"Command: `{meta['command']}` ({args.reps} repetition(s), {args.warmup}s warm-up + "
           f"{args.duration}s measured per run; window {','.join(map(str, args.window))} messages; "
           f"servers on CPU {args.server_cpu} (`-2t`: {args.server_cpu_2t}), load generator on CPU "
