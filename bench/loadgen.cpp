@@ -9,11 +9,16 @@
 //
 // Protocols: parley (4-byte big-endian length + payload), resp (Redis
 // SUBSCRIBE/PUBLISH, and ECHO for the echo scenario), nats (text protocol),
-// asiochat (Asio's chat example: 4 ASCII digits + body of at most 512 bytes).
+// asiochat (Asio's chat example: 4 ASCII digits + body of at most 512 bytes),
+// and the text chat protocols: irc (NICK/USER, JOIN #SUBJECT, PRIVMSG),
+// chat (parley chat_server's framed port: text inputs, JSON events out) and
+// chatline (chat_server's line port: text lines in, "[room] nick: text" out).
 //
 // Every payload starts with a 24-byte header: magic, run id, sequence number
-// and send time (CLOCK_MONOTONIC ns); the rest is filler.  Latency is receive
-// time minus send time, in this one process, so the clocks agree.
+// and send time (CLOCK_MONOTONIC ns); the rest is filler.  The text protocols
+// carry it as 41 printable characters (a letter, then 8 + 16 + 16 hex digits).
+// Latency is receive time minus send time, in this one process, so the clocks
+// agree.
 //
 // Each run prints one human line and one JSON line (the line starting '{').
 // See bench/README.md for what each number means.
@@ -29,6 +34,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cinttypes>
 #include <cmath>
 #include <cstdint>
@@ -51,6 +57,8 @@ constexpr uint32_t kMarkMagic = 0x4d4c5250;  // "PRLM"
 constexpr size_t kHeader = 24;               // magic, run id, seq, timestamp
 constexpr size_t kMaxPayload = 1u << 20;     // parley's limit
 constexpr size_t kAsioMaxBody = 512;         // Asio chat example's limit
+constexpr size_t kTextHeader = 41;           // 'D'/'M', run, seq, ts in hex
+constexpr size_t kIrcMaxText = 460;          // an IRC line stops at 512 bytes
 constexpr size_t kBufSize = 4u << 20;        // shared receive buffer
 constexpr size_t kReadChunk = 1u << 20;      // at most this much per recv
 constexpr uint64_t kNever = UINT64_MAX;
@@ -121,7 +129,7 @@ class Histogram {
 
 // --------------------------------------------------------------------------
 enum class Scenario { fanout, echo, idle };
-enum class Proto { parley, resp, nats, asiochat };
+enum class Proto { parley, resp, nats, asiochat, irc, chat, chatline };
 
 const char* name(Proto p) {
   switch (p) {
@@ -129,6 +137,9 @@ const char* name(Proto p) {
     case Proto::resp: return "resp";
     case Proto::nats: return "nats";
     case Proto::asiochat: return "asiochat";
+    case Proto::irc: return "irc";
+    case Proto::chat: return "chat";
+    case Proto::chatline: return "chatline";
   }
   return "?";
 }
@@ -140,6 +151,7 @@ struct Options {
   std::string port;
   std::string label;           // free text copied into the JSON (server name)
   std::string subject = "bench";
+  std::string irc_oper;        // irc: "NAME PASSWORD" the publisher sends as OPER
   int subs = 10;               // fanout: subscribers
   size_t size = 64;            // payload bytes
   double rate = 0;             // fanout: publishes/s; 0 = saturating
@@ -155,10 +167,11 @@ struct Options {
 
 void usage() {
   std::fprintf(stderr,
-      "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat --port P [options]\n"
+      "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat|irc|chat|chatline --port P [options]\n"
       "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
       "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
+      "           [--irc-oper 'NAME PASSWORD' (irc: the publisher opers up, for flood exemptions)]\n"
       "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
       "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n");
   std::exit(2);
@@ -185,11 +198,15 @@ Options parse_args(int argc, char** argv) {
       else if (p == "resp") o.proto = Proto::resp;
       else if (p == "nats") o.proto = Proto::nats;
       else if (p == "asiochat") o.proto = Proto::asiochat;
+      else if (p == "irc") o.proto = Proto::irc;
+      else if (p == "chat") o.proto = Proto::chat;
+      else if (p == "chatline") o.proto = Proto::chatline;
       else fail("unknown protocol %s", p.data());
     } else if (a == "--host") o.host = val();
     else if (a == "--port") o.port = val();
     else if (a == "--label") o.label = val();
     else if (a == "--subject") o.subject = val();
+    else if (a == "--irc-oper") o.irc_oper = val();
     else if (a == "--subs") o.subs = int(num());
     else if (a == "--size") o.size = size_t(num());
     else if (a == "--rate") o.rate = num();
@@ -211,6 +228,11 @@ Options parse_args(int argc, char** argv) {
   if (o.size > kMaxPayload) fail("--size must be at most 1048576");
   if (o.proto == Proto::asiochat && o.size > kAsioMaxBody)
     fail("asiochat bodies are at most 512 bytes");
+  const bool text = o.proto == Proto::irc || o.proto == Proto::chat || o.proto == Proto::chatline;
+  if (text && o.size < kTextHeader) fail("text protocols need --size of at least 41 (the text header)");
+  if (o.proto == Proto::irc && o.size > kIrcMaxText) fail("irc texts are at most 460 bytes here");
+  if (text && o.size > 4096) fail("chat texts are at most 4096 bytes");
+  if (text && o.scenario != Scenario::fanout) fail("irc, chat and chatline do fanout only");
   if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
   if (o.window == 0) {
     // A trade-off, the same for every server: enough messages in flight that
@@ -351,6 +373,8 @@ struct Conn {
   Role role = Role::idle;
   bool connecting = false, alive = false, want_out = false;
   bool ready = false, subscribed = false, pong = false, greeted = false;
+  bool registered = false, joined = false;  // irc: 001 seen, 366 (end of NAMES) seen
+  bool oper = false;                        // irc: 381 (you are an operator) seen
   std::string in;              // bytes of an incomplete unit, carried to the next read
   std::string out;             // bytes not yet accepted by the socket
   size_t out_off = 0;
@@ -368,6 +392,7 @@ class Runner {
     if (ep_ < 0) fail("epoll_create1: %s", std::strerror(errno));
     resolve();
     payload_.assign(o_.size, 'x');
+    text_ = o_.proto == Proto::irc || o_.proto == Proto::chat || o_.proto == Proto::chatline;
   }
 
   int run() {
@@ -556,6 +581,9 @@ class Runner {
       case Proto::asiochat: used = parse_asiochat(i, b, len, t); break;
       case Proto::resp: used = parse_resp(i, b, len, t); break;
       case Proto::nats: used = parse_nats(i, b, len, t); break;
+      case Proto::irc: used = parse_irc(i, b, len, t); break;
+      case Proto::chat: used = parse_chat(i, b, len, t); break;
+      case Proto::chatline: used = parse_chatline(i, b, len, t); break;
     }
     if (!c.alive) return;
     c.in.assign(b + used, len - used);
@@ -715,17 +743,148 @@ class Runner {
     return off;
   }
 
+  void note_server_error(std::string_view text) {
+    ++server_errors_;
+    if (server_error_text_.empty()) server_error_text_ = std::string(text.substr(0, 200));
+  }
+
+  // chat_server's framed port: one JSON event per frame.  A message event's
+  // text is found by its key and ends at the next quote (the payloads hold no
+  // character JSON escapes); other events carry no payload and are skipped.
+  size_t parse_chat(size_t i, const char* p, size_t n, uint64_t t) {
+    static constexpr std::string_view key = "\"text\":\"";
+    size_t off = 0;
+    while (n - off >= 4) {
+      uint32_t len = be32(p + off);
+      if (len > kMaxPayload) { close_conn(i, "protocol error: frame over 1 MiB"); return off; }
+      if (n - off - 4 < len) break;
+      const char* f = p + off + 4;
+      off += 4 + size_t(len);
+      std::string_view ev(f, len);
+      if (ev.size() > 15 && ev.substr(0, 15) == "{\"type\":\"error\"") { note_server_error(ev); continue; }
+      size_t k = ev.find(key);
+      if (k == std::string_view::npos) continue;
+      const char* s = f + k + key.size();
+      const char* e = static_cast<const char*>(std::memchr(s, '"', size_t(f + len - s)));
+      if (!e) { ++bad_; continue; }
+      on_data(i, s, size_t(e - s), t);
+    }
+    return off;
+  }
+
+  // Calls line(start, length) for each complete line (without \r\n); returns
+  // the bytes used.  A line over 8 KiB closes the connection.
+  template <class F>
+  size_t split_lines(size_t i, const char* p, size_t n, F&& line) {
+    size_t off = 0;
+    while (off < n) {
+      const char* q = p + off;
+      const char* nl = static_cast<const char*>(std::memchr(q, '\n', n - off));
+      if (!nl) {
+        if (n - off > 8192) close_conn(i, "protocol error: line over 8 KiB");
+        break;
+      }
+      off = size_t(nl + 1 - p);
+      const char* le = (nl > q && nl[-1] == '\r') ? nl - 1 : nl;
+      line(q, size_t(le - q));
+      if (!conns_[i].alive) break;
+    }
+    return off;
+  }
+
+  // chat_server's line port: "[ROOM] FROM: TEXT" is a message; "!" starts an
+  // error; everything else ("* ...", the prompt) is news and skipped.
+  size_t parse_chatline(size_t i, const char* p, size_t n, uint64_t t) {
+    return split_lines(i, p, n, [&](const char* q, size_t len) {
+      std::string_view l(q, len);
+      if (l.empty()) return;
+      if (l[0] == '!') { note_server_error(l); return; }
+      if (l[0] != '[') return;
+      size_t rb = l.find("] ");
+      size_t colon = rb == std::string_view::npos ? rb : l.find(": ", rb + 2);
+      if (colon == std::string_view::npos) { ++bad_; return; }
+      on_data(i, q + colon + 2, len - colon - 2, t);
+    });
+  }
+
+  // IRC: ":prefix COMMAND params :trailing".  PRIVMSG's trailing parameter is
+  // the payload; PING is answered; 001 marks registration, 366 (end of NAMES)
+  // a completed JOIN; ERROR and numerics 400-599 are the server's complaints.
+  size_t parse_irc(size_t i, const char* p, size_t n, uint64_t t) {
+    return split_lines(i, p, n, [&](const char* q, size_t len) {
+      std::string_view l(q, len);
+      if (l.substr(0, 5) == "PING ") {
+        Conn& c = conns_[i];
+        c.out.append("PONG ");
+        c.out.append(l.substr(5));
+        c.out.append("\r\n");
+        return;
+      }
+      std::string_view rest = l;
+      if (!rest.empty() && rest[0] == ':') {
+        size_t sp = rest.find(' ');
+        if (sp == std::string_view::npos) return;
+        rest = rest.substr(sp + 1);
+      }
+      if (rest.substr(0, 8) == "PRIVMSG ") {
+        size_t tr = rest.find(" :");
+        if (tr == std::string_view::npos) { ++bad_; return; }
+        const char* s = rest.data() + tr + 2;
+        on_data(i, s, size_t(q + len - s), t);
+        return;
+      }
+      if (rest.substr(0, 4) == "001 ") { conns_[i].registered = true; return; }
+      if (rest.substr(0, 4) == "366 ") { conns_[i].joined = true; return; }
+      if (rest.substr(0, 4) == "381 ") { conns_[i].oper = true; return; }
+      if (rest.substr(0, 6) == "ERROR " || (rest.size() > 3 && (rest[0] == '4' || rest[0] == '5') &&
+                                            rest[3] == ' ' && std::isdigit(static_cast<unsigned char>(rest[1]))))
+        note_server_error(l);
+    });
+  }
+
   // --------------------------------------------------------- payloads
   struct Header { uint32_t magic, run; uint64_t seq, ts; };
-  static Header read_header(const char* p) {
-    Header h;
-    std::memcpy(&h.magic, p, 4);
-    std::memcpy(&h.run, p + 4, 4);
-    std::memcpy(&h.seq, p + 8, 8);
-    std::memcpy(&h.ts, p + 16, 8);
-    return h;
+  // False when p[0..n) is too short or (text) not a header: stale or bad.
+  bool read_header(const char* p, size_t n, Header& h) const {
+    if (!text_) {
+      if (n < kHeader) return false;
+      std::memcpy(&h.magic, p, 4);
+      std::memcpy(&h.run, p + 4, 4);
+      std::memcpy(&h.seq, p + 8, 8);
+      std::memcpy(&h.ts, p + 16, 8);
+      return true;
+    }
+    if (n < kTextHeader) return false;
+    if (p[0] == 'D') h.magic = kDataMagic;
+    else if (p[0] == 'M') h.magic = kMarkMagic;
+    else return false;
+    uint64_t run;
+    if (!unhex(p + 1, 8, run) || !unhex(p + 9, 16, h.seq) || !unhex(p + 25, 16, h.ts)) return false;
+    h.run = uint32_t(run);
+    return true;
+  }
+  static bool unhex(const char* p, int digits, uint64_t& v) {
+    v = 0;
+    for (int k = 0; k < digits; ++k) {
+      char ch = p[k];
+      unsigned d = ch >= '0' && ch <= '9' ? unsigned(ch - '0') : ch >= 'a' && ch <= 'f' ? unsigned(ch - 'a' + 10) : 16;
+      if (d == 16) return false;
+      v = v << 4 | d;
+    }
+    return true;
+  }
+  static void put_hex(char* p, int digits, uint64_t v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int k = digits - 1; k >= 0; --k, v >>= 4) p[k] = kHex[v & 15];
   }
   void write_header(char* p, uint32_t magic, uint64_t seq, uint64_t ts) const {
+    if (text_) {
+      p[0] = magic == kMarkMagic ? 'M' : 'D';
+      put_hex(p + 1, 8, run_id_);
+      put_hex(p + 9, 16, seq);
+      put_hex(p + 25, 16, ts);
+      return;
+    }
     std::memcpy(p, &magic, 4);
     std::memcpy(p + 4, &run_id_, 4);
     std::memcpy(p + 8, &seq, 8);
@@ -745,6 +904,7 @@ class Runner {
     char b[128];
     switch (o_.proto) {
       case Proto::parley:
+      case Proto::chat:
         prefix_.assign(4, '\0');
         put_be32(prefix_.data(), uint32_t(o_.size));
         break;
@@ -766,6 +926,13 @@ class Runner {
         prefix_ = b;
         suffix_ = "\r\n";
         break;
+      case Proto::irc:
+        prefix_ = "PRIVMSG #" + o_.subject + " :";
+        suffix_ = "\r\n";
+        break;
+      case Proto::chatline:
+        suffix_ = "\n";
+        break;
     }
   }
 
@@ -776,18 +943,19 @@ class Runner {
       return;
     }
     if (c.role == Role::publisher) return;
+    Header h;
     if (!c.ready) {
       // Before its first marker a subscriber ignores everything: a server's
       // welcome frame, Asio chat's replay of recent messages, old runs' data.
-      if (n >= kHeader) {
-        Header h = read_header(p);
-        if (h.run == run_id_ && h.magic == kMarkMagic) { c.ready = true; ++ready_count_; return; }
+      if (read_header(p, n, h) && h.run == run_id_ && h.magic == kMarkMagic) {
+        c.ready = true;
+        ++ready_count_;
+        return;
       }
       ++stale_;
       return;
     }
-    if (n < kHeader) { ++bad_; return; }
-    Header h = read_header(p);
+    if (!read_header(p, n, h)) { ++bad_; return; }
     if (h.run != run_id_) { ++stale_; return; }
     if (h.magic == kMarkMagic) return;  // a later marker of the barrier
     if (h.magic != kDataMagic) { ++bad_; return; }
@@ -844,11 +1012,44 @@ class Runner {
             c.out += "*1\r\n$4\r\nPING\r\n";
           }
           break;
+        case Proto::chat: case Proto::chatline: case Proto::irc: {
+          // The chat server puts every nickname in its room "lobby" at once.
+          const std::string nick = c.role == Role::publisher ? "pub" : "s" + std::to_string(i);
+          if (o_.proto == Proto::chat) {
+            char h[4];
+            put_be32(h, uint32_t(nick.size()));
+            c.out.append(h, 4);
+            c.out += nick;
+          } else if (o_.proto == Proto::chatline) {
+            c.out += nick + "\n";
+          } else {
+            c.out += "NICK " + nick + "\r\nUSER " + nick + " 0 * :loadgen\r\n";
+          }
+          break;
+        }
         default: break;
       }
       if (!c.out.empty()) flush(i);
     }
     bool ok = true;
+    if (o_.proto == Proto::irc) {
+      // Registered (001), then JOIN the channel and wait for its NAMES end.
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.registered; }) == conns_.size(); },
+                      o_.ready_timeout, "IRC registration (001)",
+                      [&] { return count_if([](const Conn& c) { return c.registered; }); });
+      if (ok && !o_.irc_oper.empty()) {
+        conns_[0].out += "OPER " + o_.irc_oper + "\r\n";
+        flush(0);
+        ok = wait_until([&] { return conns_[0].oper; }, o_.ready_timeout, "IRC OPER (381)");
+      }
+      for (size_t i = 0; ok && i < conns_.size(); ++i) {
+        conns_[i].out += "JOIN #" + o_.subject + "\r\n";
+        flush(i);
+      }
+      ok = ok && wait_until([&] { return count_if([](const Conn& c) { return c.joined; }) == conns_.size(); },
+                            o_.ready_timeout, "IRC JOIN (366)",
+                            [&] { return count_if([](const Conn& c) { return c.joined; }); });
+    }
     if (o_.proto == Proto::nats) {
       ok = wait_until([&] { return count_if([](const Conn& c) { return c.pong; }) == conns_.size(); },
                       o_.ready_timeout, "NATS PONG", [&] { return count_if([](const Conn& c) { return c.pong; }); });
@@ -944,7 +1145,9 @@ class Runner {
     for (size_t i = 1; i < conns_.size(); ++i) conns_[i].role = Role::subscriber;
     // parley and asiochat servers may send the publisher its own messages;
     // it reads and discards them without parsing.
-    discard_publisher_input_ = o_.proto == Proto::parley || o_.proto == Proto::asiochat;
+    // So does chat_server (a room message goes to its sender too).
+    discard_publisher_input_ = o_.proto == Proto::parley || o_.proto == Proto::asiochat ||
+                               o_.proto == Proto::chat || o_.proto == Proto::chatline;
     build_framing(false);
     strict_ = true;
     bool ok = connect_all() && handshake() && barrier();
@@ -959,7 +1162,7 @@ class Runner {
       const size_t frame = prefix_.size() + o_.size + suffix_.size();
       const uint64_t batch_cap = std::max<uint64_t>(1, (256u << 10) / frame);
       const double ns_per_msg = o_.rate > 0 ? 1e9 / o_.rate : 0;
-      uint64_t seq = 0, cached_min = 0;
+      uint64_t seq = 0, cached_min = 0, last_min = 0, t_progress = 0, t_nudge = 0;
       bool publishing = true;
       uint64_t drain_deadline = 0;
       for (;;) {
@@ -993,6 +1196,17 @@ class Runner {
               if (cached_min == kNever) { set_error("all subscribers disconnected"); break; }
             }
             uint64_t room = o_.window > seq - cached_min ? o_.window - (seq - cached_min) : 0;
+            if (cached_min != last_min) { last_min = cached_min; t_progress = t; }
+            if (room == 0 && o_.proto == Proto::irc && t - t_progress > 2'000'000 &&
+                t - t_nudge > 2'000'000) {
+              // InspIRCd and ngircd were seen to leave a client's lines
+              // unprocessed until more bytes arrive: with the window full
+              // none would.  A PING is such bytes.
+              pub.out += "PING :nudge\r\n";
+              flush(0);
+              ++nudges_;
+              t_nudge = t;
+            }
             uint64_t k = std::min(room, batch_cap);
             for (uint64_t j = 0; j < k; ++j, ++seq) append_message(pub, kDataMagic, seq, t);
             if (t >= t_warm_) pub_window_ += k;
@@ -1043,6 +1257,7 @@ class Runner {
                 bad_ ? ("  BAD " + std::to_string(bad_)).c_str() : "",
                 ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
     std::string extra = cpu_json(rate);
+    if (o_.proto == Proto::irc) extra += ",\"nudges\":" + std::to_string(nudges_);
     if (o_.proto == Proto::resp && publish_replies_)
       extra += ",\"publish_replies\":" + std::to_string(publish_replies_) +
                ",\"min_receivers\":" + std::to_string(min_receivers_);
@@ -1227,11 +1442,12 @@ class Runner {
   size_t connecting_ = 0, connected_ = 0, ready_count_ = 0;
   bool strict_ = false;                    // any close is fatal during setup
   bool discard_publisher_input_ = false;
+  bool text_ = false;                      // payload header as printable text
   bool issuing_ = false;                   // echo: send a new request per response
   uint64_t t_warm_ = kNever, t_stop_ = kNever;
   uint64_t delivered_ = 0, window_delivered_ = 0, gap_lost_ = 0, out_of_order_ = 0;
   uint64_t disconnected_ = 0, bad_ = 0, stale_ = 0, server_errors_ = 0;
-  uint64_t publish_replies_ = 0, pub_window_ = 0, undrained_ = 0;
+  uint64_t publish_replies_ = 0, pub_window_ = 0, undrained_ = 0, nudges_ = 0;
   int64_t min_receivers_ = INT64_MAX;
   bool cpu_started_ = false, cpu_done_ = false;
   uint64_t cpu_t0_ = 0;
