@@ -13,9 +13,10 @@
 // The protocol is docs/PROTOCOL.md: framed clients (4-byte big-endian
 // length, then the payload) send UTF-8 text inputs and receive JSON events;
 // line-mode clients (`nc 127.0.0.1 9998`) send and receive text lines. Both
-// share rooms: every event is encoded once per form and published through
-// a parley::hub, whose bounded per-client queues keep one slow reader from
-// holding up the others.
+// share rooms: every event is encoded once per form its recipients need and
+// queued on each recipient's bounded session queue, which keeps one slow
+// reader from holding up the others. The chat logic is a sans-I/O state
+// machine (parley/chat/core/core.hpp); docs/CHAT_DESIGN.md has the layers.
 #ifndef PARLEY_CHAT_SERVER_HPP
 #define PARLEY_CHAT_SERVER_HPP
 
@@ -223,10 +224,12 @@ struct client_info {
 ///
 /// @par Threading
 /// Every member function may be called from any thread. The executor may
-/// be an io_context run by several threads: each connection runs on its
-/// own strand, and the chat's state (nicknames, rooms, message ids) is
-/// guarded by one mutex under which every room event is published, so all
-/// members of a room see its events in the same order.
+/// be an io_context run by several threads: each connection reads and
+/// writes on its own strand; the chat's state (nicknames, rooms, message
+/// ids: parley/chat/core/core.hpp) changes on one chat strand, which also
+/// encodes and queues the events, with no lock held while another is
+/// taken, so all members of a room see its events in the same order
+/// (docs/CHAT_DESIGN.md).
 ///
 /// @par Lifetime
 /// Destroy the server before its execution context. The destructor calls
@@ -288,6 +291,40 @@ private:
 
 } // namespace parley::chat
 
-#include <parley/chat/impl/server.hpp>
+#include <parley/chat/detail/chat_server.hpp>
+
+namespace parley::chat {
+
+inline server::server(asio::any_io_executor executor, server_options options)
+    : impl_(std::make_shared<detail::chat_server>(std::move(executor), std::move(options))) {}
+
+inline server::server(asio::io_context& ioc, server_options options)
+    : server(ioc.get_executor(), std::move(options)) {}
+
+inline server::~server() {
+    if (impl_)
+        impl_->stop();
+}
+
+inline void server::start() {
+    std::error_code ec;
+    start(ec);
+    if (ec)
+        throw std::system_error(ec, impl_->start_error()); // what(): "...: " + ec.message()
+}
+
+inline void server::start(std::error_code& ec) { impl_->start(ec); }
+inline std::uint16_t server::local_port() const { return impl_->frame_port(); }
+inline std::uint16_t server::line_port() const { return impl_->line_port(); }
+inline void server::stop() { impl_->stop(); }
+inline void server::stop(std::chrono::milliseconds flush_deadline) { impl_->stop(flush_deadline); }
+inline limit_counters server::limit_counters() const { return impl_->limits(); }
+inline std::vector<client_info> server::clients() const { return impl_->clients(); }
+inline hub_counters server::counters() const { return impl_->counters(); }
+inline backplane_counters server::cluster_counters() const { return impl_->cluster_counters(); }
+inline security_counters server::security() const { return impl_->security(); }
+inline const server_options& server::options() const noexcept { return impl_->options(); }
+
+} // namespace parley::chat
 
 #endif

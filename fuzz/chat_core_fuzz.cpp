@@ -1,0 +1,152 @@
+// libFuzzer target for the chat core (parley/chat/core/core.hpp): the
+// input bytes are a script of what happens to a server (connections
+// arriving, sending text lines, finishing, closing; time passing; payloads
+// and answers from other instances), played against one core::chat.
+//
+// Script: one command per line, its first byte the operation and its
+// second the connection (0-7), the rest its text:
+//   c  connect          i  input (the rest)    f  peer finished
+//   x  closed (error)   s  closed (slow)       t  time passes (second byte: seconds)
+//   m  cluster payload (the rest, '|' for '\n')
+//   a  answer the oldest claim (second byte: claimed/taken/unavailable)
+//   h  answer the oldest history read (the rest: payloads split at ';', '|' for '\n')
+// Besides sanitizer reports, these properties are checked (any failure
+// aborts): every event sent or published goes to a connection the core
+// knows (connected and not yet closed); every event encodes to JSON and to
+// a line; a closed connection is never sent to again.
+#include <parley/chat/core/core.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace core = parley::chat::core;
+namespace pc = parley::chat;
+
+namespace {
+
+void check(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "chat_core_fuzz: %s\n", what);
+        std::abort();
+    }
+}
+
+std::string unbar(std::string_view s) {
+    std::string out(s);
+    std::replace(out.begin(), out.end(), '|', '\n');
+    return out;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    core::options o;
+    o.prompt = "hi";
+    o.max_clients = 6;
+    o.max_clients_per_address = 3;
+    o.history_messages = 3;
+    o.history_bytes = 4096;
+    o.messages_per_second = 5;
+    o.burst_messages = 8;
+    o.max_dropped = 10;
+    o.max_rooms_per_client = 3;
+    o.held_messages = 8;
+    const bool clustered = size > 0 && (data[0] & 1);
+    o.clustered = clustered;
+    o.shared_history = clustered && (data[0] & 2) ? 5 : 0;
+    o.access_token = size > 0 && (data[0] & 4) ? "t" : "";
+    core::chat chat(o);
+    core::moment now = core::moment::now();
+    std::set<core::conn_id> open;
+    std::deque<core::cluster_claim> claims;
+    std::deque<core::cluster_read_history> reads;
+    core::actions out;
+
+    std::string_view script(reinterpret_cast<const char*>(data), size);
+    if (!script.empty())
+        script.remove_prefix(1);
+    while (!script.empty()) {
+        const auto end = script.find('\n');
+        std::string_view line = script.substr(0, end);
+        script = end == std::string_view::npos ? std::string_view() : script.substr(end + 1);
+        if (line.size() < 2)
+            continue;
+        const char op = line[0];
+        const core::conn_id id = static_cast<unsigned char>(line[1]) % 8;
+        const std::string_view rest = line.substr(2);
+        out.clear();
+        switch (op) {
+        case 'c':
+            if (open.insert(id).second)
+                chat.connect(id, {"p", "a" + std::to_string(id % 2), (id & 4) != 0}, now, out);
+            break;
+        case 'i':
+            chat.input(id, rest, now, out);
+            break;
+        case 'f':
+            chat.peer_finished(id, now, out);
+            break;
+        case 'x':
+        case 's':
+            chat.closed(id, op == 'x' ? core::departure::error : core::departure::slow_consumer,
+                        "gone", now, out);
+            open.erase(id);
+            break;
+        case 't':
+            now.steady += std::chrono::seconds(static_cast<unsigned char>(line[1]));
+            now.wall += std::chrono::seconds(static_cast<unsigned char>(line[1]));
+            chat.tick(now, out);
+            break;
+        case 'm':
+            chat.cluster_message("other", unbar(rest), now, out);
+            break;
+        case 'a':
+            if (!claims.empty()) {
+                const auto c = claims.front();
+                claims.pop_front();
+                chat.nick_claimed(c.conn, c.serial, static_cast<pc::claim_result>(line[1] % 3), now,
+                                  out);
+            }
+            break;
+        case 'h':
+            if (!reads.empty()) {
+                std::vector<std::string> payloads;
+                std::string_view r = rest;
+                while (!r.empty()) {
+                    const auto semi = r.find(';');
+                    payloads.push_back(unbar(r.substr(0, semi)));
+                    r = semi == std::string_view::npos ? std::string_view() : r.substr(semi + 1);
+                }
+                chat.history_read(reads.front().serial, std::move(payloads), now, out);
+                reads.pop_front();
+            }
+            break;
+        default:
+            break;
+        }
+        for (const auto& a : out) {
+            if (auto* s = std::get_if<core::send_action>(&a)) {
+                check(open.contains(s->to), "an event for an unknown connection");
+                check(!pc::to_json(s->ev).empty(), "an event that does not encode");
+                (void)pc::to_line(s->ev);
+            } else if (auto* p = std::get_if<core::publish_action>(&a)) {
+                for (auto to : *p->to)
+                    check(open.contains(to), "a publish to an unknown connection");
+                check(!pc::to_json(p->ev).empty(), "an event that does not encode");
+            } else if (auto* c = std::get_if<core::cluster_claim>(&a)) {
+                claims.push_back(*c);
+            } else if (auto* r = std::get_if<core::cluster_read_history>(&a)) {
+                reads.push_back(*r);
+            }
+        }
+        check(chat.connections() <= open.size(), "more clients than connections");
+    }
+    return 0;
+}

@@ -1,0 +1,105 @@
+// parley chat cluster: the payloads chat servers send each other over a
+// backplane (docs/SCALING.md), encoded and decoded.
+//
+// A payload is a kind letter and its fields, joined by '\n' (no field can
+// hold one: names and texts exclude control characters):
+//   M room nick text time      a room message
+//   S room nick text time      the same, also kept in the room's shared history
+//   J room nick time           a join
+//   L room nick reason time    a leave
+//   R old new time             a rename
+//   P from to text time        a private message
+//   Q nick                     a member left the whole chat
+// A presence value is the nick, then its rooms, joined by '\n'.
+//
+// Anyone who can publish on the backplane's channel can send anything, so
+// decoding checks every field as carefully as a client's input, and a
+// kind's field list is data (one table per kind), not code.
+#ifndef PARLEY_CHAT_CLUSTER_CODEC_HPP
+#define PARLEY_CHAT_CLUSTER_CODEC_HPP
+
+#include <parley/chat/nickname.hpp>
+#include <parley/chat/protocol.hpp>
+#include <parley/utf8.hpp>
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace parley::chat::cluster {
+
+/// How a field is checked when decoded.
+enum class field_rule : unsigned char { nick, room, text, short_text };
+
+struct message_payload {
+    static constexpr char kind = 'M';
+    std::string room, nick, text, time;
+    bool operator==(const message_payload&) const = default;
+};
+struct stored_payload {
+    static constexpr char kind = 'S';
+    std::string room, nick, text, time;
+    bool operator==(const stored_payload&) const = default;
+};
+struct join_payload {
+    static constexpr char kind = 'J';
+    std::string room, nick, time;
+    bool operator==(const join_payload&) const = default;
+};
+struct leave_payload {
+    static constexpr char kind = 'L';
+    std::string room, nick, reason, time;
+    bool operator==(const leave_payload&) const = default;
+};
+struct rename_payload {
+    static constexpr char kind = 'R';
+    std::string old_nick, new_nick, time;
+    bool operator==(const rename_payload&) const = default;
+};
+struct private_payload {
+    static constexpr char kind = 'P';
+    std::string from, to, text, time;
+    bool operator==(const private_payload&) const = default;
+};
+struct quit_payload {
+    static constexpr char kind = 'Q';
+    std::string nick;
+    bool operator==(const quit_payload&) const = default;
+};
+
+using payload = std::variant<message_payload, stored_payload, join_payload, leave_payload,
+                             rename_payload, private_payload, quit_payload>;
+
+/// One member of another instance, as its presence value says.
+struct presence {
+    std::string nick;
+    std::vector<std::string> rooms;
+    bool operator==(const presence&) const = default;
+};
+
+/// Most rooms read from one presence value (more are ignored).
+inline constexpr std::size_t max_presence_rooms = 64;
+/// Largest message text accepted from another instance.
+inline constexpr std::size_t max_remote_text = 256 * 1024;
+
+std::string encode(const payload& p);
+/// nullopt when `text` is not a valid payload (unknown kind, wrong field
+/// count, a field that breaks its rule).
+std::optional<payload> decode(std::string_view text);
+
+std::string encode_presence(std::string_view nick, const std::vector<std::string>& rooms);
+std::optional<presence> decode_presence(std::string_view value);
+
+/// Whether `field` passes `rule`.
+bool field_ok(field_rule rule, std::string_view field);
+
+} // namespace parley::chat::cluster
+
+#include <parley/chat/cluster/impl/codec.hpp>
+
+#endif

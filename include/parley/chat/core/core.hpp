@@ -1,0 +1,262 @@
+// parley chat core: the chat as a state machine, free of I/O.
+//
+// Nicknames, rooms and who is in them, commands, room history, flood
+// control, the access token, deadlines and the leave-notice rules of
+// docs/PROTOCOL.md live here and only here. The core takes what happened
+// (a connection arrived, sent a text input, finished, closed; time passed;
+// another instance sent a payload or answered a request) and appends what
+// must happen to an `actions` list: events for one connection or a room,
+// closes, log lines, payloads for the other instances. It holds no socket,
+// no executor, no thread and no lock: a caller serialises its calls (see
+// docs/CHAT_DESIGN.md for the server's) and carries the actions out.
+//
+// @code
+// core::chat c(limits);
+// core::actions out;
+// c.connect(1, {.peer = "test"}, core::moment::now(), out);   // -> welcome
+// c.input(1, "alice", core::moment::now(), out);              // -> nick_accepted, join...
+// @endcode
+#ifndef PARLEY_CHAT_CORE_CORE_HPP
+#define PARLEY_CHAT_CORE_CORE_HPP
+
+#include <parley/chat/cluster/codec.hpp>
+#include <parley/chat/core/flood.hpp>
+#include <parley/chat/core/types.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace parley::chat::core {
+
+/// The chat's state machine. Not thread-safe: one caller at a time.
+class chat {
+public:
+    explicit chat(options l);
+
+    const core::options& settings() const noexcept { return limits_; }
+
+    // --- a connection's life -------------------------------------------------------
+
+    /// A connection arrived: welcomed, or refused (server full, too many from
+    /// its address, stopping) and closed.
+    void connect(conn_id id, arrival a, const moment& now, actions& out);
+    /// One text input (a frame's payload, a line without its end).
+    void input(conn_id id, std::string_view text, const moment& now, actions& out);
+    /// The transport could not decode an input: `code` is line_too_long
+    /// (the line was discarded, the connection stays) or frame_too_large
+    /// (the stream cannot be resynchronised: told why, then closed).
+    void input_error(conn_id id, errc code, std::string description, const moment& now,
+                     actions& out);
+    /// The peer will send nothing more (FIN) but may still read: its leave
+    /// is announced as `disconnected`, then it gets what is queued.
+    void peer_finished(conn_id id, const moment& now, actions& out);
+    /// The connection is closed; `why` words the cause for the log.
+    void closed(conn_id id, departure cause, std::string why, const moment& now, actions& out);
+    /// Messages to `id` dropped by overflow_policy::drop_oldest.
+    void dropped(conn_id id, std::size_t count, actions& out);
+
+    // --- time ---------------------------------------------------------------------
+
+    /// When tick() has something to do next (a nickname or idle deadline,
+    /// a ping); nullopt: nothing scheduled.
+    std::optional<std::chrono::steady_clock::time_point> next_wakeup() const;
+    /// Deadlines and pings due by `now`.
+    void tick(const moment& now, actions& out);
+
+    /// Tells every client the server shuts down and closes it within
+    /// `flush`; refuses everything after. Idempotent.
+    void stop(std::chrono::milliseconds flush, const moment& now, actions& out);
+    bool stopping() const noexcept { return stopping_; }
+
+    // --- the other instances (docs/SCALING.md) -------------------------------------
+
+    void cluster_message(std::string_view instance, std::string_view payload, const moment& now,
+                         actions& out);
+    void cluster_snapshot(const std::vector<std::pair<std::string, std::vector<std::string>>>& all,
+                          actions& out);
+    void instance_lost(std::string_view instance, const std::vector<std::string>& values,
+                       const moment& now, actions& out);
+    void nick_conflict(const std::vector<std::string>& keys, actions& out);
+    void rejoined(const moment& now, actions& out);
+    /// This instance's presence entries (key, value).
+    presence_entries local_presence() const;
+    /// The answer to a cluster_claim action.
+    void nick_claimed(conn_id id, std::uint64_t serial, claim_result result, const moment& now,
+                      actions& out);
+    /// The answer to a cluster_read_history action (nullopt: not read).
+    void history_read(std::uint64_t serial, std::optional<std::vector<std::string>> payloads,
+                      const moment& now, actions& out);
+
+    // --- what it knows ---------------------------------------------------------------
+
+    std::vector<client_view> clients() const;
+    const core_hits& hits() const noexcept { return hits_; }
+    std::size_t connections() const noexcept { return clients_.size(); }
+    /// Rooms with members here, and connections in at least one of them.
+    std::size_t room_count() const noexcept { return rooms_.size(); }
+    std::size_t member_count() const noexcept;
+    /// Members of `room` on this instance (empty list if none).
+    member_list members(const std::string& room) const;
+
+private:
+    struct history_wait;
+
+    struct client {
+        conn_id id = 0;
+        arrival info;
+        bool authorized = true;
+        std::string nick, key;          // empty until a nickname is accepted
+        std::vector<std::string> rooms; // joining order
+        std::string current;            // where plain text goes
+        bool gone = false;              // left the chat: never announce it twice
+        bool closing = false;           // a close was asked for
+        std::optional<leave_reason> close_reason; // set when the server closes it
+        std::uint64_t dropped = 0;      // messages dropped under drop_oldest
+        bool claiming = false;          // a nickname claim is with the backplane
+        std::uint64_t claim_serial = 0;
+        std::string claim_nick;
+        std::shared_ptr<history_wait> wait; // a join waiting for shared history
+        std::deque<std::string> held;   // inputs while claiming or waiting
+        std::chrono::steady_clock::time_point connected{}, last_input{};
+        bool pinged = false;            // since the last input
+        std::optional<std::chrono::steady_clock::time_point> scheduled;
+        flood_bucket flood;
+    };
+
+    struct held_event {
+        event ev;
+        bool covered_by_read; // see impl/cluster.hpp
+    };
+    struct history_wait {
+        std::uint64_t serial = 0;
+        conn_id id = 0;
+        std::string room;
+        join_event joined;          // the joiner's own, sent after the history
+        std::uint64_t first_id = 0; // ids first_id+1 .. +shared_history are the history's
+        std::deque<held_event> held;
+        std::size_t held_bytes = 0;
+        bool answered = false;
+    };
+
+    struct room {
+        std::shared_ptr<std::vector<conn_id>> members = std::make_shared<std::vector<conn_id>>();
+        std::deque<message_event> history;
+        std::size_t history_bytes = 0;
+    };
+
+    struct remote_member {
+        std::string instance, nick;
+        std::vector<std::string> rooms;
+    };
+
+    // impl/core.hpp: connections, time, closing, flood control;
+    // impl/identity.hpp: access, nicknames, held inputs.
+    client* find(conn_id id);
+    void schedule(client& c);
+    void unschedule(client& c);
+    std::optional<std::chrono::steady_clock::time_point> due(const client& c) const;
+    void wake(client& c, const moment& now, actions& out);
+    std::chrono::milliseconds idle_limit(const client& c) const;
+    bool pings(const client& c) const;
+    void close(client& c, actions& out, std::optional<std::chrono::milliseconds> flush = {});
+    void expel(client& c, errc code, leave_reason reason, std::string message, const moment& now,
+               actions& out);
+    void refuse(client& c, errc code, std::string message, actions& out);
+    void send(const client& c, event ev, actions& out) const;
+    void log(std::string line, actions& out) const;
+    std::string who(const client& c) const;
+    bool admit(client& c, std::size_t bytes, const moment& now, actions& out);
+    std::string rate_text() const;
+    void on_access(client& c, std::string_view text, const moment& now, actions& out);
+    void on_nickname(client& c, std::string_view text, const moment& now, actions& out);
+    void accept_nick(client& c, std::string nick, std::string key, const moment& now,
+                     actions& out);
+    void rename(client& c, std::string nick, std::string key, const moment& now, actions& out);
+    void claim(client& c, std::string nick, std::string key, actions& out);
+    bool nick_in_use(const std::string& key) const;
+    void forget_nick(client& c);
+    void goodbye(client& c, const moment& now, actions& out);
+    void hold(client& c, std::string_view text, actions& out);
+    void replay_held(client& c, const moment& now, actions& out);
+
+    // impl/commands.hpp: commands and rooms.
+    void dispatch(client& c, std::string_view text, const moment& now, actions& out);
+    void say(client& c, std::string_view text, const moment& now, actions& out);
+    void change_nick(client& c, std::string_view nick, const moment& now, actions& out);
+    void join_room(client& c, const std::string& room, const moment& now, actions& out);
+    void part(client& c, std::string_view name, const moment& now, actions& out);
+    void list(client& c, std::string_view name, actions& out);
+    void whisper(client& c, std::string_view nick, std::string_view text, const moment& now,
+                 actions& out);
+    void leave_chat(client& c, leave_reason reason, const std::string& cause, const moment& now,
+                    actions& out);
+    void add_member(client& c, const std::string& room);
+    void remove_member(client& c, const std::string& room);
+    members_event members_of(const std::string& room) const;
+    void publish(const std::string& room, event ev, bool keep_in_history, bool covered_by_read,
+                 const moment& now, actions& out);
+    void remember(room& r, const message_event& ev);
+    static std::string printable(std::string_view text);
+    static std::string time_text(const moment& now);
+
+    // impl/cluster.hpp: the other instances and shared history.
+    void cluster_send(const std::string& payload, actions& out) const;
+    void cluster_presence_of(const client& c, actions& out) const;
+    void cluster_leave(const client& c, leave_reason reason, const std::string& time,
+                       actions& out);
+    bool remote_whisper(client& c, std::string_view nick, std::string_view text,
+                        const moment& now, actions& out);
+    bool remote_in(const std::string& room) const;
+    void add_remote_members(members_event& e) const;
+    void note_malformed(actions& out);
+    void await_history(client& c, const std::string& room, join_event joined, actions& out);
+    void complete_wait(client& c, const std::shared_ptr<history_wait>& w,
+                       const std::optional<std::vector<std::string>>& history, const moment& now,
+                       actions& out);
+    void send_history(const client& c, const history_wait& w,
+                      const std::vector<std::string>& history, actions& out);
+    void cancel_wait(client& c);
+    void hold_for_waiting(const std::string& room, const event& ev, bool covered_by_read,
+                          std::unordered_set<conn_id>* told, const moment& now, actions& out);
+    void send_or_hold(client& to, event ev, const moment& now, actions& out);
+    void hold_event(client& c, const std::shared_ptr<history_wait>& w, const event& ev,
+                    bool covered_by_read, const moment& now, actions& out);
+
+    core::options limits_;
+    flood_rates rates_;
+    std::unordered_map<conn_id, client> clients_;
+    std::unordered_map<std::string, std::size_t> per_address_;
+    std::unordered_map<std::string, conn_id> nicks_; // by nickname_key()
+    std::map<std::string, room> rooms_;
+    std::set<std::pair<std::chrono::steady_clock::time_point, conn_id>> wakeups_;
+    std::uint64_t next_id_ = 0, next_serial_ = 0;
+    std::unordered_map<std::string, remote_member> remote_; // other instances' members, by key
+    std::unordered_set<std::string> claiming_;              // keys being claimed
+    std::unordered_map<std::uint64_t, std::string> claims_; // their keys, by serial
+    std::unordered_map<std::string, std::vector<std::shared_ptr<history_wait>>> waits_; // by room
+    std::unordered_map<std::uint64_t, std::shared_ptr<history_wait>> reads_; // by serial
+    bool malformed_logged_ = false;
+    bool stopping_ = false;
+    std::chrono::milliseconds stop_flush_{0};
+    core_hits hits_;
+};
+
+} // namespace parley::chat::core
+
+#include <parley/chat/core/impl/core.hpp>
+#include <parley/chat/core/impl/commands.hpp>
+#include <parley/chat/core/impl/identity.hpp>
+#include <parley/chat/core/impl/cluster.hpp>
+
+#endif

@@ -1,0 +1,128 @@
+// parley chat: carrying out the core's actions, on the chat strand and
+// outside every lock.
+#ifndef PARLEY_CHAT_DETAIL_IMPL_EXECUTE_HPP
+#define PARLEY_CHAT_DETAIL_IMPL_EXECUTE_HPP
+
+namespace parley::chat::detail {
+
+// On a session's strand: what one read brought goes to the core; the
+// reader reads again once the core has handled it.
+inline void chat_server::on_batch(core::conn_id id, transport::input_batch batch,
+                                  std::function<void()> resume) {
+    run([self = shared_from_this(), id, batch = std::move(batch),
+         resume = std::move(resume)](core::chat& c, core::actions& out) mutable {
+        const auto now = core::moment::now();
+        for (auto& in : batch.inputs) {
+            if (in.error)
+                c.input_error(id, *in.error, std::move(in.text), now, out);
+            else
+                c.input(id, in.text, now, out);
+        }
+        if (batch.finished)
+            c.peer_finished(id, now, out);
+        else
+            asio::post(self->chat_, std::move(resume)); // after this batch's actions
+    });
+}
+
+// A broken connection (not a FIN): closed, and its close handler tells
+// the core why.
+inline void chat_server::on_read_failed(core::conn_id id, std::error_code ec) {
+    // On the chat strand, where connections_ changes; not under the lock.
+    asio::post(chat_, [self = shared_from_this(), id, ec] {
+        if (auto it = self->connections_.find(id); it != self->connections_.end())
+            it->second.session->abort(ec);
+    });
+}
+
+inline void chat_server::deliver(core::conn_id to, const message_ptr& m,
+                                 std::vector<std::pair<core::conn_id, std::size_t>>& drops) {
+    auto it = connections_.find(to);
+    if (it == connections_.end() || !m)
+        return;
+    std::size_t dropped = 0;
+    const bool ok = it->second.session->send(m, &dropped);
+    (ok ? hits_.deliveries : hits_.failed).fetch_add(1, std::memory_order_relaxed);
+    if (dropped != 0) {
+        hits_.dropped.fetch_add(dropped, std::memory_order_relaxed);
+        drops.emplace_back(to, dropped);
+    }
+}
+
+inline void chat_server::execute(core::actions& out) {
+    std::vector<std::pair<core::conn_id, std::size_t>> drops;
+    for (auto& a : out) {
+        if (auto* s = std::get_if<core::send_action>(&a)) {
+            auto it = connections_.find(s->to);
+            if (it != connections_.end())
+                deliver(s->to,
+                        transport::encode(s->ev, static_cast<transport::encoding>(it->second.encoding)),
+                        drops);
+        } else if (auto* p = std::get_if<core::publish_action>(&a)) {
+            // Encoded once per encoding some member needs.
+            transport::lazy_encodings encodings(p->ev);
+            hits_.published.fetch_add(1, std::memory_order_relaxed);
+            for (core::conn_id id : *p->to)
+                if (auto it = connections_.find(id); it != connections_.end())
+                    deliver(id, encodings.get(it->second.encoding), drops);
+        } else if (auto* c = std::get_if<core::close_action>(&a)) {
+            auto it = connections_.find(c->id);
+            if (it == connections_.end())
+                continue;
+            auto session = it->second.session;
+            // The peer does not read what is queued: stop waiting for it.
+            auto timer = std::make_shared<asio::steady_timer>(chat_, c->flush);
+            it->second.close_timer = timer;
+            session->close();
+            timer->async_wait([timer, weak = std::weak_ptr<session_base>(session)](std::error_code ec) {
+                if (!ec)
+                    if (auto s = weak.lock())
+                        s->abort(error::timed_out);
+            });
+        } else if (auto* x = std::get_if<core::abort_action>(&a)) {
+            if (auto it = connections_.find(x->id); it != connections_.end())
+                it->second.session->abort(error::slow_consumer);
+        } else if (auto* l = std::get_if<core::log_action>(&a)) {
+            emit(l->line);
+        } else if (link_) {
+            link_->carry_out(a);
+        }
+    }
+    if (!drops.empty()) {
+        core::actions logs;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& [id, n] : drops)
+                core_.dropped(id, n, logs);
+        }
+        for (auto& a : logs)
+            if (auto* l = std::get_if<core::log_action>(&a))
+                emit(l->line);
+    }
+}
+
+// The one timer of the core's deadlines, armed for the earliest.
+inline void chat_server::rearm() {
+    std::optional<std::chrono::steady_clock::time_point> next;
+    {
+        std::lock_guard lock(mutex_);
+        if (core_.stopping())
+            return;
+        next = core_.next_wakeup();
+    }
+    if (!next || (armed_ && *armed_ <= *next))
+        return;
+    armed_ = next;
+    wakeup_.expires_at(*next);
+    wakeup_.async_wait([self = shared_from_this(), at = *next](std::error_code ec) {
+        if (ec || self->armed_ != at)
+            return; // re-armed for earlier meanwhile
+        self->armed_.reset();
+        auto step = [](core::chat& c, core::actions& out) { c.tick(core::moment::now(), out); };
+        self->run_here(step);
+    });
+}
+
+} // namespace parley::chat::detail
+
+#endif

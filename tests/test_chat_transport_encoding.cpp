@@ -1,0 +1,35 @@
+// The chat transports' event encoders (parley/chat/transport/encoding.hpp).
+#include <parley/chat/transport/encoding.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace pc = parley::chat;
+namespace tr = parley::chat::transport;
+
+namespace {
+std::string bytes_of(const parley::message_ptr& m) {
+    return std::string(reinterpret_cast<const char*>(m->data()), m->size());
+}
+} // namespace
+
+TEST_CASE("transport encoding: framed is a JSON frame, line is a text line") {
+    const pc::event e = pc::join_event{"lobby", "alice", "2024-05-01T12:34:56.789Z"};
+    const std::string json = pc::to_json(e);
+    const std::string framed = bytes_of(tr::encode(e, tr::encoding::framed));
+    REQUIRE(framed.size() == json.size() + 4);
+    CHECK(static_cast<unsigned char>(framed[3]) == json.size());
+    CHECK(framed.substr(4) == json);
+    CHECK(bytes_of(tr::encode(e, tr::encoding::line)) == "* alice joined lobby\n");
+}
+
+TEST_CASE("transport encoding: lazy encodings encode each form once, on first use") {
+    const pc::event e = pc::notice_event{"info", "hi"};
+    tr::lazy_encodings enc(e);
+    const auto& a = enc.get(1);
+    const auto& b = enc.get(1);
+    CHECK(a.get() == b.get());
+    CHECK(enc.get(0).get() != a.get());
+    CHECK(enc.get(7).get() == enc.get(0).get()); // an unknown encoding falls back to framed
+}
