@@ -627,11 +627,11 @@ TEST_CASE("hub backpressure: a stalled reader is cut after the write deadline, t
 TEST_CASE("hub backpressure: five readers that keep up get every byte of 100 MB sent as fast as "
           "possible") {
     bool on_strand = true;
-    SUBCASE("thread-safe sessions on strands") { on_strand = true; }
+    SUBCASE("thread-safe sessions on strands, the io_context on two threads") { on_strand = true; }
     SUBCASE("sessions on the io_context's executor, flushed from the flush list") {
         on_strand = false;
     }
-    loopback_hub h;
+    loopback_hub h({}, on_strand ? 2 : 1);
     parley::session_options options;
     options.queue.policy = parley::overflow_policy::backpressure;
     options.thread_safe = on_strand;
@@ -701,4 +701,55 @@ TEST_CASE("hub backpressure: five readers that keep up get every byte of 100 MB 
             m.server_side->abort(parley::error::shut_down);
         return 0;
     });
+}
+
+TEST_CASE("hub backpressure: a publisher that never reads its own echo holds itself until its "
+          "deadline, then is cut; the per-frame read loop pauses too") {
+    loopback_hub h;
+    parley::session_options options;
+    options.queue = {.max_bytes = 1024 * 1024, .policy = parley::overflow_policy::backpressure};
+    options.write_timeout = 500ms;
+    auto publisher = h.connect(options, true, [](tcp::socket& s) {
+        s.set_option(asio::socket_base::send_buffer_size(4096));
+    });
+    const int small = 4096;
+    REQUIRE(::setsockopt(publisher.client.native_handle(), SOL_SOCKET, SO_RCVBUF, &small,
+                         sizeof small) == 0);
+    auto reader = h.connect(options);
+    std::atomic<bool> cut{false};
+    std::error_code reason;
+    publisher.server_side->on_close([&](parley::session_base&, std::error_code ec) {
+        reason = ec;
+        cut = true;
+    });
+    h.hub.join("room", publisher.server_side);
+    h.hub.join("room", reader.server_side);
+    // One publish per frame (what the chat server's framed port does).
+    publisher.server_side->read_frames([&](session&, parley::frame_view payload) {
+        std::error_code ec;
+        h.hub.publish("room", parley::make_frame_message(payload, ec));
+    });
+
+    constexpr std::uint32_t count = 2048;
+    constexpr std::size_t payload = 4096;
+    std::thread sender([&] { (void)send_numbered(publisher.client, count, payload, 5s); });
+    // The reader gets a gapless prefix of the stream, whatever it is.
+    std::uint32_t seq = 0;
+    for (;; ++seq) {
+        std::error_code ec;
+        const std::string f = reader.client.recv_frame(seq == 0 ? 5s : 1500ms, ec);
+        if (ec)
+            break;
+        REQUIRE(is_numbered_frame(f, seq, payload));
+    }
+    REQUIRE(eventually([&] { return cut.load(); }, 5s));
+    CHECK(reason == parley::error::write_timeout);
+    CHECK(seq > 0);
+    CHECK(seq < count); // it was stopped: most of the stream was never read
+    CHECK(publisher.server_side->stats().read_pauses >= 1);
+    CHECK(publisher.server_side->stats().peak_queued_bytes <=
+          parley::outbound_queue(options.queue).high_water() +
+              publisher.server_side->stream().read_chunk_size() + 4 + payload);
+    CHECK(reader.server_side->is_open());
+    sender.join(); // its send fails once the session is cut
 }
