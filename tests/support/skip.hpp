@@ -3,7 +3,10 @@
 // parley::test::skip(why) and returns. tests/main.cpp counts these: given
 // --skip-exit-code, as ctest and meson give it, parley_tests exits with 77
 // when a case was skipped and none failed, so the test (one of the groups
-// in tests/CMakeLists.txt) is reported as skipped, never as passed.
+// in tests/CMakeLists.txt) is reported as skipped, never as passed. A case
+// that calls skip() belongs in the group of its prerequisite (its name must
+// match the group's filter): in the main group it would make all of it
+// "skipped".
 #ifndef PARLEY_TESTS_SUPPORT_SKIP_HPP
 #define PARLEY_TESTS_SUPPORT_SKIP_HPP
 

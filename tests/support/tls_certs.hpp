@@ -3,6 +3,8 @@
 #ifndef PARLEY_TESTS_SUPPORT_TLS_CERTS_HPP
 #define PARLEY_TESTS_SUPPORT_TLS_CERTS_HPP
 
+#include "skip.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -17,6 +19,15 @@ namespace parley::test {
 inline bool have_openssl_tool() {
     static const bool found = std::system("openssl version >/dev/null 2>&1") == 0;
     return found;
+}
+
+/// For a test that needs the tool: true when it is missing, after saying
+/// the test is skipped. `if (no_openssl_tool()) return;`
+inline bool no_openssl_tool() {
+    if (have_openssl_tool())
+        return false;
+    skip("the openssl tool is not installed (Debian: apt-get install openssl)");
+    return true;
 }
 
 /// A temporary directory holding two self-signed certificates, each with
