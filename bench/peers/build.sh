@@ -10,7 +10,7 @@ src=${ASIO_EXAMPLES:-/usr/share/doc/libasio-dev/examples/cpp11}
 cxx=${CXX:-g++}
 flags="-O2 -DASIO_STANDALONE -pthread"
 if [ ! -f "$src/chat/chat_server.cpp" ] || [ ! -f "$src/echo/async_tcp_echo_server.cpp" ]; then
-    echo "build.sh: Asio examples not found under $src (apt-get install libasio-dev)" >&2
+    echo "build.sh: Asio examples not found under $src (apt-get install libasio-doc: it ships the examples)" >&2
     exit 1
 fi
 mkdir -p "$out"
