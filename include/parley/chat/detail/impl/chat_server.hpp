@@ -252,17 +252,15 @@ void chat_server::adopt(Stream stream, bool line, std::string peer) {
         self->connections_.emplace(s->id(), connection{s, s->encoding(), nullptr});
         std::string address = address_of(peer);
         c.connect(s->id(), {std::move(peer), std::move(address), line}, core::moment::now(), out);
-        // Reading starts once the welcome (or the refusal) is queued.
-        asio::post(self->chat_, [self, s, line] {
-            if (s->is_open())
-                asio::dispatch(s->get_executor(), [self, s, line] {
-                    if (!line)
-                        return transport::read_frames(s, self, s->id());
-                    std::make_shared<transport::line_reader<Stream, chat_server>>(
-                        s, self, s->id(), self->options_.max_line_bytes)
-                        ->start();
-                });
-        });
+    });
+    // Reading may start at once: inputs reach the core after its arrival,
+    // on the same strand, in order.
+    asio::dispatch(s->get_executor(), [self = shared_from_this(), s, line] {
+        if (!line)
+            return transport::read_frames(s, self, s->id());
+        std::make_shared<transport::line_reader<Stream, chat_server>>(s, self, s->id(),
+                                                                      self->options_.max_line_bytes)
+            ->start();
     });
 }
 
