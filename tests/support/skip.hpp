@@ -24,6 +24,8 @@ inline std::atomic<const char*> current_case{nullptr};
 /// Says on stderr that the current test case is skipped, and why, and
 /// counts it. The caller returns straight after.
 inline void skip(std::string_view why) {
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+        why.remove_suffix(1);
     ++skipped_cases;
     const char* name = current_case.load();
     std::fprintf(stderr, "SKIPPED: %s: %.*s\n", name ? name : "(unknown test case)",
