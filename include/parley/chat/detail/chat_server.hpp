@@ -1,6 +1,10 @@
 // parley chat: the server's I/O around the chat core. Listeners, TLS
 // bookkeeping, the sessions, the one chat strand that feeds the core and
 // carries out its actions (docs/CHAT_DESIGN.md has the threading model).
+// Outside the guard: parley/chat/server.hpp declares what this file
+// implements and includes it at its end.
+#include <parley/chat/server.hpp>
+
 #ifndef PARLEY_CHAT_DETAIL_CHAT_SERVER_HPP
 #define PARLEY_CHAT_DETAIL_CHAT_SERVER_HPP
 
