@@ -170,7 +170,12 @@ private:
         rearm();
     }
     void execute(core::actions& out);
-    void deliver(core::conn_id to, const message_ptr& m, std::vector<std::pair<core::conn_id, std::size_t>>& drops);
+    // What one step's deliveries came to, counted once per step.
+    struct delivery {
+        std::uint64_t delivered = 0, failed = 0;
+        std::vector<std::pair<core::conn_id, std::size_t>> drops; // drop_oldest victims
+    };
+    void deliver(core::conn_id to, session_base& s, const message_ptr& m, delivery& d);
     void rearm();
     void emit(const std::string& line) const {
         if (options_.log)
