@@ -1,6 +1,10 @@
 // parley chat: the server's I/O around the chat core. Listeners, TLS
 // bookkeeping, the sessions, the one chat strand that feeds the core and
 // carries out its actions (docs/CHAT_DESIGN.md has the threading model).
+// Outside the guard: parley/chat/server.hpp declares what this file
+// implements and includes it at its end.
+#include <parley/chat/server.hpp>
+
 #ifndef PARLEY_CHAT_DETAIL_CHAT_SERVER_HPP
 #define PARLEY_CHAT_DETAIL_CHAT_SERVER_HPP
 
@@ -166,7 +170,12 @@ private:
         rearm();
     }
     void execute(core::actions& out);
-    void deliver(core::conn_id to, const message_ptr& m, std::vector<std::pair<core::conn_id, std::size_t>>& drops);
+    // What one step's deliveries came to, counted once per step.
+    struct delivery {
+        std::uint64_t delivered = 0, failed = 0;
+        std::vector<std::pair<core::conn_id, std::size_t>> drops; // drop_oldest victims
+    };
+    void deliver(core::conn_id to, session_base& s, const message_ptr& m, delivery& d);
     void rearm();
     void emit(const std::string& line) const {
         if (options_.log)

@@ -35,36 +35,32 @@ inline void chat_server::on_read_failed(core::conn_id id, std::error_code ec) {
     });
 }
 
-inline void chat_server::deliver(core::conn_id to, const message_ptr& m,
-                                 std::vector<std::pair<core::conn_id, std::size_t>>& drops) {
-    auto it = connections_.find(to);
-    if (it == connections_.end() || !m)
+inline void chat_server::deliver(core::conn_id to, session_base& s, const message_ptr& m,
+                                 delivery& d) {
+    if (!m)
         return;
     std::size_t dropped = 0;
-    const bool ok = it->second.session->send(m, &dropped);
-    (ok ? hits_.deliveries : hits_.failed).fetch_add(1, std::memory_order_relaxed);
-    if (dropped != 0) {
-        hits_.dropped.fetch_add(dropped, std::memory_order_relaxed);
-        drops.emplace_back(to, dropped);
-    }
+    (s.send(m, &dropped) ? d.delivered : d.failed) += 1;
+    if (dropped != 0)
+        d.drops.emplace_back(to, dropped);
 }
 
 inline void chat_server::execute(core::actions& out) {
-    std::vector<std::pair<core::conn_id, std::size_t>> drops;
+    delivery d;
     for (auto& a : out) {
         if (auto* s = std::get_if<core::send_action>(&a)) {
             auto it = connections_.find(s->to);
             if (it != connections_.end())
-                deliver(s->to,
+                deliver(s->to, *it->second.session,
                         transport::encode(s->ev, static_cast<transport::encoding>(it->second.encoding)),
-                        drops);
+                        d);
         } else if (auto* p = std::get_if<core::publish_action>(&a)) {
             // Encoded once per encoding some member needs.
             transport::lazy_encodings encodings(p->ev);
             hits_.published.fetch_add(1, std::memory_order_relaxed);
             for (core::conn_id id : *p->to)
                 if (auto it = connections_.find(id); it != connections_.end())
-                    deliver(id, encodings.get(it->second.encoding), drops);
+                    deliver(id, *it->second.session, encodings.get(it->second.encoding), d);
         } else if (auto* c = std::get_if<core::close_action>(&a)) {
             auto it = connections_.find(c->id);
             if (it == connections_.end())
@@ -88,12 +84,18 @@ inline void chat_server::execute(core::actions& out) {
             link_->carry_out(a);
         }
     }
-    if (!drops.empty()) {
+    if (d.delivered != 0)
+        hits_.deliveries.fetch_add(d.delivered, std::memory_order_relaxed);
+    if (d.failed != 0)
+        hits_.failed.fetch_add(d.failed, std::memory_order_relaxed);
+    if (!d.drops.empty()) {
         core::actions logs;
         {
             std::lock_guard lock(mutex_);
-            for (const auto& [id, n] : drops)
+            for (const auto& [id, n] : d.drops) {
+                hits_.dropped.fetch_add(n, std::memory_order_relaxed);
                 core_.dropped(id, n, logs);
+            }
         }
         for (auto& a : logs)
             if (auto* l = std::get_if<core::log_action>(&a))
