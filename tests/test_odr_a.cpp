@@ -28,6 +28,7 @@
 #include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
 #include <parley/session.hpp>
+#include <parley/session_base.hpp>
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>

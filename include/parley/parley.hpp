@@ -16,6 +16,7 @@
 #include <parley/message.hpp>
 #include <parley/outbound_budget.hpp>
 #include <parley/outbound_queue.hpp>
+#include <parley/session_base.hpp>
 #include <parley/session.hpp>
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>

@@ -1,0 +1,223 @@
+// session<Stream> over real loopback TCP: the read loop, the queue written
+// by gathered writes, close() and abort(), the close handlers' reasons.
+#include <parley/session.hpp>
+
+#include <parley/hub.hpp>
+#include <parley/socket.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/strand.hpp>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using asio::ip::tcp;
+using session = parley::session<tcp::socket>;
+
+namespace {
+
+parley::message_ptr frame(const std::string& text) {
+    std::error_code ec;
+    auto m = parley::make_frame_message(text, ec);
+    REQUIRE_FALSE(ec);
+    return m;
+}
+
+// An io_context on a thread of its own, and sessions accepted from it.
+struct loopback {
+    loopback() : io([this] { ioc.run(); }) {}
+    ~loopback() {
+        for (auto& s : sessions)
+            s->abort(parley::error::shut_down);
+        work.reset();
+        io.join();
+    }
+
+    // A connected client and the session of its server side, on a strand.
+    std::pair<std::shared_ptr<session>, parley::tcp_socket> connect(
+        parley::session_options options = {}) {
+        auto client = parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(), 5s);
+        client.set_timeout(5s);
+        tcp::socket socket(asio::make_strand(ioc));
+        acceptor.accept(socket);
+        auto s = std::make_shared<session>(std::move(socket), options);
+        sessions.push_back(s);
+        return {s, std::move(client)};
+    }
+
+    // The reason the session's close handlers will get. Register it before
+    // the session can close: close handlers are not guarded by a lock.
+    static std::future<std::error_code> close_reason(session& s) {
+        auto reason = std::make_shared<std::promise<std::error_code>>();
+        auto got = reason->get_future();
+        s.on_close([reason](parley::session_base&, std::error_code ec) { reason->set_value(ec); });
+        return got;
+    }
+
+    static std::error_code wait(std::future<std::error_code>& reason) {
+        if (reason.wait_for(10s) != std::future_status::ready)
+            return parley::error::timed_out;
+        return reason.get();
+    }
+
+    asio::io_context ioc;
+    asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+    tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    std::vector<std::shared_ptr<session>> sessions;
+    std::thread io;
+};
+
+} // namespace
+
+TEST_CASE("session: frames sent are written in order; close() writes them all, then closes") {
+    loopback l;
+    auto [s, client] = l.connect();
+    auto reason = loopback::close_reason(*s);
+    for (int i = 0; i < 100; ++i)
+        CHECK(s->send(frame("m" + std::to_string(i))));
+    s->close();
+    CHECK_FALSE(s->send(frame("after close"))); // refused: the session is closing
+    for (int i = 0; i < 100; ++i)
+        CHECK(client.recv_frame() == "m" + std::to_string(i));
+    std::error_code ec;
+    client.recv_frame(5s, ec);
+    CHECK(ec == asio::error::eof);
+    CHECK(loopback::wait(reason) == parley::error::session_closed);
+    CHECK(s->stats().sent_messages == 100);
+    CHECK(s->stats().queued_bytes == 0);
+}
+
+TEST_CASE("session: read_frames hands each frame to the handler; the peer's close is eof") {
+    loopback l;
+    auto [s, client] = l.connect();
+    auto got = std::make_shared<std::vector<std::string>>();
+    auto reason = std::make_shared<std::promise<std::error_code>>();
+    auto closed = reason->get_future();
+    asio::dispatch(s->get_executor(), [s = s, got, reason] {
+        s->on_close([reason](parley::session_base&, std::error_code ec) { reason->set_value(ec); });
+        s->read_frames([got](session&, parley::frame_view f) {
+            got->emplace_back(parley::as_string_view(f));
+        });
+    });
+    for (const char* text : {"one", "", "three"})
+        client.send_frame(text);
+    client.close();
+    REQUIRE(closed.wait_for(10s) == std::future_status::ready);
+    CHECK(closed.get() == asio::error::eof);
+    CHECK(*got == std::vector<std::string>{"one", "", "three"});
+}
+
+TEST_CASE("session: a queue over its limit disconnects a slow reader with slow_consumer") {
+    loopback l;
+    auto [s, client] = l.connect({.queue = {.max_bytes = 64 * 1024, .max_messages = 1000}});
+    auto reason = loopback::close_reason(*s);
+    // Nobody reads: the socket buffers fill, then the queue, then it overflows.
+    const auto big = frame(std::string(16 * 1024, 'x'));
+    bool refused = false;
+    for (int i = 0; i < 10000 && !refused; ++i)
+        refused = !s->send(big);
+    CHECK(refused);
+    CHECK(loopback::wait(reason) == parley::error::slow_consumer);
+    CHECK_FALSE(s->is_open());
+}
+
+TEST_CASE("session: abort() drops what is queued and reports its reason") {
+    loopback l;
+    auto [s, client] = l.connect();
+    auto reason = loopback::close_reason(*s);
+    s->abort(parley::error::shut_down);
+    CHECK_FALSE(s->send(frame("too late")));
+    CHECK(loopback::wait(reason) == parley::error::shut_down);
+    std::error_code ec;
+    client.recv_frame(5s, ec);
+    CHECK(ec); // end of stream or reset, and no frame
+}
+
+TEST_CASE("session: flushes bypass the executor only when it is the io_context's own, never a strand") {
+    // A session posts its flushes straight to the io_context when its
+    // polymorphic executor holds exactly that; anything else, above all a
+    // strand, must be posted through, or two threads would run one
+    // session's handlers at once.
+    asio::io_context ioc;
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor(ioc.get_executor())) != nullptr);
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor(asio::make_strand(ioc))) ==
+          nullptr);
+    CHECK(parley::detail::plain_io_executor(
+              asio::any_io_executor(asio::make_strand(asio::any_io_executor(ioc.get_executor())))) ==
+          nullptr);
+    CHECK(parley::detail::plain_io_executor(asio::any_io_executor{}) == nullptr);
+}
+
+TEST_CASE("session: sessions that are not thread-safe share one posted flush per publish") {
+    asio::io_context ioc; // run by this thread only, as thread_safe = false requires
+    // Nothing reads, so without this the io_context would stop when idle
+    // and every later poll() would return 0 whatever was posted.
+    auto work = asio::make_work_guard(ioc);
+    tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
+    parley::hub hub({.thread_safe = false});
+    std::vector<parley::tcp_socket> clients;
+    std::vector<std::shared_ptr<session>> sessions;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(
+            parley::tcp_socket::connect("127.0.0.1", acceptor.local_endpoint().port(), 5s));
+        clients.back().set_timeout(5s);
+        tcp::socket socket(ioc);
+        acceptor.accept(socket);
+        sessions.push_back(
+            std::make_shared<session>(std::move(socket), parley::session_options{.thread_safe = false}));
+        hub.join("room", sessions.back());
+    }
+    CHECK(hub.publish("room", frame("one")) == 3);
+    CHECK(hub.publish("room", frame("two")) == 3);
+    CHECK(ioc.poll_one() == 1); // one handler writes both messages to all three
+    for (auto& c : clients) {
+        CHECK(c.recv_frame() == "one");
+        CHECK(c.recv_frame() == "two");
+    }
+    CHECK(ioc.poll() == 0); // and nothing else was posted
+    // A flush that closes a session (its peer is gone) leaves the others whole.
+    clients[1].close();
+    const std::string big(64 * 1024, 'x');
+    int published = 0;
+    for (; published < 50 && sessions[1]->is_open(); ++published) {
+        hub.publish("room", frame(big));
+        ioc.poll();
+        std::this_thread::sleep_for(2ms);
+    }
+    CHECK_FALSE(sessions[1]->is_open());
+    CHECK(sessions[0]->is_open());
+    CHECK(sessions[2]->is_open());
+    // Both others get every frame, whole and in order, then one more.
+    CHECK(hub.publish("room", frame("after")) == 2);
+    for (const int i : {0, 2}) {
+        CAPTURE(i);
+        int received = 0;
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (received <= published && std::chrono::steady_clock::now() < deadline) {
+            ioc.poll(); // this thread is the only one that may flush
+            std::error_code ec;
+            const std::string f = clients[i].recv_frame(5ms, ec);
+            if (ec == parley::error::timed_out)
+                continue;
+            REQUIRE_FALSE(ec);
+            REQUIRE(f == (received < published ? big : "after"));
+            ++received;
+        }
+        CHECK(received == published + 1);
+        CHECK(sessions[i]->stats().dropped_messages == 0);
+    }
+    for (auto& s : sessions)
+        s->abort(parley::error::shut_down);
+    ioc.poll();
+    work.reset();
+}
+

@@ -1,0 +1,105 @@
+// session_base's queue rules without a network: a stand-in session that
+// records what the base asks of it (flushes, aborts) instead of writing.
+#include <parley/session_base.hpp>
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace {
+
+parley::message_ptr frame(std::size_t payload) {
+    std::error_code ec;
+    auto m = parley::make_frame_message(std::string(payload, 'x'), ec);
+    REQUIRE_FALSE(ec);
+    return m;
+}
+
+class recording_session final : public parley::session_base,
+                                public std::enable_shared_from_this<recording_session> {
+public:
+    explicit recording_session(const parley::session_options& options) : session_base(options) {}
+
+    void close() override { closing_ = true; }
+    void abort(std::error_code reason) override {
+        aborted.push_back(reason);
+        aborting_ = true;
+        parley::detail::held_publishers::list release;
+        clear_queue(release);
+        release_publishers(release);
+        notify_closed(reason);
+    }
+
+    int flushes = 0;
+    std::vector<std::error_code> aborted;
+
+private:
+    std::weak_ptr<session_base> weak_base() noexcept override { return weak_from_this(); }
+    void resume_reading() override {}
+    void schedule_flush() override { ++flushes; }
+    void flush_listed() override {}
+};
+
+} // namespace
+
+TEST_CASE("session_base: the first message queued schedules one flush; the others wait for it") {
+    auto s = std::make_shared<recording_session>(parley::session_options{});
+    const auto m = frame(10);
+    CHECK(s->send(m));
+    CHECK(s->send(m));
+    CHECK(s->flushes == 1);
+    CHECK(s->stats().queued_messages == 2);
+    CHECK(s->stats().queued_bytes == 2 * m->size());
+}
+
+TEST_CASE("session_base: overflow under the disconnect policy aborts with slow_consumer") {
+    auto s = std::make_shared<recording_session>(parley::session_options{
+        .queue = {.max_bytes = 100, .max_messages = 10, .policy = parley::overflow_policy::disconnect}});
+    std::error_code closed_with;
+    s->on_close([&](parley::session_base&, std::error_code ec) { closed_with = ec; });
+    CHECK(s->send(frame(40)));
+    CHECK(s->send(frame(40)));
+    CHECK_FALSE(s->send(frame(40))); // 132 bytes would not fit
+    REQUIRE(s->aborted.size() == 1);
+    CHECK(s->aborted[0] == parley::error::slow_consumer);
+    CHECK(closed_with == parley::error::slow_consumer);
+    CHECK_FALSE(s->is_open());
+    CHECK_FALSE(s->send(frame(1))); // refused once closed
+    CHECK(s->stats().queued_bytes == 0);
+}
+
+TEST_CASE("session_base: drop_oldest makes room and counts what it dropped") {
+    auto s = std::make_shared<recording_session>(parley::session_options{
+        .queue = {.max_bytes = 100, .max_messages = 10, .policy = parley::overflow_policy::drop_oldest}});
+    std::size_t dropped = 0;
+    for (int i = 0; i < 5; ++i)
+        CHECK(s->send(frame(40), &dropped));
+    CHECK(s->aborted.empty());
+    CHECK(s->is_open());
+    CHECK(s->stats().queued_bytes <= 100);
+    CHECK(dropped == 3); // 5 sent, 2 fit
+    CHECK(s->stats().dropped_messages == 3);
+}
+
+TEST_CASE("session_base: a full shared budget refuses the sessions past their reserve, not the others") {
+    auto budget = std::make_shared<parley::outbound_budget>(
+        parley::outbound_budget_limits{.max_bytes = 200, .reserve_bytes = 50});
+    const parley::session_options options{.queue = {.max_bytes = 1000, .max_messages = 100},
+                                          .budget = budget};
+    auto slow = std::make_shared<recording_session>(options);
+    auto other = std::make_shared<recording_session>(options);
+    auto healthy = std::make_shared<recording_session>(options);
+    for (int i = 0; i < 4; ++i)
+        CHECK(slow->send(frame(36))); // 4 x 40 wire bytes
+    CHECK(other->send(frame(36)));
+    CHECK(budget->used() == 200); // the budget is full
+    CHECK(healthy->send(frame(17))); // 21 bytes: within its reserve, admitted all the same
+    CHECK(healthy->aborted.empty());
+    CHECK_FALSE(slow->send(frame(36))); // past its reserve and the budget: cut
+    REQUIRE(slow->aborted.size() == 1);
+    CHECK(slow->aborted[0] == parley::error::slow_consumer);
+    CHECK(budget->used() == 61); // the slow session's bytes were given back
+}
