@@ -163,6 +163,7 @@ struct Options {
   double connect_timeout = 15, ready_timeout = 10;
   int server_pid = 0;          // idle: whose RSS to read
   double hold = 0;             // idle: keep connections open this long after measuring
+  std::string tcp_cc = "reno"; // congestion control of loadgen's own sockets ("" = system default)
 };
 
 void usage() {
@@ -170,6 +171,7 @@ void usage() {
       "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat|irc|chat|chatline --port P [options]\n"
       "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
+      "           --tcp-cc NAME (loadgen's sockets' congestion control; default reno, '' = system's)\n"
       "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
       "           [--irc-oper 'NAME PASSWORD' (irc: the publisher opers up, for flood exemptions)]\n"
       "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
@@ -221,6 +223,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--ready-timeout") o.ready_timeout = num();
     else if (a == "--server-pid") o.server_pid = int(num());
     else if (a == "--hold") o.hold = num();
+    else if (a == "--tcp-cc") o.tcp_cc = val();
     else usage();
   }
   if (o.port.empty()) fail("--port is required");
@@ -441,6 +444,11 @@ class Runner {
     if (c.fd < 0) { set_error(std::string("socket: ") + std::strerror(errno)); return; }
     int one = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Loopback loses nothing: Reno's per-ACK work is a fraction of BBR's
+    // (Linux's usual default), and it is loadgen's CPU, not the server's.
+    // Best effort: a kernel without it keeps its default.
+    if (!o_.tcp_cc.empty())
+      setsockopt(c.fd, IPPROTO_TCP, TCP_CONGESTION, o_.tcp_cc.data(), socklen_t(o_.tcp_cc.size()));
     int rc = connect(c.fd, reinterpret_cast<sockaddr*>(&addr_), addrlen_);
     if (rc < 0 && errno != EINPROGRESS) {
       set_error(std::string("connect: ") + std::strerror(errno));
@@ -518,6 +526,11 @@ class Runner {
       if ((evs[k].events & EPOLLOUT) && c.want_out) flush(i);
       if (c.alive && (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(i);
     }
+    // Replies queued by this turn's reads go out together: one send per
+    // connection per turn, however many of its units the turn read.
+    for (size_t i : dirty_)
+      if (conns_[i].alive && pending(conns_[i]) && !conns_[i].want_out) flush(i);
+    dirty_.clear();
   }
 
   void close_conn(size_t i, const char* why) {
@@ -586,9 +599,10 @@ class Runner {
       case Proto::chatline: used = parse_chatline(i, b, len, t); break;
     }
     if (!c.alive) return;
-    c.in.assign(b + used, len - used);
+    if (used == len) c.in.clear();
+    else c.in.assign(b + used, len - used);
     if (c.in.size() > kMaxPayload + 4096) close_conn(i, "protocol error: oversized unit");
-    if (pending(c)) flush(i);
+    if (pending(c)) dirty_.push_back(i);
   }
 
   // ------------------------------------------------------------ parsers
@@ -893,10 +907,8 @@ class Runner {
 
   // Appends one framed message to c.out in the protocol's publish/request form.
   void append_message(Conn& c, uint32_t magic, uint64_t seq, uint64_t ts) {
-    c.out.append(prefix_);
-    size_t body = c.out.size();
-    c.out.append(payload_);
-    c.out.append(suffix_);
+    size_t body = c.out.size() + prefix_.size();
+    c.out.append(unit_);
     write_header(c.out.data() + body, magic, seq, ts);
   }
 
@@ -934,6 +946,7 @@ class Runner {
         suffix_ = "\n";
         break;
     }
+    unit_ = prefix_ + payload_ + suffix_;
   }
 
   void on_data(size_t i, const char* p, size_t n, uint64_t t) {
@@ -1120,8 +1133,9 @@ class Runner {
   std::string cpu_json(double msgs_per_s) const {
     char b[160];
     double ns = server_cpu_ >= 0 && msgs_per_s > 0 ? server_cpu_ * 1e9 / msgs_per_s : -1;
-    std::snprintf(b, sizeof b, ",\"server_cpu\":%.3f,\"server_ns_per_msg\":%.1f,\"loadgen_cpu\":%.3f",
-                  server_cpu_, ns, self_cpu_);
+    double self_ns = msgs_per_s > 0 ? self_cpu_ * 1e9 / msgs_per_s : -1;
+    std::snprintf(b, sizeof b, ",\"server_cpu\":%.3f,\"server_ns_per_msg\":%.1f,\"loadgen_cpu\":%.3f,"
+                  "\"loadgen_ns_per_msg\":%.1f", server_cpu_, ns, self_cpu_, self_ns);
     return b;
   }
   std::string cpu_human() const {
@@ -1314,7 +1328,7 @@ class Runner {
           if (done) break;
           if (t > drain_deadline) { drain_timeout = true; break; }
         }
-        if (count_if([](const Conn& c) { return c.alive; }) == 0) {
+        if (connected_ == disconnected_) {
           set_error("all connections closed");
           break;
         }
@@ -1439,6 +1453,8 @@ class Runner {
   std::vector<Conn> conns_;
   std::vector<char> buf_;
   std::string prefix_, payload_, suffix_;
+  std::string unit_;                       // prefix_ + payload_ + suffix_
+  std::vector<size_t> dirty_;              // connections with replies queued this loop turn
   size_t connecting_ = 0, connected_ = 0, ready_count_ = 0;
   bool strict_ = false;                    // any close is fatal during setup
   bool discard_publisher_input_ = false;

@@ -814,6 +814,56 @@ TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained witho
     CHECK_FALSE(ec);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: echoing the frames of a read, whole, in part and mixed", K,
+                   PARLEY_STREAM_KINDS) {
+    // Frames the stream handed out are written back from the read buffer,
+    // their headers included: what arrives must be exactly what a write of
+    // copies would send, also for a view into the middle of a frame, frames
+    // out of order and a payload from elsewhere between them.
+    asio::io_context io;
+    stream_pair<K> p(io);
+    const std::vector<std::string> sent{"alpha", "bravo", "charlie", "delta", "echo"};
+    std::error_code ec;
+    p.a.write_frames(payload_buffers(sent), ec);
+    REQUIRE_FALSE(ec);
+    std::vector<frame_view> batch;
+    p.b.async_read_frame([&](std::error_code rec, frame_view payload) {
+        REQUIRE_FALSE(rec);
+        batch.push_back(payload);
+    });
+    run_until(io, [&] { return !batch.empty(); });
+    while (batch.size() < sent.size()) {
+        if (auto payload = p.b.read_buffered_frame(ec)) {
+            batch.push_back(*payload);
+            continue;
+        }
+        REQUIRE_FALSE(ec);
+        break; // the five frames came in more than one read: echo what there is
+    }
+    const std::string other = "from elsewhere";
+    std::vector<asio::const_buffer> replies;
+    for (const frame_view view : batch)
+        replies.emplace_back(view.data(), view.size());
+    const std::size_t whole = replies.size();
+    replies.emplace_back(other.data(), other.size());
+    replies.emplace_back(batch[0].data() + 1, batch[0].size() - 1); // "lpha": not a whole frame
+    replies.emplace_back(batch[0].data(), batch[0].size());         // back to the first frame
+    bool written = false;
+    p.b.async_write_frames(replies, [&](std::error_code wec, std::size_t) {
+        CHECK_FALSE(wec);
+        written = true;
+    });
+    run_until(io, [&] { return written; });
+
+    std::vector<std::string> expected(sent.begin(), sent.begin() + std::ptrdiff_t(whole));
+    expected.insert(expected.end(), {other, sent[0].substr(1), sent[0]});
+    for (const std::string& want : expected) {
+        const auto got = p.a.read_frame(ec);
+        REQUIRE_FALSE(ec);
+        CHECK(as_string_view(got) == want);
+    }
+}
+
 TEST_CASE_TEMPLATE("framed_stream: delivered_frames() is the wire bytes of the frames of one read",
                    K, PARLEY_STREAM_KINDS) {
     asio::io_context io;
@@ -1129,6 +1179,81 @@ TEST_CASE_TEMPLATE("framed_stream: an idle stream over a socket holds no read bu
     CHECK(second_frame == first_frame);
     CHECK(idle_buffered == 0);
     CHECK(pending_result == asio::error::operation_aborted);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: a busy stream keeps its read buffer while it waits", K,
+                   PARLEY_STREAM_KINDS) {
+    // Round trips in quick succession make p.b busy: its next wait reads
+    // into its own block, so another stream reading on the thread meanwhile
+    // gets a different one (an idle p.b would have given its block back,
+    // see the test above). Frames still arrive whole and in order.
+    const std::byte* busy_frame = nullptr;
+    const std::byte* other_frame = nullptr;
+    std::vector<std::string> got;
+    std::thread([&] {
+        asio::io_context io;
+        stream_pair<K> p(io), q(io);
+        for (int i = 0; i < 4 * parley::detail::read_pace::busy_after; ++i) {
+            bool done = false;
+            p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+                CHECK_FALSE(ec);
+                busy_frame = payload.data();
+                got.emplace_back(reinterpret_cast<const char*>(payload.data()), payload.size());
+                done = true;
+            });
+            p.a.write_frame(as_payload("round " + std::to_string(i)));
+            run_until(io, [&] { return done; });
+        }
+        bool last = false;
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            CHECK_FALSE(ec);
+            got.emplace_back(reinterpret_cast<const char*>(payload.data()), payload.size());
+            last = true;
+        });
+        q.a.write_frame(as_payload("other"));
+        q.b.async_read_frame([&](std::error_code, frame_view payload) { other_frame = payload.data(); });
+        run_until(io, [&] { return other_frame != nullptr; });
+        p.a.write_frame(as_payload("last"));
+        run_until(io, [&] { return last; });
+    }).join();
+    REQUIRE(got.size() == 4 * parley::detail::read_pace::busy_after + 1);
+    CHECK(got.front() == "round 0");
+    CHECK(got.back() == "last");
+    CHECK(busy_frame != nullptr);
+    CHECK(other_frame != nullptr);
+    CHECK(other_frame != busy_frame);
+}
+
+TEST_CASE("framed_stream: read_pace tells a busy connection from an idle one") {
+    using parley::detail::read_pace;
+    read_pace pace;
+    auto t = read_pace::clock::time_point{} + std::chrono::hours(1);
+    auto wait = [&](auto d) {
+        pace.wait_started(t);
+        t += d;
+        pace.wait_ended(t);
+    };
+    CHECK_FALSE(pace.busy());
+    for (int i = 1; i < read_pace::busy_after; ++i)
+        wait(1ms);
+    CHECK_FALSE(pace.busy());
+    wait(read_pace::quick - 1us);
+    CHECK(pace.busy());
+    // Fresh from idle, one slower wait makes it idle again.
+    wait(read_pace::quick);
+    CHECK_FALSE(pace.busy());
+    // Long busy, one hiccup is forgiven, two are not.
+    for (int i = 0; i < 4 * read_pace::busy_after; ++i)
+        wait(0ms);
+    wait(50ms);
+    CHECK(pace.busy());
+    wait(50ms);
+    CHECK_FALSE(pace.busy());
+    // A wait of a second or more is idleness, whatever came before.
+    for (int i = 0; i < 4 * read_pace::busy_after; ++i)
+        wait(0ms);
+    wait(read_pace::idle);
+    CHECK_FALSE(pace.busy());
 }
 
 // --- a custom format ------------------------------------------------------------

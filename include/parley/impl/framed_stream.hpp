@@ -2,6 +2,7 @@
 #ifndef PARLEY_IMPL_FRAMED_STREAM_HPP
 #define PARLEY_IMPL_FRAMED_STREAM_HPP
 
+#include <parley/detail/read_pace.hpp>
 #include <parley/detail/socket_io.hpp>
 
 #include <asio/compose.hpp>
@@ -9,6 +10,8 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -25,7 +28,7 @@ inline std::error_code read_failure(std::error_code ec, bool inside_frame) noexc
 template <class Stream>
 struct framed_read_op {
     Stream& stream;
-    enum class state { start, posted, reading, waiting } state_ = state::start;
+    enum class state { start, posted, reading, waiting, busy_reading } state_ = state::start;
     std::size_t requested_ = 0;
     std::error_code result_ec_{};
     frame_view result_{};
@@ -45,6 +48,7 @@ struct framed_read_op {
     void operator()(Self& self, std::error_code ec) {
         if (ec)
             return self.complete(ec, frame_view{});
+        stream.read_pace_.wait_ended(detail::read_pace::clock::now());
         auto space = stream.buffer_.prepare(stream.pending_frame_size());
         const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
         if (detail::would_block(ec)) { // spurious wake-up
@@ -57,6 +61,8 @@ struct framed_read_op {
     // Resume after async_read_some.
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
+        if (state_ == state::busy_reading)
+            stream.read_pace_.wait_ended(detail::read_pace::clock::now());
         received(self, ec, n, requested_);
     }
 
@@ -82,6 +88,17 @@ private:
         if (ec)
             return finish(self, initiating, ec, frame_view{});
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
+            if (stream.buffer_.empty() && !stream.may_have_more_ && stream.read_pace_.busy()) {
+                // A busy connection reads into its buffer: Asio tries the
+                // read at once and, if nothing came, waits for it without
+                // re-arming the descriptor as a readiness wait would.
+                auto space = stream.buffer_.prepare(stream.pending_frame_size());
+                requested_ = space.size();
+                state_ = state::busy_reading;
+                stream.read_pace_.wait_started(detail::read_pace::clock::now());
+                return stream.next_layer_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                          std::move(self));
+            }
             if (stream.buffer_.empty() && !stream.may_have_more_) {
                 // Nothing buffered and the last read drained the socket.
                 // Bytes often arrive while the caller works: try once at
@@ -107,6 +124,7 @@ private:
     template <class Self>
     void wait(Self& self) {
         state_ = state::waiting;
+        stream.read_pace_.wait_started(detail::read_pace::clock::now());
         stream.next_layer_.async_wait(asio::socket_base::wait_read, std::move(self));
     }
 
@@ -308,11 +326,34 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& 
         total += payload.size();
     }
     // Headers first, then point at them: the vector no longer reallocates.
+    // A frame this stream handed out and is now written back whole (an echo)
+    // still has its header in the read buffer right before its payload:
+    // header and payload go as one buffer, consecutive such frames as one,
+    // so the kernel copies one block instead of two small ones per frame.
+    constexpr std::size_t header_size = codec_type::header_size;
+    const auto delivered = buffer_.data().first(delivered_);
+    const auto lo = reinterpret_cast<std::uintptr_t>(delivered.data());
+    const auto hi = lo + delivered.size();
     std::size_t i = 0;
     for (const asio::const_buffer& payload : payloads) {
-        write_buffers_.emplace_back(write_headers_[i].data(), codec_type::header_size);
+        const auto at = reinterpret_cast<std::uintptr_t>(payload.data());
+        const auto* header = write_headers_[i++].data();
+        if (at >= lo + header_size && at + payload.size() <= hi &&
+            std::memcmp(static_cast<const std::byte*>(payload.data()) - header_size, header,
+                        header_size) == 0) {
+            const auto* frame = static_cast<const std::byte*>(payload.data()) - header_size;
+            if (!write_buffers_.empty()) {
+                auto& last = write_buffers_.back();
+                if (static_cast<const std::byte*>(last.data()) + last.size() == frame) {
+                    last = asio::const_buffer(last.data(), last.size() + header_size + payload.size());
+                    continue;
+                }
+            }
+            write_buffers_.emplace_back(frame, header_size + payload.size());
+            continue;
+        }
+        write_buffers_.emplace_back(header, header_size);
         write_buffers_.push_back(payload);
-        ++i;
     }
     return total;
 }
