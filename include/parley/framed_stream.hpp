@@ -6,7 +6,6 @@
 #include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/detail/read_buffer.hpp>
-#include <parley/detail/read_pace.hpp>
 
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
@@ -64,10 +63,7 @@ inline asio::const_buffer as_payload(std::string_view text) noexcept {
 /// in them one by one: several frames arriving together cost one system
 /// call. Over a socket on POSIX systems, a stream with nothing buffered
 /// waits for readiness before it takes a buffer from a per-thread pool, so
-/// an idle connection holds no read buffer. A busy one (its last few waits
-/// for bytes each ended within 10 ms) reads into its buffer instead, which
-/// saves a system call per wait: a busy connection that falls idle holds
-/// its buffer until its next bytes arrive, then waits without one again.
+/// an idle connection holds no read buffer.
 ///
 /// @par Thread safety
 /// Like an Asio socket: distinct objects are safe, a shared object is not.
@@ -232,7 +228,6 @@ private:
     std::size_t delivered_count_ = 0; // and how many frames they are
     std::uint64_t announced_ = 0;   // length field of the last frame seen
     bool may_have_more_ = false;    // the last read filled the buffer
-    detail::read_pace read_pace_;   // busy: keep the buffer while waiting for bytes
     std::vector<typename codec_type::header_bytes> write_headers_;
     std::vector<asio::const_buffer> write_buffers_;
 };

@@ -2,7 +2,6 @@
 #ifndef PARLEY_IMPL_FRAMED_STREAM_HPP
 #define PARLEY_IMPL_FRAMED_STREAM_HPP
 
-#include <parley/detail/read_pace.hpp>
 #include <parley/detail/socket_io.hpp>
 
 #include <asio/compose.hpp>
@@ -28,7 +27,7 @@ inline std::error_code read_failure(std::error_code ec, bool inside_frame) noexc
 template <class Stream>
 struct framed_read_op {
     Stream& stream;
-    enum class state { start, posted, reading, waiting, busy_reading } state_ = state::start;
+    enum class state { start, posted, reading, waiting } state_ = state::start;
     std::size_t requested_ = 0;
     std::error_code result_ec_{};
     frame_view result_{};
@@ -48,7 +47,6 @@ struct framed_read_op {
     void operator()(Self& self, std::error_code ec) {
         if (ec)
             return self.complete(ec, frame_view{});
-        stream.read_pace_.wait_ended(detail::read_pace::clock::now());
         auto space = stream.buffer_.prepare(stream.pending_frame_size());
         const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
         if (detail::would_block(ec)) { // spurious wake-up
@@ -61,8 +59,6 @@ struct framed_read_op {
     // Resume after async_read_some.
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
-        if (state_ == state::busy_reading)
-            stream.read_pace_.wait_ended(detail::read_pace::clock::now());
         received(self, ec, n, requested_);
     }
 
@@ -88,17 +84,6 @@ private:
         if (ec)
             return finish(self, initiating, ec, frame_view{});
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
-            if (stream.buffer_.empty() && !stream.may_have_more_ && stream.read_pace_.busy()) {
-                // A busy connection reads into its buffer: Asio tries the
-                // read at once and, if nothing came, waits for it without
-                // re-arming the descriptor as a readiness wait would.
-                auto space = stream.buffer_.prepare(stream.pending_frame_size());
-                requested_ = space.size();
-                state_ = state::busy_reading;
-                stream.read_pace_.wait_started(detail::read_pace::clock::now());
-                return stream.next_layer_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                          std::move(self));
-            }
             if (stream.buffer_.empty() && !stream.may_have_more_) {
                 // Nothing buffered and the last read drained the socket.
                 // Bytes often arrive while the caller works: try once at
@@ -124,7 +109,6 @@ private:
     template <class Self>
     void wait(Self& self) {
         state_ = state::waiting;
-        stream.read_pace_.wait_started(detail::read_pace::clock::now());
         stream.next_layer_.async_wait(asio::socket_base::wait_read, std::move(self));
     }
 
