@@ -119,6 +119,14 @@ public:
         if (pid_ <= 0)
             return status_;
         ::kill(pid_, signal);
+        return wait_exit(timeout);
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; returns
+    /// its exit status (or -signal), nullopt if it is still running.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+        if (pid_ <= 0)
+            return status_;
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < deadline) {
             int status = 0;
