@@ -680,20 +680,35 @@ TEST_CASE("framed_stream: a read chunk size of 0 still reads") {
     }
 }
 
+// 3,000 payloads of 1 to 1,000 bytes, each different: 6,000 buffers and
+// about 1.5 MB once framed, more than one system call and the socket
+// buffers take.
+namespace {
+std::vector<std::string> many_payloads() {
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 3000; ++i)
+        payloads.push_back(pattern(static_cast<std::size_t>(1 + i % 1000), static_cast<unsigned>(i)) +
+                           std::to_string(i));
+    return payloads;
+}
+
+std::size_t total_size(const std::vector<std::string>& payloads) {
+    std::size_t total = 0;
+    for (const auto& p : payloads)
+        total += p.size();
+    return total;
+}
+} // namespace
+
 TEST_CASE_TEMPLATE("framed_stream: a batch of more buffers than one system call takes, into a full socket",
                    K, PARLEY_STREAM_KINDS) {
     // 3,000 frames are 6,000 buffers (a header and a payload each): more
-    // than IOV_MAX per call, and 3 MB, more than the socket buffers hold,
+    // than IOV_MAX per call, and 1.5 MB, more than the socket buffers hold,
     // so the write goes out in many calls with waits for writability.
     asio::io_context io;
     stream_pair<K> p(io);
-    std::vector<std::string> payloads;
-    std::size_t total = 0;
-    for (int i = 0; i < 3000; ++i) {
-        payloads.push_back(pattern(static_cast<std::size_t>(1 + i % 1000), static_cast<unsigned>(i)) +
-                           std::to_string(i));
-        total += payloads.back().size();
-    }
+    const std::vector<std::string> payloads = many_payloads();
+    const std::size_t total = total_size(payloads);
     std::error_code write_ec = asio::error::would_block;
     std::size_t written = 0;
     p.a.async_write_frames(payload_buffers(payloads), [&](std::error_code ec, std::size_t n) {
@@ -722,18 +737,13 @@ TEST_CASE_TEMPLATE("framed_stream: a batch of more buffers than one system call 
 
 TEST_CASE_TEMPLATE("framed_stream: blocking write_frames of more buffers than one system call takes",
                    K, PARLEY_STREAM_KINDS) {
-    // As above, blocking: 6,000 buffers and 3 MB go out in gathered calls
+    // As above, blocking: 6,000 buffers and 1.5 MB go out in gathered calls
     // of up to IOV_MAX buffers, waiting while the socket is full, and
     // arrive whole and in order.
     asio::io_context io;
     stream_pair<K> p(io);
-    std::vector<std::string> payloads;
-    std::size_t total = 0;
-    for (int i = 0; i < 3000; ++i) {
-        payloads.push_back(pattern(static_cast<std::size_t>(1 + i % 1000), static_cast<unsigned>(i)) +
-                           std::to_string(i));
-        total += payloads.back().size();
-    }
+    const std::vector<std::string> payloads = many_payloads();
+    const std::size_t total = total_size(payloads);
     std::error_code write_ec = asio::error::would_block;
     std::size_t written = 0;
     std::thread writer([&] { written = p.a.write_frames(payload_buffers(payloads), write_ec); });
