@@ -52,7 +52,7 @@ function(parley_add_in_tree_options target)
 endfunction()
 
 # hiredis (Debian: libhiredis-dev) is optional: only the Redis backplane
-# (parley/redis_connection.hpp, parley/chat/redis_backplane.hpp) needs it.
+# (parley/redis/redis_connection.hpp, parley/chat/redis_backplane.hpp) needs it.
 # Found: the in-tree target parley_hiredis links it and defines
 # PARLEY_HAVE_HIREDIS, which turns on chat_server's --redis and the Redis
 # tests. Not found: those are off, and say so. Only the library and the

@@ -4,7 +4,7 @@
 //   blocking_echo_client [--host 127.0.0.1] [--port 10000]
 #include "common/options.hpp"
 
-#include <parley/socket.hpp>
+#include <parley/net/socket.hpp>
 
 #include <chrono>
 #include <iostream>

@@ -8,10 +8,10 @@
 //   blocking_echo_server [--host 127.0.0.1] [--port 10000]
 #include "common/options.hpp"
 
-#include <parley/accept_backoff.hpp>
+#include <parley/net/accept_backoff.hpp>
 #include <parley/error.hpp>
-#include <parley/socket.hpp>
-#include <parley/utf8.hpp>
+#include <parley/net/socket.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <chrono>
 #include <csignal>

@@ -13,8 +13,8 @@
 //                    [--policy disconnect|drop-oldest|backpressure] [--write-timeout 10000]
 #include "common/options.hpp"
 
-#include <parley/accept_backoff.hpp>
-#include <parley/hub.hpp>
+#include <parley/net/accept_backoff.hpp>
+#include <parley/hub/hub.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>

@@ -34,9 +34,9 @@
 #include "common/stdin_reader.hpp"
 #include "common/terminal.hpp"
 
-#include <parley/async_client.hpp>
+#include <parley/client/async_client.hpp>
 #if PARLEY_HAVE_TLS
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 #endif
 #include <parley/chat/protocol.hpp>
 

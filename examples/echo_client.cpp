@@ -11,7 +11,7 @@
 #include "common/options.hpp"
 #include "common/stdin_reader.hpp"
 
-#include <parley/async_client.hpp>
+#include <parley/client/async_client.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>

@@ -9,8 +9,8 @@
 //   echo_server [--host 127.0.0.1] [--port 10000] [--quiet]
 #include "common/options.hpp"
 
-#include <parley/accept_backoff.hpp>
-#include <parley/framed_stream.hpp>
+#include <parley/net/accept_backoff.hpp>
+#include <parley/stream/framed_stream.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -19,7 +19,7 @@
 #include <parley/chat/json.hpp>
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <cstddef>
 #include <cstdint>

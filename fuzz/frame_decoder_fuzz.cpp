@@ -10,7 +10,7 @@
 //           bits 3-4 how the run-time limit is chosen
 //   byte 1: chunking seed
 //   bytes 2-3: limit parameter
-#include <parley/frame_codec.hpp>
+#include <parley/codec/frame_codec.hpp>
 
 #include <cstddef>
 #include <cstdint>

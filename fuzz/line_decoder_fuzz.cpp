@@ -8,7 +8,7 @@
 //   byte 0: the limit: 0-199 that many bytes, 200-254 the default (4096),
 //           255 no limit (SIZE_MAX)
 //   byte 1: chunking seed
-#include <parley/line_codec.hpp>
+#include <parley/codec/line_codec.hpp>
 
 #include <asio/buffer.hpp>
 

@@ -21,7 +21,7 @@ DEMO_PACKAGES=(
 # test: scripts/test.sh, the default preset's tests and the meson build.
 TEST_PACKAGES=(
   meson pkg-config
-  # TLS (parley/tls.hpp; optional: without it the TLS tests are skipped)
+  # TLS (parley/net/tls.hpp; optional: without it the TLS tests are skipped)
   # and the openssl tool the TLS tests make certificates and connect with
   libssl-dev openssl
   # the Redis backplane (optional: without hiredis it is off, its tests skip)

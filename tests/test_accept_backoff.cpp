@@ -1,5 +1,5 @@
 // accept_backoff: pauses that grow while the process is out of resources.
-#include <parley/accept_backoff.hpp>
+#include <parley/net/accept_backoff.hpp>
 
 #include <doctest/doctest.h>
 

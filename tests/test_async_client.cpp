@@ -1,5 +1,5 @@
 // Tests for async_client.hpp over loopback.
-#include <parley/async_client.hpp>
+#include <parley/client/async_client.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
 // Tests for blocking_client.hpp over loopback.
-#include <parley/blocking_client.hpp>
+#include <parley/client/blocking_client.hpp>
 
 #include <doctest/doctest.h>
 
-#include <parley/socket.hpp>
+#include <parley/net/socket.hpp>
 
 #include <chrono>
 #include <string>

@@ -1,5 +1,5 @@
 // End to end: the broadcast_server example, started as a process.
-#include <parley/socket.hpp>
+#include <parley/net/socket.hpp>
 
 #include "support/server_process.hpp"
 

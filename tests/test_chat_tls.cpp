@@ -12,7 +12,7 @@
 #include "support/tls_certs.hpp"
 
 #include <parley/chat/tls.hpp>
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/io_context.hpp>

@@ -1,5 +1,5 @@
 // Tests for connect.hpp: async_connect and connect over loopback.
-#include <parley/connect.hpp>
+#include <parley/net/connect.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // End to end: the echo_server example, started as a process, driven with
 // the blocking client API; bad input must not hurt other clients.
-#include <parley/socket.hpp>
+#include <parley/net/socket.hpp>
 
 #include "support/server_process.hpp"
 

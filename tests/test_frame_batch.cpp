@@ -1,6 +1,6 @@
 // Tests for include/parley/frame_batch.hpp. Included first: the header must
 // stand on its own.
-#include <parley/frame_batch.hpp>
+#include <parley/codec/frame_batch.hpp>
 
 #include <doctest/doctest.h>
 

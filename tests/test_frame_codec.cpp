@@ -1,6 +1,6 @@
 // Tests for include/parley/frame_codec.hpp. Included first: the header must
 // stand on its own.
-#include <parley/frame_codec.hpp>
+#include <parley/codec/frame_codec.hpp>
 
 #include <doctest/doctest.h>
 

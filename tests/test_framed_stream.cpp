@@ -1,6 +1,6 @@
 // Tests for include/parley/framed_stream.hpp. Included first: the header
 // must stand on its own.
-#include <parley/framed_stream.hpp>
+#include <parley/stream/framed_stream.hpp>
 
 #include <doctest/doctest.h>
 

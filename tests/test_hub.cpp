@@ -1,7 +1,7 @@
 // The hub and sessions over real loopback TCP: an io_context runs on its
 // own thread(s) while the test drives clients with the blocking API.
-#include <parley/hub.hpp>
-#include <parley/socket.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/net/socket.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Tests for include/parley/line_codec.hpp. Included first: the header must
 // stand on its own.
-#include <parley/line_codec.hpp>
+#include <parley/codec/line_codec.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Tests for include/parley/message.hpp. Included first: the header must
 // stand on its own.
-#include <parley/message.hpp>
+#include <parley/hub/message.hpp>
 
 #include <doctest/doctest.h>
 

@@ -8,37 +8,37 @@
 // The umbrella holds the core only; name every public header too, the
 // clients and the chat server included, so this test covers them whatever
 // the umbrella holds.
-#include <parley/accept_backoff.hpp>
-#include <parley/async_client.hpp>
-#include <parley/blocking_client.hpp>
+#include <parley/net/accept_backoff.hpp>
+#include <parley/client/async_client.hpp>
+#include <parley/client/blocking_client.hpp>
 #include <parley/chat/backplane.hpp>
 #include <parley/chat/json.hpp>
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/chat/server.hpp>
-#include <parley/connect.hpp>
+#include <parley/net/connect.hpp>
 #include <parley/constant_time.hpp>
 #include <parley/error.hpp>
-#include <parley/frame_batch.hpp>
-#include <parley/frame_codec.hpp>
-#include <parley/framed_stream.hpp>
-#include <parley/hub.hpp>
-#include <parley/line_codec.hpp>
-#include <parley/message.hpp>
-#include <parley/outbound_budget.hpp>
-#include <parley/outbound_queue.hpp>
-#include <parley/session.hpp>
-#include <parley/session_base.hpp>
-#include <parley/socket.hpp>
-#include <parley/utf8.hpp>
+#include <parley/codec/frame_batch.hpp>
+#include <parley/codec/frame_codec.hpp>
+#include <parley/stream/framed_stream.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/codec/line_codec.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/hub/outbound_budget.hpp>
+#include <parley/hub/outbound_queue.hpp>
+#include <parley/hub/session.hpp>
+#include <parley/hub/session_base.hpp>
+#include <parley/net/socket.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/version.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
-#include <parley/redis_connection.hpp>
+#include <parley/redis/redis_connection.hpp>
 #endif
 #if PARLEY_HAVE_TLS // the TLS headers need OpenSSL, as the TLS tests do
 #include <parley/chat/tls.hpp>
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 #endif
 
 #include <doctest/doctest.h>

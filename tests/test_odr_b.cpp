@@ -2,7 +2,9 @@
 // test_odr_a.cpp explains why and holds the test case.
 #include <parley/parley.hpp>
 
-// Every public header by name, as in test_odr_a.cpp.
+// Every public header by name, as in test_odr_a.cpp, but by the flat paths
+// of earlier releases (<parley/hub.hpp> for <parley/hub/hub.hpp>): this unit
+// also proves that each of those forwarding headers still works.
 #include <parley/accept_backoff.hpp>
 #include <parley/async_client.hpp>
 #include <parley/blocking_client.hpp>

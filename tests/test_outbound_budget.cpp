@@ -1,6 +1,6 @@
 // outbound_budget: a bound on bytes queued across sessions.
-#include <parley/outbound_budget.hpp>
-#include <parley/session.hpp>
+#include <parley/hub/outbound_budget.hpp>
+#include <parley/hub/session.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>

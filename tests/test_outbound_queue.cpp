@@ -1,4 +1,4 @@
-#include <parley/outbound_queue.hpp>
+#include <parley/hub/outbound_queue.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// The Redis backplane: parley/redis_connection.hpp against a real Redis,
+// The Redis backplane: parley/redis/redis_connection.hpp against a real Redis,
 // and three chat_server processes on one Redis acting as one chat
 // (docs/SCALING.md). Each case starts its own redis-server on a free
 // loopback port without persistence, and ends it by its PID. Without
@@ -6,7 +6,7 @@
 // cases say so and are counted as skipped (support/skip.hpp).
 #ifdef PARLEY_HAVE_HIREDIS
 #include <parley/chat/redis_backplane.hpp>
-#include <parley/redis_connection.hpp>
+#include <parley/redis/redis_connection.hpp>
 #endif
 
 #include "support/server_process.hpp"

@@ -4,7 +4,7 @@
 // tests/test_redis_backplane.cpp runs it against a real Redis. Needs
 // hiredis at build time; without it the cases are skipped.
 #ifdef PARLEY_HAVE_HIREDIS
-#include <parley/redis_connection.hpp>
+#include <parley/redis/redis_connection.hpp>
 #endif
 
 #include "support/skip.hpp"

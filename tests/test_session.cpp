@@ -1,9 +1,9 @@
 // session<Stream> over real loopback TCP: the read loop, the queue written
 // by gathered writes, close() and abort(), the close handlers' reasons.
-#include <parley/session.hpp>
+#include <parley/hub/session.hpp>
 
-#include <parley/hub.hpp>
-#include <parley/socket.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/net/socket.hpp>
 
 #include <doctest/doctest.h>
 

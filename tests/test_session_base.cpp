@@ -1,6 +1,6 @@
 // session_base's queue rules without a network: a stand-in session that
 // records what the base asks of it (flushes, aborts) instead of writing.
-#include <parley/session_base.hpp>
+#include <parley/hub/session_base.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
-// Tests for parley/socket.hpp: blocking sockets over real loopback TCP.
+// Tests for parley/net/socket.hpp: blocking sockets over real loopback TCP.
 // Every wait is bounded; the server side of each test runs in a joined
 // thread and hands its results back to the test's thread to be checked.
-#include <parley/socket.hpp>
+#include <parley/net/socket.hpp>
 
 #include <doctest/doctest.h>
 

@@ -7,7 +7,7 @@
 #include "../examples/common/terminal.hpp"
 
 #include <parley/chat/protocol.hpp>
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <doctest/doctest.h>
 

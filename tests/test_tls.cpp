@@ -3,13 +3,13 @@
 // framed_stream and session over asio::ssl::stream, on loopback with
 // throwaway certificates. Skipped (with a message) without OpenSSL.
 #if PARLEY_HAVE_TLS
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 
 #include "support/tls_certs.hpp"
 
-#include <parley/framed_stream.hpp>
-#include <parley/message.hpp>
-#include <parley/session.hpp>
+#include <parley/stream/framed_stream.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/hub/session.hpp>
 
 #include <doctest/doctest.h>
 

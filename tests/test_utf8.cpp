@@ -1,6 +1,6 @@
 // Tests for include/parley/utf8.hpp. Included first: the header must stand
 // on its own.
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <doctest/doctest.h>
 

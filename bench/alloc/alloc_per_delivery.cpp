@@ -33,9 +33,9 @@
 //
 //   alloc_per_delivery                      # N = 10, 100 × both modes, B = 64
 //   alloc_per_delivery --subs 100 --batch 1 --mode server --sites
-#include <parley/hub.hpp>
-#include <parley/message.hpp>
-#include <parley/session.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/hub/session.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>

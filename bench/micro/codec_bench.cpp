@@ -37,11 +37,11 @@
 // Run: build/<preset>/bench/codec_bench [--benchmark_filter=64/] ...
 // bench/micro/table.py turns --benchmark_format=json output into the
 // markdown table of docs/BENCHMARKS.md (ratios to memcpy).
-#include <parley/frame_codec.hpp>
-#include <parley/framed_stream.hpp>
-#include <parley/line_codec.hpp>
-#include <parley/message.hpp>
-#include <parley/outbound_queue.hpp>
+#include <parley/codec/frame_codec.hpp>
+#include <parley/stream/framed_stream.hpp>
+#include <parley/codec/line_codec.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/hub/outbound_queue.hpp>
 #include <parley/detail/socket_io.hpp>
 
 #include <asio/io_context.hpp>

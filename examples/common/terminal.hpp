@@ -6,7 +6,7 @@
 #ifndef PARLEY_EXAMPLES_COMMON_TERMINAL_HPP
 #define PARLEY_EXAMPLES_COMMON_TERMINAL_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <poll.h>
 #include <sys/ioctl.h>

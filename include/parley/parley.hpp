@@ -1,25 +1,25 @@
 // parley: the umbrella header. Including it brings in every public component
 // of the core; the chat server and clients have their own headers
-// (parley/chat/*.hpp, parley/connect.hpp, parley/async_client.hpp,
-// parley/blocking_client.hpp).
+// (parley/chat/*.hpp, parley/net/connect.hpp, parley/client/async_client.hpp,
+// parley/client/blocking_client.hpp).
 #ifndef PARLEY_PARLEY_HPP
 #define PARLEY_PARLEY_HPP
 
+#include <parley/codec/frame_batch.hpp>
+#include <parley/codec/frame_codec.hpp>
+#include <parley/codec/line_codec.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/constant_time.hpp>
-#include <parley/accept_backoff.hpp>
 #include <parley/error.hpp>
-#include <parley/frame_batch.hpp>
-#include <parley/frame_codec.hpp>
-#include <parley/framed_stream.hpp>
-#include <parley/hub.hpp>
-#include <parley/line_codec.hpp>
-#include <parley/message.hpp>
-#include <parley/outbound_budget.hpp>
-#include <parley/outbound_queue.hpp>
-#include <parley/session_base.hpp>
-#include <parley/session.hpp>
-#include <parley/socket.hpp>
-#include <parley/utf8.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/hub/outbound_budget.hpp>
+#include <parley/hub/outbound_queue.hpp>
+#include <parley/hub/session.hpp>
+#include <parley/hub/session_base.hpp>
+#include <parley/net/accept_backoff.hpp>
+#include <parley/net/socket.hpp>
+#include <parley/stream/framed_stream.hpp>
 #include <parley/version.hpp>
 
 #endif

@@ -8,7 +8,7 @@
 #ifndef PARLEY_CHAT_NICKNAME_HPP
 #define PARLEY_CHAT_NICKNAME_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <array>
 #include <cstddef>

@@ -27,8 +27,8 @@
 #define PARLEY_CHAT_REDIS_BACKPLANE_HPP
 
 #include <parley/chat/backplane.hpp>
-#include <parley/connect.hpp>
-#include <parley/redis_connection.hpp>
+#include <parley/net/connect.hpp>
+#include <parley/redis/redis_connection.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>

@@ -22,10 +22,10 @@
 
 #include <parley/chat/backplane.hpp>
 #include <parley/chat/protocol.hpp>
-#include <parley/hub.hpp>
-#include <parley/outbound_budget.hpp>
-#include <parley/outbound_queue.hpp>
-#include <parley/session.hpp>
+#include <parley/hub/hub.hpp>
+#include <parley/hub/outbound_budget.hpp>
+#include <parley/hub/outbound_queue.hpp>
+#include <parley/hub/session.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>

@@ -15,7 +15,7 @@
 #define PARLEY_CHAT_TLS_HPP
 
 #include <parley/chat/server.hpp>
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl.hpp>

@@ -20,8 +20,8 @@
 
 // TODO: include this unconditionally (through parley.hpp) once
 // frame_codec.hpp is part of the umbrella header in every checkout.
-#if __has_include(<parley/frame_codec.hpp>)
-#include <parley/frame_codec.hpp>
+#if __has_include(<parley/codec/frame_codec.hpp>)
+#include <parley/codec/frame_codec.hpp>
 #include <asio/buffer.hpp>
 #define PARLEY_CONSUMER_HAS_CODEC 1
 #endif

@@ -1,7 +1,7 @@
 // The TLS consumer of the find_package packaging test: built only when
 // OpenSSL is there, against parley::tls (CMake) or parley-tls (pkg-config).
 // Proves OpenSSL's include path and libraries reach a consumer with parley's.
-#include <parley/tls.hpp>
+#include <parley/net/tls.hpp>
 
 #include <cstdio>
 

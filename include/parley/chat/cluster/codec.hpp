@@ -20,7 +20,7 @@
 
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <array>
 #include <cstddef>

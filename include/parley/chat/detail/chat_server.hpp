@@ -12,7 +12,7 @@
 #include <parley/chat/core/core.hpp>
 #include <parley/chat/transport/encoding.hpp>
 #include <parley/chat/transport/readers.hpp>
-#include <parley/accept_backoff.hpp>
+#include <parley/net/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/version.hpp>
 

@@ -3,7 +3,7 @@
 #ifndef PARLEY_CHAT_IMPL_INPUTS_HPP
 #define PARLEY_CHAT_IMPL_INPUTS_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <string>
 #include <string_view>

@@ -2,7 +2,7 @@
 #ifndef PARLEY_CHAT_IMPL_PROTOCOL_HPP
 #define PARLEY_CHAT_IMPL_PROTOCOL_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <cstdio>
 #include <limits>

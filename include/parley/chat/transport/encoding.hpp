@@ -6,8 +6,8 @@
 #define PARLEY_CHAT_TRANSPORT_ENCODING_HPP
 
 #include <parley/chat/protocol.hpp>
-#include <parley/frame_codec.hpp>
-#include <parley/message.hpp>
+#include <parley/codec/frame_codec.hpp>
+#include <parley/hub/message.hpp>
 
 #include <array>
 #include <cstddef>

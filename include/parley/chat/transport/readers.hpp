@@ -12,8 +12,8 @@
 
 #include <parley/chat/core/types.hpp>
 #include <parley/error.hpp>
-#include <parley/line_codec.hpp>
-#include <parley/session.hpp>
+#include <parley/codec/line_codec.hpp>
+#include <parley/hub/session.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/dispatch.hpp>

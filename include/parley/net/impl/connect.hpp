@@ -1,6 +1,6 @@
 // parley: connect.hpp bodies and the connect operation.
-#ifndef PARLEY_IMPL_CONNECT_HPP
-#define PARLEY_IMPL_CONNECT_HPP
+#ifndef PARLEY_NET_IMPL_CONNECT_HPP
+#define PARLEY_NET_IMPL_CONNECT_HPP
 
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/bind_cancellation_slot.hpp>

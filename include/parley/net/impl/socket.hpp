@@ -1,6 +1,6 @@
 // parley: tcp_socket and tcp_listener bodies.
-#ifndef PARLEY_IMPL_SOCKET_HPP
-#define PARLEY_IMPL_SOCKET_HPP
+#ifndef PARLEY_NET_IMPL_SOCKET_HPP
+#define PARLEY_NET_IMPL_SOCKET_HPP
 
 #include <parley/detail/blocking_io.hpp>
 

@@ -1,6 +1,6 @@
 // parley: tls.hpp bodies and the handshake and connect operations.
-#ifndef PARLEY_IMPL_TLS_HPP
-#define PARLEY_IMPL_TLS_HPP
+#ifndef PARLEY_NET_IMPL_TLS_HPP
+#define PARLEY_NET_IMPL_TLS_HPP
 
 #include <asio/compose.hpp>
 #include <asio/error.hpp>

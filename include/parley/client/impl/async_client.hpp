@@ -1,8 +1,8 @@
 // parley: async_client bodies and operations.
-#ifndef PARLEY_IMPL_ASYNC_CLIENT_HPP
-#define PARLEY_IMPL_ASYNC_CLIENT_HPP
+#ifndef PARLEY_CLIENT_IMPL_ASYNC_CLIENT_HPP
+#define PARLEY_CLIENT_IMPL_ASYNC_CLIENT_HPP
 
-#include <parley/message.hpp>
+#include <parley/hub/message.hpp>
 
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/bind_cancellation_slot.hpp>

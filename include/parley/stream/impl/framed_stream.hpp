@@ -1,6 +1,6 @@
 // parley: framed_stream bodies and its composed operations.
-#ifndef PARLEY_IMPL_FRAMED_STREAM_HPP
-#define PARLEY_IMPL_FRAMED_STREAM_HPP
+#ifndef PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
+#define PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
 
 #include <parley/detail/socket_io.hpp>
 

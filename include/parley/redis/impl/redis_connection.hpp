@@ -1,6 +1,6 @@
 // parley: redis_connection.hpp bodies.
-#ifndef PARLEY_IMPL_REDIS_CONNECTION_HPP
-#define PARLEY_IMPL_REDIS_CONNECTION_HPP
+#ifndef PARLEY_REDIS_IMPL_REDIS_CONNECTION_HPP
+#define PARLEY_REDIS_IMPL_REDIS_CONNECTION_HPP
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
