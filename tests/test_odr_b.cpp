@@ -27,6 +27,8 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/error.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

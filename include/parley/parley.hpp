@@ -21,5 +21,7 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/error.hpp>
 
 #endif
