@@ -29,6 +29,7 @@
 #include <parley/version.hpp>
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
+#include <parley/websocket/frame.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

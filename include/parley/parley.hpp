@@ -23,5 +23,6 @@
 #include <parley/version.hpp>
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
+#include <parley/websocket/frame.hpp>
 
 #endif
