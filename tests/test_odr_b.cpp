@@ -11,6 +11,7 @@
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/chat/server.hpp>
+#include <parley/codec/utf8_validator.hpp>
 #include <parley/connect.hpp>
 #include <parley/constant_time.hpp>
 #include <parley/error.hpp>

@@ -6,6 +6,7 @@
 #define PARLEY_PARLEY_HPP
 
 #include <parley/constant_time.hpp>
+#include <parley/codec/utf8_validator.hpp>
 #include <parley/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/frame_batch.hpp>
