@@ -25,5 +25,6 @@
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
+#include <parley/websocket/message_reader.hpp>
 
 #endif
