@@ -36,6 +36,7 @@
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
+#include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>

@@ -25,6 +25,7 @@
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
+#include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>
 
 #endif
