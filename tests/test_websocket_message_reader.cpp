@@ -776,3 +776,50 @@ TEST_CASE("websocket message_reader: random valid streams give the same events h
         }
     }
 }
+
+TEST_CASE("websocket message_reader: 1,000 messages in one chunk, each handed out in place (Autobahn 9.7, 9.8)") {
+    std::vector<frame_spec> frames;
+    for (int i = 0; i < 1000; ++i)
+        frames.push_back({i % 2 ? 2u : 1u, "message " + std::to_string(i)});
+    bytes wire = stream(frames, true);
+    ws::message_reader reader(options(ws::role::server));
+    reader.feed(wire);
+    std::error_code ec;
+    int count = 0;
+    while (auto ev = reader.next(ec)) {
+        CHECK(ev.text() == "message " + std::to_string(count));
+        CHECK(ev.kind == (count % 2 ? event_kind::binary : event_kind::text));
+        CHECK(ev.payload.data() >= wire.data());
+        CHECK(ev.payload.data() < wire.data() + wire.size());
+        CHECK(reader.buffered() == 0);
+        ++count;
+    }
+    CHECK(!ec);
+    CHECK(count == 1000);
+}
+
+TEST_CASE("websocket message_reader: reset() starts over after an error or a close") {
+    ws::message_reader reader(options(ws::role::server));
+    bytes bad = stream({{3, ""}}, true);
+    reader.feed(bad);
+    std::error_code ec;
+    CHECK_FALSE(reader.next(ec));
+    CHECK(ec == ws::error::bad_opcode);
+    reader.reset();
+    CHECK(!reader.last_error());
+    bytes good = stream({{1, "again"}, {8, close_payload(1000)}}, true);
+    reader.feed(good);
+    auto ev = reader.next(ec);
+    REQUIRE(ev);
+    CHECK(ev.text() == "again");
+    ev = reader.next(ec);
+    REQUIRE(ev);
+    CHECK(reader.closed());
+    reader.reset();
+    CHECK_FALSE(reader.closed());
+    bytes more = stream({{2, "after reset"}}, true);
+    reader.feed(more);
+    ev = reader.next(ec);
+    REQUIRE(ev);
+    CHECK(ev.text() == "after reset");
+}
