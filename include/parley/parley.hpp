@@ -11,6 +11,10 @@
 #include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>
+#include <parley/http/error.hpp>
+#include <parley/http/request_parser.hpp>
+#include <parley/http/response.hpp>
+#include <parley/http/response_parser.hpp>
 #include <parley/hub.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
