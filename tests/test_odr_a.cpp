@@ -36,6 +36,8 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/handshake.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

@@ -25,5 +25,7 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/handshake.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
 
 #endif
