@@ -175,7 +175,20 @@ TEST_CASE("http request_parser: each malformed head gets its error and status") 
         CHECK(ec == r.expected);
         CHECK(status(ec) == r.status);
         CHECK(ec.category().name() == std::string("parley.http"));
+        // The same error wherever the bytes are split.
+        for (std::size_t cut = 0; cut <= r.text.size(); ++cut) {
+            request_parser p;
+            std::error_code split;
+            const std::size_t first = p.feed(r.text.substr(0, cut), split);
+            if (!split)
+                p.feed(r.text.substr(first), split);
+            CHECK_MESSAGE(split == r.expected, "split at ", cut);
+        }
     }
+    // A bad byte in the method is refused as a bad request line, split or
+    // not, before the line ends.
+    CHECK(refusal("G\x01T\n") == error::bad_request_line);
+    CHECK(refusal("GE\rT / HTTP/1.1\r\n") == error::bad_request_line);
 }
 
 TEST_CASE("http request_parser: an error sticks, and is found at any split") {

@@ -97,8 +97,9 @@ public:
     /// Takes bytes up to the end of the head and returns how many it took;
     /// those after the empty line are left to the caller. `start` is
     /// called with the start line (CR LF removed) and returns an error or
-    /// nothing; `partial` is called with the start line's bytes while they
-    /// are incomplete, to refuse garbage before its line ends.
+    /// nothing; `partial` is called with the start line's bytes as they
+    /// arrive (complete or not, so any split gives the same error), to
+    /// refuse garbage before its line ends.
     template <class Start, class Partial>
     std::size_t feed(std::string_view bytes, std::error_code& ec, Start&& start, Partial&& partial) {
         ec = error_;
@@ -108,21 +109,25 @@ public:
         while (consumed < bytes.size()) {
             const std::string_view rest = bytes.substr(consumed);
             const void* lf = std::memchr(rest.data(), '\n', rest.size());
-            const std::size_t take =
+            std::size_t take =
                 lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - rest.data()) + 1 : rest.size();
-            if (buffer_.size() + take > limits_.max_bytes) {
-                consumed += limits_.max_bytes - buffer_.size();
-                return fail(ec, too_large_, consumed);
+            // What fits is taken and checked first, so that the error does
+            // not depend on how the bytes were split.
+            const bool overflow = take > limits_.max_bytes - buffer_.size();
+            if (overflow) {
+                take = limits_.max_bytes - buffer_.size();
+                lf = nullptr;
             }
             buffer_.append(rest.data(), take);
             consumed += take;
-            if (!lf) {
-                if (!have_start_) {
-                    if (const auto e = partial(std::string_view(buffer_)))
-                        return fail(ec, *e, consumed);
-                }
-                break;
+            if (!have_start_) {
+                if (const auto e = partial(std::string_view(buffer_)))
+                    return fail(ec, *e, consumed);
             }
+            if (overflow)
+                return fail(ec, too_large_, consumed);
+            if (!lf)
+                break;
             if (const auto e = line(start))
                 return fail(ec, *e, consumed);
             if (done_)
