@@ -3,6 +3,8 @@
 #include <parley/hub/hub.hpp>
 #include <parley/net/socket.hpp>
 
+#include "support/frame_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <asio/executor_work_guard.hpp>
@@ -29,12 +31,7 @@ using session = parley::session<tcp::socket>;
 
 namespace {
 
-parley::message_ptr frame(const std::string& text) {
-    std::error_code ec;
-    auto m = parley::make_frame_message(text, ec);
-    REQUIRE_FALSE(ec);
-    return m;
-}
+using parley::test::frame;
 
 // Waits (bounded) until `done` holds.
 template <class Predicate>

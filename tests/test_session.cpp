@@ -5,6 +5,8 @@
 #include <parley/hub/hub.hpp>
 #include <parley/net/socket.hpp>
 
+#include "support/frame_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <asio/executor_work_guard.hpp>
@@ -25,12 +27,7 @@ using session = parley::session<tcp::socket>;
 
 namespace {
 
-parley::message_ptr frame(const std::string& text) {
-    std::error_code ec;
-    auto m = parley::make_frame_message(text, ec);
-    REQUIRE_FALSE(ec);
-    return m;
-}
+using parley::test::frame;
 
 // An io_context on a thread of its own, and sessions accepted from it.
 struct loopback {

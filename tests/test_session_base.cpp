@@ -2,6 +2,8 @@
 // records what the base asks of it (flushes, aborts) instead of writing.
 #include <parley/hub/session_base.hpp>
 
+#include "support/frame_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -12,10 +14,7 @@
 namespace {
 
 parley::message_ptr frame(std::size_t payload) {
-    std::error_code ec;
-    auto m = parley::make_frame_message(std::string(payload, 'x'), ec);
-    REQUIRE_FALSE(ec);
-    return m;
+    return parley::test::frame(std::string(payload, 'x'));
 }
 
 class recording_session final : public parley::session_base,
