@@ -80,6 +80,8 @@ const browser = await puppeteer.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 let failed = false;
+let step = "starting the browser";
+const pages = {};
 try {
   const url = `http://${host}:${args.web}/`;
   const open = async (nick, viewport) => {
@@ -87,48 +89,58 @@ try {
     page.on("pageerror", (e) => { failed = true; console.error(`page error (${nick}): ${e.message}`); });
     if (viewport) await page.setViewport(viewport);
     await page.goto(url, { waitUntil: "load" });
-    await page.waitForFunction(() => document.getElementById("log").textContent.includes("连接成功"), { timeout: 15000 });
+    await page.waitForFunction(() => document.getElementById("log").textContent.includes("连接成功"), { timeout: 15000, polling: 100 });
     await page.type("#input", nick);
     await page.keyboard.press("Enter");
-    await page.waitForFunction((n) => document.getElementById("log").textContent.includes("you are " + n), { timeout: 15000 }, nick);
+    pages[nick] = page;
+    await page.waitForFunction((n) => document.getElementById("log").textContent.includes("you are " + n), { timeout: 15000, polling: 100 }, nick);
     return page;
   };
   const logHas = (page, needle) =>
-    page.waitForFunction((s) => document.getElementById("log").textContent.includes(s), { timeout: 15000 }, needle);
+    page.waitForFunction((s) => document.getElementById("log").textContent.includes(s), { timeout: 15000, polling: 100 }, needle);
   const say = async (page, text) => {
     await page.type("#input", text);
     await page.keyboard.press("Enter");
   };
 
+  step = "alice opens the page";
   const alice = await open("alice", { width: 1100, height: 700 });
+  step = "bob opens the page on a phone-sized screen";
   const bob = await open("bob", { width: 390, height: 844, isMobile: true, hasTouch: true });
 
+  step = "a framed client logs in";
   const framed = framedClient(Number(args.framed));
   await framed.waitFor((e) => e.type === "welcome", "welcome");
   framed.send("carol");
   await framed.waitFor((e) => e.type === "nick_accepted", "nick_accepted");
 
+  step = "a line user logs in";
   const line = lineClient(Number(args.line));
   await line.waitFor("连接成功");
   line.send("dave");
   await line.waitFor("welcome, dave");
 
   // Browser to everyone.
+  step = "alice says hello";
   await say(alice, "hello from a browser");
   await logHas(bob, "hello from a browser");
   await framed.waitFor((e) => e.type === "message" && e.from === "alice" && e.text === "hello from a browser", "alice's message");
   await line.waitFor("[lobby] alice: hello from a browser");
   // Everyone to the browsers.
+  step = "the framed client and the line user answer";
   framed.send("hi from a framed client");
   line.send("hi from nc");
   await logHas(alice, "hi from a framed client");
   await logHas(alice, "hi from nc");
   await logHas(bob, "hi from nc");
   // Members and a private message.
-  await alice.waitForFunction(() => [...document.querySelectorAll("#members li")].map((li) => li.textContent).join(",").includes("dave"), { timeout: 15000 });
+  step = "alice sees the members";
+  await alice.waitForFunction(() => [...document.querySelectorAll("#members li")].map((li) => li.textContent).join(",").includes("dave"), { timeout: 15000, polling: 100 });
+  step = "bob writes to alice privately";
   await say(bob, "/msg alice just for you");
   await logHas(alice, "just for you");
   // Markup is text: nothing runs, no element is made from it.
+  step = "bob sends markup";
   const attacks = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>", "<b>bold?</b>"];
   for (const a of attacks) await say(bob, a);
   for (const a of attacks) await logHas(alice, a);
@@ -139,6 +151,7 @@ try {
   if (injected.pwned !== null || injected.elements !== 0)
     throw new Error("markup in a message was interpreted: " + JSON.stringify(injected));
   // A phone-sized screen: nothing wider than the screen, the input usable.
+  step = "checking the phone layout";
   const phone = await bob.evaluate(() => ({
     overflow: document.documentElement.scrollWidth - window.innerWidth,
     input: document.getElementById("input").getBoundingClientRect().width,
@@ -146,12 +159,14 @@ try {
   if (phone.overflow > 0 || phone.input < 200)
     throw new Error("phone layout: " + JSON.stringify(phone));
   // Rooms: alice joins #rust, and the room list shows it as current.
+  step = "alice joins #rust";
   await say(alice, "/join rust");
-  await alice.waitForFunction(() => document.querySelector("#rooms li.current")?.textContent.includes("#rust"), { timeout: 15000 });
+  await alice.waitForFunction(() => document.querySelector("#rooms li.current")?.textContent.includes("#rust"), { timeout: 15000, polling: 100 });
 
+  step = "taking the screenshot";
   if (args.screenshot) {
     await say(alice, "/join lobby");
-    await alice.waitForFunction(() => document.querySelector("#rooms li.current")?.textContent.includes("#lobby"), { timeout: 15000 });
+    await alice.waitForFunction(() => document.querySelector("#rooms li.current")?.textContent.includes("#lobby"), { timeout: 15000, polling: 100 });
     await alice.screenshot({ path: args.screenshot });
     const png = fs.readFileSync(args.screenshot);
     if (png.length < 8000 || png.toString("latin1", 1, 4) !== "PNG")
@@ -162,8 +177,13 @@ try {
   if (failed) throw new Error("the page reported a script error");
   console.log("ok: two browsers, a framed client and a line user chatted; markup stayed text");
 } catch (e) {
-  console.error("FAILED: " + e.message);
+  console.error(`FAILED while ${step}: ${e.message}`);
+  for (const [nick, page] of Object.entries(pages)) {
+    const text = await page.evaluate(() => [...document.querySelectorAll("#log .line")].map((l) => l.textContent).join("\n")).catch(() => "?");
+    console.error(`--- ${nick}'s page shows:\n${text}`);
+  }
   process.exitCode = 1;
 } finally {
   await browser.close();
+  process.exit(); // the framed and line sockets must not keep Node alive
 }

@@ -114,6 +114,7 @@ R"parley_page(<!doctype html>
     ws: null, nick: null, wantedNick: null, needToken: false, token: null,
     rooms: new Map(),      // room -> {members: [], unread: 0}
     current: null,         // the room plain text goes to (the last joined)
+    joining: null,         // the room of a /join sent and not yet answered
     viewing: null,         // the room shown in the members list
     backoff: 500, reconnectTimer: null, closedByUser: false, everWelcomed: false,
   };
@@ -190,6 +191,10 @@ R"parley_page(<!doctype html>
       return false;
     }
     state.ws.send(text);
+    // `/join ROOM` of a room one is in is answered by its members only:
+    // remember it, to make that room the current one then.
+    const join = /^\/join\s+(\S+)\s*$/i.exec(text);
+    if (join) state.joining = join[1].replace(/^#/, "").toLowerCase();
     return true;
   }
 
@@ -235,6 +240,7 @@ R"parley_page(<!doctype html>
       if (ev.nick === state.nick) {
         state.current = ev.room;
         state.viewing = ev.room;
+        state.joining = null;
         r.unread = 0;
       }
       addLine({ time: ev.time, room: ev.room, text: ev.nick + " joined" });
@@ -262,6 +268,11 @@ R"parley_page(<!doctype html>
       const r = room(ev.room);
       r.members = ev.members.slice();
       state.viewing = ev.room;
+      if (ev.room === state.joining) {
+        state.current = ev.room;
+        state.joining = null;
+        r.unread = 0;
+      }
       if (ev.count > ev.members.length)
         addLine({ room: ev.room, text: ev.count + " members, " + ev.members.length + " listed" });
       renderRooms();
