@@ -17,6 +17,7 @@
 #include <parley/chat/protocol.hpp>
 #include <parley/chat/server.hpp>
 #include <parley/net/connect.hpp>
+#include <parley/codec/utf8_validator.hpp>
 #include <parley/constant_time.hpp>
 #include <parley/error.hpp>
 #include <parley/codec/frame_batch.hpp>
@@ -32,6 +33,11 @@
 #include <parley/net/socket.hpp>
 #include <parley/codec/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/error.hpp>
+#include <parley/websocket/frame.hpp>
+#include <parley/websocket/frame_writer.hpp>
+#include <parley/websocket/message_reader.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis/redis_connection.hpp>

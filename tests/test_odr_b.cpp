@@ -13,6 +13,7 @@
 #include <parley/chat/nickname.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/chat/server.hpp>
+#include <parley/codec/utf8_validator.hpp>
 #include <parley/connect.hpp>
 #include <parley/constant_time.hpp>
 #include <parley/error.hpp>
@@ -29,6 +30,11 @@
 #include <parley/socket.hpp>
 #include <parley/utf8.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/error.hpp>
+#include <parley/websocket/frame.hpp>
+#include <parley/websocket/frame_writer.hpp>
+#include <parley/websocket/message_reader.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

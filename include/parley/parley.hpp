@@ -10,6 +10,7 @@
 #include <parley/codec/line_codec.hpp>
 #include <parley/codec/utf8.hpp>
 #include <parley/constant_time.hpp>
+#include <parley/codec/utf8_validator.hpp>
 #include <parley/error.hpp>
 #include <parley/hub/hub.hpp>
 #include <parley/hub/message.hpp>
@@ -21,5 +22,10 @@
 #include <parley/net/socket.hpp>
 #include <parley/stream/framed_stream.hpp>
 #include <parley/version.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/error.hpp>
+#include <parley/websocket/frame.hpp>
+#include <parley/websocket/frame_writer.hpp>
+#include <parley/websocket/message_reader.hpp>
 
 #endif
