@@ -8,6 +8,7 @@
 #   fuzz/build/chat_core_fuzz -max_total_time=60 fuzz/corpus/chat_core
 #   fuzz/build/cluster_codec_fuzz -max_total_time=60 fuzz/corpus/cluster_codec
 #   fuzz/build/websocket_frame_fuzz -max_total_time=60 fuzz/corpus/websocket_frame
+#   fuzz/build/http_request_fuzz -max_total_time=60 fuzz/corpus/http_request
 #
 # libFuzzer writes new inputs into the first corpus directory it is given;
 # to keep the checked-in seeds small, pass a scratch directory first:
@@ -20,7 +21,8 @@ root=$(dirname "$here")
 out=${1:-$here/build}
 cxx=${CXX_FUZZ:-clang++}
 mkdir -p "$out"
-for target in frame_decoder_fuzz line_decoder_fuzz chat_protocol_fuzz chat_core_fuzz cluster_codec_fuzz websocket_frame_fuzz; do
+for target in frame_decoder_fuzz line_decoder_fuzz chat_protocol_fuzz chat_core_fuzz cluster_codec_fuzz \
+        websocket_frame_fuzz http_request_fuzz; do
     echo "building $out/$target"
     "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Wall -Wextra -Wpedantic -Werror \

@@ -38,6 +38,12 @@
 #include <parley/websocket/frame.hpp>
 #include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>
+#include <parley/http/error.hpp>
+#include <parley/http/request_parser.hpp>
+#include <parley/http/response.hpp>
+#include <parley/http/response_parser.hpp>
+#include <parley/websocket/handshake.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis/redis_connection.hpp>

@@ -20,6 +20,10 @@
 #include <parley/frame_batch.hpp>
 #include <parley/frame_codec.hpp>
 #include <parley/framed_stream.hpp>
+#include <parley/http/error.hpp>
+#include <parley/http/request_parser.hpp>
+#include <parley/http/response.hpp>
+#include <parley/http/response_parser.hpp>
 #include <parley/hub.hpp>
 #include <parley/line_codec.hpp>
 #include <parley/message.hpp>
@@ -35,6 +39,8 @@
 #include <parley/websocket/frame.hpp>
 #include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>
+#include <parley/websocket/handshake.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

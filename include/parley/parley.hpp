@@ -9,9 +9,13 @@
 #include <parley/codec/frame_codec.hpp>
 #include <parley/codec/line_codec.hpp>
 #include <parley/codec/utf8.hpp>
-#include <parley/constant_time.hpp>
 #include <parley/codec/utf8_validator.hpp>
+#include <parley/constant_time.hpp>
 #include <parley/error.hpp>
+#include <parley/http/error.hpp>
+#include <parley/http/request_parser.hpp>
+#include <parley/http/response.hpp>
+#include <parley/http/response_parser.hpp>
 #include <parley/hub/hub.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/hub/outbound_budget.hpp>
@@ -26,6 +30,8 @@
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
 #include <parley/websocket/frame_writer.hpp>
+#include <parley/websocket/handshake.hpp>
 #include <parley/websocket/message_reader.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
 
 #endif
