@@ -2,8 +2,17 @@
 // parley server on loopback (messages of every length class, pings, the
 // close handshake both ways, the handshake's refusals), and raw sockets
 // against the server for what a parley client never sends (Autobahn-style
-// malformed frames). Each test runs its io_context for at most 20 s.
+// malformed frames), and over TLS (skipped without OpenSSL). Each test runs
+// its io_context for at most 20 s.
 #include <parley/websocket/stream.hpp>
+
+#if PARLEY_HAVE_TLS
+#include <parley/net/tls.hpp>
+
+#include "support/tls_certs.hpp"
+#else
+#include "support/skip.hpp"
+#endif
 
 #include <doctest/doctest.h>
 
@@ -705,3 +714,63 @@ TEST_CASE("websocket stream: over a referenced socket (stream<tcp::socket&>)") {
     run(io);
     CHECK(m == "by reference");
 }
+
+#if PARLEY_HAVE_TLS
+TEST_CASE("tls: websocket stream over TLS (wss://), parley at both ends") {
+    if (parley::test::no_openssl_tool())
+        return;
+    parley::test::tls_certs certs;
+    auto server_ctx = parley::tls::server_context(certs.cert(), certs.key());
+    auto client_ctx = parley::tls::client_context({.ca_file = certs.cert()});
+    asio::io_context io;
+    socket_pair s(io);
+    ws::stream<parley::tls::stream> server(std::move(s.server), server_ctx);
+    ws::stream<parley::tls::stream> client(std::move(s.client), client_ctx);
+    std::error_code end = asio::error::would_block;
+    int checked = 0;
+    spawn(io, [&]() -> awaitable<void> {
+        co_await parley::tls::async_handshake(server.next_layer(), asio::ssl::stream_base::server, 5s,
+                                              use_awaitable);
+        co_await server.async_accept({}, use_awaitable);
+        std::string m;
+        for (;;) {
+            auto [ec, n] = co_await server.async_read(m, asio::experimental::as_tuple(use_awaitable));
+            if (ec) {
+                end = ec;
+                break;
+            }
+            co_await server.async_write(server.got_text() ? ws::message_type::text : ws::message_type::binary,
+                                        asio::buffer(m), use_awaitable);
+        }
+    });
+    spawn(io, [&]() -> awaitable<void> {
+        std::error_code ec;
+        parley::tls::set_peer_name(client.next_layer(), "127.0.0.1", ec);
+        REQUIRE_FALSE(ec);
+        co_await parley::tls::async_handshake(client.next_layer(), asio::ssl::stream_base::client, 5s,
+                                              use_awaitable);
+        co_await client.async_handshake("127.0.0.1", "/ws", use_awaitable);
+        std::string back;
+        for (std::size_t n : {std::size_t{0}, std::size_t{126}, std::size_t{65536}, std::size_t{1} << 20}) {
+            const std::string sent = pattern(n);
+            co_await client.async_write(ws::message_type::binary, asio::buffer(sent), use_awaitable);
+            co_await client.async_read(back, use_awaitable);
+            CHECK(back == sent);
+            ++checked;
+        }
+        co_await client.async_ping(asio::buffer(std::string_view("tls ping")), use_awaitable);
+        co_await client.async_write(ws::message_type::text, asio::buffer(std::string_view("x")), use_awaitable);
+        co_await client.async_read(back, use_awaitable);
+        CHECK(client.pongs_received() == 1);
+        co_await client.async_close(ws::close_code::normal, "tls bye", use_awaitable);
+    });
+    run(io);
+    CHECK(checked == 4);
+    CHECK(end == ws::error::closed);
+    CHECK(server.peer_close().reason == "tls bye");
+}
+#else
+TEST_CASE("tls: websocket stream over TLS: skipped, parley was built without OpenSSL") {
+    parley::test::skip("OpenSSL was not found at configure time (Debian: apt-get install libssl-dev)");
+}
+#endif
