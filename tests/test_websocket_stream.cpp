@@ -435,6 +435,7 @@ TEST_CASE("websocket stream: fragments from the raw side, with a ping between th
         co_await asio::async_write(c.sockets.client, asio::buffer(bytes), use_awaitable);
         co_await c.raw.read_head();
         seen = co_await c.raw.read_until_close();
+        c.sockets.client.close(); // without answering the close: the server's close times out
     });
     run(c.io);
     CHECK(c.read_ec == std::error_code());
@@ -462,6 +463,7 @@ std::pair<int, std::error_code> server_answer(std::string frames, ws::stream_opt
         // The server ends the connection after its close.
         auto after = co_await c.raw.read_until_close();
         CHECK(after.ended);
+        c.sockets.client.close();
     });
     run(c.io);
     return {code, c.read_ec.value_or(asio::error::would_block)};
@@ -774,3 +776,48 @@ TEST_CASE("tls: websocket stream over TLS: skipped, parley was built without Ope
     parley::test::skip("OpenSSL was not found at configure time (Debian: apt-get install libssl-dev)");
 }
 #endif
+
+TEST_CASE("websocket stream: the client refuses a masked frame from the server with 1002") {
+    asio::io_context io;
+    socket_pair s(io);
+    ws_stream client(std::move(s.client));
+    client.options({.close_timeout = 3s});
+    std::error_code read_ec = asio::error::would_block;
+    int code = -1;
+    spawn(io, [&]() -> awaitable<void> {
+        co_await client.async_handshake("127.0.0.1", "/ws", use_awaitable);
+        std::string m;
+        auto [ec, n] = co_await client.async_read(m, asio::experimental::as_tuple(use_awaitable));
+        read_ec = ec;
+    });
+    spawn(io, [&]() -> awaitable<void> {
+        raw_client raw{s.server, {}};
+        const std::string request = co_await raw.read_head();
+        const auto at = request.find("Sec-WebSocket-Key: ") + 19;
+        const std::string key = request.substr(at, request.find("\r\n", at) - at);
+        const std::string answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                                   ws::accept_key(key) + "\r\n\r\n" + raw_frame(0x1, "masked!");
+        co_await asio::async_write(s.server, asio::buffer(answer), use_awaitable);
+        // What the client answers, read with a server-side reader.
+        ws::message_reader reader({.side = ws::role::server});
+        std::vector<std::byte> buf(256);
+        for (;;) {
+            auto [ec, n] = co_await s.server.async_read_some(asio::buffer(buf),
+                                                             asio::experimental::as_tuple(use_awaitable));
+            if (ec)
+                break;
+            reader.feed(std::span(buf).first(n));
+            std::error_code rec;
+            while (auto ev = reader.next(rec))
+                if (ev.kind == ws::event_kind::close)
+                    code = static_cast<int>(ev.code);
+            if (rec)
+                break;
+        }
+        s.server.close();
+    });
+    run(io);
+    CHECK(read_ec == ws::error::masked_server_frame);
+    CHECK(code == 1002);
+}
