@@ -36,6 +36,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -44,6 +45,7 @@ using namespace std::chrono_literals;
 namespace ws = parley::websocket;
 using tcp = asio::ip::tcp;
 using ws_stream = ws::stream<tcp::socket>;
+static_assert(std::is_move_constructible_v<ws_stream>);
 using asio::awaitable;
 using asio::use_awaitable;
 
@@ -395,6 +397,32 @@ TEST_CASE("websocket stream: async_close gives up after close_timeout when the p
     run(io);
     CHECK(close_ec == parley::error::timed_out);
     CHECK(std::chrono::steady_clock::now() - start < 10s);
+}
+
+TEST_CASE("websocket stream: async_close with a read outstanding gives up after close_timeout too") {
+    asio::io_context io;
+    socket_pair s(io);
+    ws_stream server(std::move(s.server));
+    server.options({.close_timeout = 300ms});
+    raw_client raw{s.client, {}};
+    std::error_code close_ec = asio::error::would_block, read_ec = asio::error::would_block;
+    std::string m;
+    server.async_accept({}, [&](std::error_code ec) {
+        REQUIRE_FALSE(ec);
+        server.async_read(m, [&](std::error_code rec, std::size_t) { read_ec = rec; });
+        server.async_close(ws::close_code::going_away, "", [&](std::error_code cec) { close_ec = cec; });
+    });
+    spawn(io, [&]() -> awaitable<void> {
+        co_await asio::async_write(s.client, asio::buffer(upgrade_request()), use_awaitable);
+        co_await raw.read_head();
+        auto seen = co_await raw.read_until_close();
+        CHECK(seen.close_code == 1001);
+        auto ended = co_await raw.read_until_close(); // the server drops the connection
+        CHECK(ended.ended);
+    });
+    run(io);
+    CHECK(close_ec == parley::error::timed_out);
+    CHECK(read_ec == ws::error::closed);
 }
 
 TEST_CASE("websocket stream: an abrupt disconnect ends the read with no_close_frame") {

@@ -141,8 +141,9 @@ public:
         write_waiters_.expires_at(asio::steady_timer::time_point::max());
     }
 
-    stream(const stream&) = delete;
-    stream& operator=(const stream&) = delete;
+    /// Movable while no operation is outstanding.
+    stream(stream&&) = default;
+    stream& operator=(stream&&) = default;
 
     executor_type get_executor() noexcept { return next_layer_.get_executor(); }
     next_layer_type& next_layer() noexcept { return next_layer_; }
