@@ -823,3 +823,36 @@ TEST_CASE("websocket message_reader: reset() starts over after an error or a clo
     REQUIRE(ev);
     CHECK(ev.text() == "after reset");
 }
+
+TEST_CASE("websocket message_reader: an idle reader is small") {
+    // The issue's target is at most 4 KiB of server memory per idle
+    // WebSocket connection; the reader's share, with no message under way,
+    // is its own size: its gathering buffer is given back after each use.
+    CHECK(sizeof(ws::message_reader) <= 512);
+    ws::message_reader reader(options(ws::role::server, ws::delivery::whole, 1 << 20));
+    const std::string big(200 * 1024, 'b');
+    const bytes wire = stream({{2, big}}, true);
+    // Fed in two chunks, so the message is gathered.
+    bytes a(wire.begin(), wire.begin() + 1000), b(wire.begin() + 1000, wire.end());
+    std::error_code ec;
+    reader.feed(a);
+    CHECK_FALSE(reader.next(ec));
+    reader.feed(b);
+    auto ev = reader.next(ec);
+    REQUIRE(ev);
+    CHECK(ev.payload.size() == big.size());
+    CHECK(reader.heap_bytes() >= big.size());
+    CHECK_FALSE(reader.next(ec));
+    CHECK(reader.buffered() == 0);
+    CHECK(reader.heap_bytes() == 0);
+    // A small one too.
+    const bytes small = stream({{2, "small"}}, true);
+    bytes c(small.begin(), small.begin() + 7), d(small.begin() + 7, small.end());
+    reader.feed(c);
+    CHECK_FALSE(reader.next(ec));
+    CHECK(reader.heap_bytes() > 0);
+    reader.feed(d);
+    REQUIRE(reader.next(ec));
+    CHECK_FALSE(reader.next(ec));
+    CHECK(reader.heap_bytes() == 0);
+}

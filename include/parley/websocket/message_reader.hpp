@@ -163,6 +163,11 @@ public:
     bool in_message() const noexcept { return message_open_; }
     /// Bytes of the current message gathered in the reader's buffer.
     std::size_t buffered() const noexcept { return release_ ? 0 : message_.size(); }
+    /// Heap memory the reader holds (its gathering buffer), for a
+    /// connection's memory accounting: none between messages; while a
+    /// split message is gathered, under twice the bytes received of it
+    /// (the buffer grows as they arrive, never to a size merely announced).
+    std::size_t heap_bytes() const noexcept { return message_.capacity(); }
 
     /// Forgets everything, to read a new connection with the same options.
     void reset() noexcept;
@@ -176,6 +181,7 @@ private:
         stage_ = stage::failed;
         input_ = {};
         message_.clear();
+        message_.shrink_to_fit();
         return {};
     }
 

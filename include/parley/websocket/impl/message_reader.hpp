@@ -25,10 +25,10 @@ inline event message_reader::next(std::error_code& ec) {
         return {};
     if (release_) {
         release_ = false;
+        // Only a message split across reads is gathered: giving the buffer
+        // back each time costs little, and an idle connection holds no heap.
         message_.clear();
-        // An idle connection keeps no large buffer.
-        if (message_.capacity() > 64 * 1024)
-            message_.shrink_to_fit();
+        message_.shrink_to_fit();
     }
     for (;;) {
         switch (stage_) {
