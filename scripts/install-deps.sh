@@ -24,6 +24,8 @@ TEST_PACKAGES=(
   # TLS (parley/net/tls.hpp; optional: without it the TLS tests are skipped)
   # and the openssl tool the TLS tests make certificates and connect with
   libssl-dev openssl
+  # permessage-deflate (optional: without zlib its tests skip)
+  zlib1g-dev
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
   # test helpers (the tests that need one skip without it: python3-websockets

@@ -49,6 +49,9 @@
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis/redis_connection.hpp>
 #endif
+#if PARLEY_HAVE_ZLIB // permessage-deflate's compressor needs zlib
+#include <parley/websocket/deflate.hpp>
+#endif
 #if PARLEY_HAVE_TLS // the TLS headers need OpenSSL, as the TLS tests do
 #include <parley/chat/tls.hpp>
 #include <parley/net/tls.hpp>

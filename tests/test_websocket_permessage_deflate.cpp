@@ -151,6 +151,15 @@ TEST_CASE("permessage-deflate: the client checks the answer against its offer") 
     REQUIRE(p);
     CHECK(p->server_no_context_takeover);
     CHECK(p->client_max_window_bits == 10);
+    // Python websockets 10.4's server answers a plain offer like this: a
+    // server window the client did not ask to limit is accepted (it only
+    // makes the server's window smaller), and the client window it set.
+    p = check({"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"}, ec);
+    CHECK_FALSE(ec);
+    REQUIRE(p);
+    CHECK(p->server_max_window_bits == 12);
+    CHECK(p->client_max_window_bits == 12);
+    CHECK_FALSE(p->server_no_context_takeover);
     for (const std::string_view bad : {"permessage-deflate; client_max_window_bits",   // needs a value
                                        "permessage-deflate; client_max_window_bits=8", // zlib cannot
                                        "permessage-deflate; foo", "permessage-deflate, permessage-deflate",

@@ -80,7 +80,7 @@ constexpr bool for_each_element(std::string_view list, F&& f) {
 /// Limits on a message head.
 struct head_limits {
     /// Start line plus header fields plus the empty line ending them, CR LFs
-    /// included.
+    /// included (at most 4 GiB - 1).
     std::size_t max_bytes = 8 * 1024;
     /// Header field lines.
     std::size_t max_fields = 64;
@@ -92,7 +92,11 @@ struct head_limits {
 class head_reader {
 public:
     explicit head_reader(head_limits limits, ::parley::http::error too_large) noexcept
-        : limits_(limits), too_large_(too_large) {}
+        : limits_(limits), too_large_(too_large) {
+        // Offsets into the head are 32-bit.
+        if (limits_.max_bytes > UINT32_MAX)
+            limits_.max_bytes = UINT32_MAX;
+    }
 
     /// Takes bytes up to the end of the head and returns how many it took;
     /// those after the empty line are left to the caller. `start` is

@@ -27,14 +27,66 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace parley::websocket {
+
+/// Errors of a compressed message's inflation (websocket/deflate.hpp),
+/// declared here so that code handling them needs no zlib.
+enum class deflate_error {
+    /// The message inflates past the size limit (close with 1009).
+    message_too_big = 1,
+    /// The compressed data is not valid deflate data (close with 1007).
+    corrupt_data,
+};
+
+} // namespace parley::websocket
+
+template <>
+struct std::is_error_code_enum<parley::websocket::deflate_error> : std::true_type {};
+
+namespace parley::websocket {
+
+namespace detail {
+
+class deflate_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "parley.websocket.deflate"; }
+    std::string message(int ev) const override {
+        switch (static_cast<deflate_error>(ev)) {
+        case deflate_error::message_too_big:
+            return "compressed message inflates past the message size limit";
+        case deflate_error::corrupt_data:
+            return "compressed message is not valid deflate data";
+        }
+        return "unknown parley.websocket.deflate error";
+    }
+};
+
+} // namespace detail
+
+/// The category of every `deflate_error`; its name() is
+/// "parley.websocket.deflate".
+inline const std::error_category& deflate_category() noexcept {
+    static const detail::deflate_category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(deflate_error e) noexcept {
+    return {static_cast<int>(e), deflate_category()};
+}
+
+/// The close code (RFC 6455 7.4.1) to answer `e` with: 1009 or 1007.
+constexpr std::uint16_t close_code(deflate_error e) noexcept {
+    return e == deflate_error::message_too_big ? 1009 : 1007;
+}
 
 /// The outcome of a negotiation: what both sides use.
 struct deflate_params {
