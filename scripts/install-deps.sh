@@ -28,9 +28,9 @@ TEST_PACKAGES=(
   zlib1g-dev
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
-  # test helpers (the tests that need one skip without it) and the
-  # shell-script lint
-  python3 tmux shellcheck
+  # test helpers (the tests that need one skip without it: python3-websockets
+  # is the WebSocket interop peer) and the shell-script lint
+  python3 python3-websockets tmux shellcheck
 )
 # full: scripts/test.sh --full (clang, its sanitizer runtimes, the fuzz
 # targets) and bench/micro's Google Benchmark (skipped by CMake when missing).

@@ -41,6 +41,7 @@
 #include <parley/websocket/message_reader.hpp>
 #include <parley/websocket/handshake.hpp>
 #include <parley/websocket/permessage_deflate.hpp>
+#include <parley/websocket/stream.hpp>
 #ifdef PARLEY_HAVE_HIREDIS // the Redis backplane needs hiredis
 #include <parley/chat/redis_backplane.hpp>
 #include <parley/redis_connection.hpp>

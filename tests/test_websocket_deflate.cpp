@@ -160,7 +160,7 @@ TEST_CASE("permessage-deflate codec: a zip bomb stops at the limit") {
         fed += 4096;
     }
     CHECK(ec == ws::deflate_error::message_too_big);
-    CHECK(ws::close_code(ws::deflate_error::message_too_big) == 1009);
+    CHECK(ws::deflate_close_code(ws::deflate_error::message_too_big) == 1009);
     CHECK(out.size() == limit);        // never more than the limit appended
     CHECK(out.capacity() <= 2 * limit); // nor held
     CHECK(fed < 8 * 4096);             // and stopped early, not at the end of the input
@@ -197,7 +197,7 @@ TEST_CASE("permessage-deflate codec: corrupt data is refused") {
     ws::inflater reserved(1024);
     inflate_all(reserved, std::string("\xff\xff\xff\xff", 4), ec); // block type 3 is reserved
     CHECK(ec == ws::deflate_error::corrupt_data);
-    CHECK(ws::close_code(ws::deflate_error::corrupt_data) == 1007);
+    CHECK(ws::deflate_close_code(ws::deflate_error::corrupt_data) == 1007);
     ws::inflater stored(1024);
     inflate_all(stored, std::string("\x00\x05\x00\x00\x00" "Hello", 10), ec); // LEN and NLEN disagree
     CHECK(ec == ws::deflate_error::corrupt_data);

@@ -33,5 +33,6 @@
 #include <parley/websocket/handshake.hpp>
 #include <parley/websocket/message_reader.hpp>
 #include <parley/websocket/permessage_deflate.hpp>
+#include <parley/websocket/stream.hpp>
 
 #endif

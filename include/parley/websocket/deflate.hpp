@@ -164,7 +164,7 @@ public:
 
     /// Inflates the next compressed bytes of the current message (a
     /// frame's payload, or part of one), appending to `out`. On an error
-    /// the connection is to be closed (close_code(e)); the inflater is then
+    /// the connection is to be closed (deflate_close_code(e)); the inflater is then
     /// unusable.
     void feed(std::string_view compressed, std::string& out, std::error_code& ec) {
         ec = {};

@@ -59,6 +59,15 @@ enum class error {
     data_after_close,
     /// The connection ended in the middle of a frame or message.
     truncated,
+    // --- reported by websocket::stream (stream.hpp) ---
+    /// The WebSocket was closed: the close handshake is done (the peer's
+    /// code and reason are in stream::peer_close()), or a close was sent.
+    closed,
+    /// The connection ended without a close frame (close code 1006).
+    no_close_frame,
+    /// An operation on a stream with no WebSocket open on it (before the
+    /// handshake, after a failed one, or after the close).
+    not_open,
 };
 
 } // namespace parley::websocket
@@ -117,6 +126,12 @@ public:
             return "WebSocket data after the close frame";
         case error::truncated:
             return "connection closed in the middle of a WebSocket frame or message";
+        case error::closed:
+            return "WebSocket connection closed (close handshake)";
+        case error::no_close_frame:
+            return "connection ended without a WebSocket close frame (abnormal closure, 1006)";
+        case error::not_open:
+            return "no WebSocket connection is open on this stream";
         }
         return "unknown parley.websocket error";
     }
@@ -165,7 +180,10 @@ constexpr close_code close_code_for(error e) noexcept {
     case error::invalid_utf8_to_send:
         return close_code{1011};
     case error::truncated:
+    case error::no_close_frame:
         return close_code{1006};
+    case error::closed:
+        return close_code{1000};
     default:
         return close_code{1002};
     }

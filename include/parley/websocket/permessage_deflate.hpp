@@ -84,7 +84,7 @@ inline std::error_code make_error_code(deflate_error e) noexcept {
 }
 
 /// The close code (RFC 6455 7.4.1) to answer `e` with: 1009 or 1007.
-constexpr std::uint16_t close_code(deflate_error e) noexcept {
+constexpr std::uint16_t deflate_close_code(deflate_error e) noexcept {
     return e == deflate_error::message_too_big ? 1009 : 1007;
 }
 
