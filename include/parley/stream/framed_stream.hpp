@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <algorithm>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -106,6 +108,19 @@ public:
 
     /// Bytes received but not yet handed out as frames.
     std::size_t buffered_bytes() const noexcept { return buffer_.size() - delivered_; }
+
+    /// Puts bytes already read from the next layer (by whoever had the
+    /// connection before: an HTTP server that read past its request head)
+    /// in front of what is read next.
+    void unread(std::span<const std::byte> bytes) {
+        while (!bytes.empty()) {
+            const auto space = buffer_.prepare(buffer_.size() + bytes.size());
+            const std::size_t n = std::min(space.size(), bytes.size());
+            std::memcpy(space.data(), bytes.data(), n);
+            buffer_.commit(n);
+            bytes = bytes.subspan(n);
+        }
+    }
 
     /// A sentence describing `ec` as this stream met it: for a frame that
     /// was too large, the announced size and the limit.

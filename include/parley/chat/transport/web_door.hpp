@@ -41,6 +41,17 @@ public:
           timer_(stream_.get_executor()), deadline_(deadline), on_upgrade_(std::move(on_upgrade)),
           on_refused_(std::move(on_refused)) {}
 
+    ~web_door() {
+        if (on_end_)
+            on_end_();
+    }
+
+    /// Called once, when the door is done with the connection (answered
+    /// and closed, or handed over).
+    void on_end(std::function<void()> f) { on_end_ = std::move(f); }
+
+    auto get_executor() { return stream_.get_executor(); }
+
     void start() {
         timer_.expires_after(deadline_);
         timer_.async_wait([weak = this->weak_from_this()](std::error_code ec) {
@@ -144,6 +155,7 @@ private:
     std::chrono::milliseconds deadline_;
     upgrade_handler on_upgrade_;
     refusal_handler on_refused_;
+    std::function<void()> on_end_;
     std::array<char, 2048> chunk_{};
     std::string response_;
     bool closed_ = false;
