@@ -12,6 +12,7 @@
 #include <parley/constant_time.hpp>
 #include <parley/error.hpp>
 #include <parley/hub/hub.hpp>
+#include <parley/hub/input_decoder.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/hub/outbound_budget.hpp>
 #include <parley/hub/outbound_queue.hpp>
