@@ -14,6 +14,7 @@
 #include <parley/chat/transport/readers.hpp>
 #include <parley/chat/transport/web_door.hpp>
 #include <parley/chat/transport/websocket_input.hpp>
+#include <parley/detail/read_pause.hpp>
 #include <parley/net/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/version.hpp>
@@ -133,9 +134,8 @@ public:
         handshaking_.erase(id);
     }
 
-    // The readers' sink (parley/chat/transport/readers.hpp).
+    // The input decoders' sink (parley/chat/transport/readers.hpp).
     void on_batch(core::conn_id id, transport::input_batch batch, std::function<void()> resume);
-    void on_read_failed(core::conn_id id, std::error_code ec);
 
     // Runs `step` on the core, on the chat strand, then carries out what it
     // asked for (the cluster link's inputs come this way too). Posted, never
@@ -187,6 +187,7 @@ private:
         std::vector<std::pair<core::conn_id, std::size_t>> drops; // drop_oldest victims
     };
     void deliver(core::conn_id to, session_base& s, const message_ptr& m, delivery& d);
+    void close_connection(connection& conn, const core::close_action& c, const message_ptr& last);
     void rearm();
     void emit(const std::string& line) const {
         if (options_.log)

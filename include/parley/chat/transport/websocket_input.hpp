@@ -47,9 +47,7 @@ public:
 
     template <class Session>
     decode_result decode(Session& s, input_view bytes) {
-        // The reader unmasks in place: the bytes are the session's read
-        // buffer, handed here to be consumed.
-        reader_.feed({const_cast<std::byte*>(bytes.data()), bytes.size()});
+        reader_.feed(bytes); // unmasked in place; every byte is consumed
         input_batch batch;
         std::error_code ec;
         while (auto ev = reader_.next(ec)) {

@@ -269,10 +269,9 @@ void chat_server::adopt(Stream stream, port_kind kind, std::string peer) {
     // on the same strand, in order.
     asio::dispatch(s->get_executor(), [self = shared_from_this(), s, line] {
         if (!line)
-            return transport::read_frames(s, self, s->id());
-        std::make_shared<transport::line_reader<Stream, chat_server>>(s, self, s->id(),
-                                                                      self->options_.max_line_bytes)
-            ->start();
+            return s->read_with(transport::frame_input<chat_server>(self, s->id()));
+        s->read_with(
+            transport::line_input<chat_server>(self, s->id(), self->options_.max_line_bytes));
     });
 }
 
