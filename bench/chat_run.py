@@ -61,6 +61,7 @@ def spec(name, args, bdir):
                 "--flood-rate", "0", "--max-clients", "5000", "--max-per-address", "0",
                 "--idle-timeout", "0", "--ping-interval", "0", "--threads", threads]
         argv += ["--line-port", "0"] if name.startswith("chatline") else ["--no-line-mode"]
+        argv += ["--no-web"]
         return run.ServerSpec(argv, "chatline" if name.startswith("chatline") else "chat")
     if name == "broadcast":
         return run.ServerSpec([str(Path(args.broadcast_server).resolve()), "--port", "0", "--no-echo"],

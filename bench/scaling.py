@@ -142,7 +142,7 @@ def run_config(args, instances, use_redis):
             procs.append(r)
             wait_port(redis_port)
         for i in range(instances):
-            argv = [args.chat_server, "--port", "0", "--no-line-mode"]
+            argv = [args.chat_server, "--port", "0", "--no-line-mode", "--no-web"]
             if use_redis:
                 argv += ["--redis", f"redis://127.0.0.1:{redis_port}"]
             p, line = start(argv, "listening on ")

@@ -3,8 +3,11 @@
 // tests/chat_client.py) connect to --port; people with nothing but nc or
 // telnet connect to --line-port and chat in the same rooms:
 //
-//   chat_server [--host 127.0.0.1] [--port 9999] [--line-port 9998]
+//   chat_server [--host 127.0.0.1] [--port 9999] [--line-port 9998] [--web-port 8080]
 //   nc 127.0.0.1 9998
+//
+// Browsers open http://127.0.0.1:8080/ (the chat page, speaking to the
+// server over a WebSocket at /ws) and chat in the same rooms too.
 //
 // Several chat servers become one chat through Redis (docs/SCALING.md):
 //
@@ -14,7 +17,7 @@
 // and share each room's last N messages, replayed to joiners on every
 // server, with --redis-history N (instead of --history N).
 //
-// With --tls-cert FILE --tls-key FILE both ports speak TLS (chat_client
+// With --tls-cert FILE --tls-key FILE every port speaks TLS (https:// for the web port) (chat_client
 // --tls; `openssl s_client -quiet -connect 127.0.0.1:9998` for line mode).
 // With --token SECRET every client must send `/auth SECRET` before its
 // nickname (chat_client --token SECRET).
@@ -65,8 +68,9 @@ std::string stats(const parley::chat::server& server) {
 
 int main(int argc, char** argv) {
     parley::chat::server_options options;
-    std::uint16_t line_port = 9998;
-    bool frames_only = false;
+    std::uint16_t line_port = 9998, web_port = 8080;
+    bool frames_only = false, no_web = false;
+    std::string web_origin;
     std::size_t history = 0, redis_history = 0;
     unsigned threads = 1;
     std::string redis_url;
@@ -81,7 +85,12 @@ int main(int argc, char** argv) {
     cli.option("--host", options.host, "address to listen on")
         .option("--port", options.port, "port for framed clients, 0 for any free one")
         .option("--line-port", line_port, "port for line mode (nc, telnet), 0 for any free one")
-        .flag("--no-line-mode", frames_only, "serve framed clients only")
+        .flag("--no-line-mode", frames_only, "no line mode")
+        .option("--web-port", web_port, "port for browsers (the chat page, WebSocket), 0 for any free one")
+        .flag("--no-web", no_web, "no web port")
+        .option("--web-origin", web_origin,
+                "origin whose pages may use the WebSocket (e.g. https://chat.example.org); "
+                "default: the page's own")
         .option("--prompt", options.prompt, "the text asking for a nickname")
         .option("--history", history, "messages per room replayed to joiners", std::size_t{0},
                 std::size_t{10000})
@@ -139,6 +148,9 @@ int main(int argc, char** argv) {
 #endif
     }
     options.line_port = frames_only ? std::nullopt : std::optional<std::uint16_t>(line_port);
+    options.web_port = no_web ? std::nullopt : std::optional<std::uint16_t>(web_port);
+    if (!web_origin.empty())
+        options.web_origins.push_back(web_origin);
     // Bytes bound too: rooms come and go with their members, so this is
     // what each live room may keep.
     options.history = {.max_messages = history, .max_bytes = 256 * 1024};
@@ -191,10 +203,14 @@ int main(int argc, char** argv) {
     std::cout << "listening on "
               << parley::examples::to_string({address, server.local_port()}) << std::endl;
     if (options.tls)
-        std::cout << "TLS on both ports" << std::endl;
+        std::cout << "TLS on every port" << std::endl;
     if (server.line_port() != 0)
         std::cout << "line mode on "
                   << parley::examples::to_string({address, server.line_port()}) << std::endl;
+    if (server.web_port() != 0)
+        std::cout << "web page on " << (options.tls ? "https://" : "http://")
+                  << parley::examples::to_string({address, server.web_port()})
+                  << "/ (open it in a browser)" << std::endl;
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::signal_set usr1(ioc, SIGUSR1);

@@ -71,7 +71,7 @@ wait_file() {
 }
 
 # --- the server ---------------------------------------------------------------------
-"$server" --port 0 --line-port 0 >"$tmp/server.log" 2>&1 &
+"$server" --port 0 --line-port 0 --no-web >"$tmp/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do
     grep -q '^listening on ' "$tmp/server.log" && break
@@ -122,7 +122,7 @@ stop_server() {
 }
 start_server() {
     : >"$tmp/server.log"
-    "$server" --port "$port" --line-port 0 >"$tmp/server.log" 2>&1 &
+    "$server" --port "$port" --line-port 0 --no-web >"$tmp/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
         grep -q '^listening on ' "$tmp/server.log" && return 0

@@ -43,7 +43,7 @@ TEST_CASE("chat_server: framed and nc users chat; SIGTERM and SIGINT stop it cle
     for (int signal : {SIGTERM, SIGINT}) {
         INFO("signal " << signal);
         parley::test::server_process server(parley::test::example_path("chat_server"),
-                                            {"--port", "0", "--line-port", "0"});
+                                            {"--port", "0", "--line-port", "0", "--web-port", "0"});
         const auto line_port = server.wait_for_line("line mode on 127.0.0.1:", patience);
         REQUIRE(line_port.has_value());
 
@@ -72,14 +72,14 @@ TEST_CASE("chat_server: framed and nc users chat; SIGTERM and SIGINT stop it cle
 
 TEST_CASE("chat_server: a port in use is a clear error") {
     parley::test::server_process first(parley::test::example_path("chat_server"),
-                                       {"--port", "0", "--no-line-mode"});
+                                       {"--port", "0", "--no-line-mode", "--no-web"});
     const auto [status, out] = run(parley::test::example_path("chat_server") + " --port " +
-                                   std::to_string(first.port()) + " --line-port 0");
+                                   std::to_string(first.port()) + " --line-port 0 --web-port 0");
     CHECK(status == 1);
     CHECK(out.find("cannot listen on 127.0.0.1:" + std::to_string(first.port())) !=
           std::string::npos);
     const auto [usage_status, usage] =
-        run(parley::test::example_path("chat_server") + " --port 70000");
+        run(parley::test::example_path("chat_server") + " --port 70000 --no-web");
     CHECK(usage_status == 2);
     CHECK(usage.find("invalid value '70000' for --port") != std::string::npos);
 }

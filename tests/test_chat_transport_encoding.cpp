@@ -33,3 +33,19 @@ TEST_CASE("transport encoding: lazy encodings encode each form once, on first us
     CHECK(enc.get(0).get() != a.get());
     CHECK(enc.get(7).get() == enc.get(0).get()); // an unknown encoding falls back to framed
 }
+
+TEST_CASE("transport encoding: websocket is the JSON in one unmasked text frame") {
+    const pc::event e = pc::join_event{"lobby", "alice", "2024-05-01T12:34:56.789Z"};
+    const std::string json = pc::to_json(e);
+    const std::string frame = bytes_of(tr::encode(e, tr::encoding::websocket));
+    REQUIRE(json.size() < 126);
+    REQUIRE(frame.size() == json.size() + 2);
+    CHECK(static_cast<unsigned char>(frame[0]) == 0x81); // FIN, text
+    CHECK(static_cast<unsigned char>(frame[1]) == json.size()); // no mask bit, 7-bit length
+    CHECK(frame.substr(2) == json);
+    // Longer events take the 16-bit length form.
+    const pc::event long_one = pc::notice_event{"info", std::string(300, 'x')};
+    const std::string big = bytes_of(tr::encode(long_one, tr::encoding::websocket));
+    CHECK(static_cast<unsigned char>(big[1]) == 126);
+    CHECK(big.substr(4) == pc::to_json(long_one));
+}

@@ -1,5 +1,5 @@
 // The chat transports' input decoders (parley/chat/transport/readers.hpp),
-// over loopback TCP.
+// run by a session's read loop over loopback TCP.
 #include <parley/chat/transport/readers.hpp>
 
 #include <doctest/doctest.h>
@@ -23,7 +23,6 @@ namespace {
 struct recorder {
     std::vector<std::string> inputs; // errors as "!code"
     bool finished = false;
-    std::error_code failed;
     void on_batch(parley::chat::core::conn_id, tr::input_batch batch, std::function<void()> resume) {
         for (auto& in : batch.inputs)
             inputs.push_back(in.error ? "!" + std::string(parley::chat::to_string(*in.error))
@@ -31,7 +30,6 @@ struct recorder {
         finished = batch.finished;
         resume();
     }
-    void on_read_failed(parley::chat::core::conn_id, std::error_code ec) { failed = ec; }
 };
 
 struct pair_fixture {
@@ -60,7 +58,7 @@ struct pair_fixture {
 TEST_CASE("line reader: CRLF and LF lines, an over-long line, a last line without newline") {
     pair_fixture f;
     auto sink = std::make_shared<recorder>();
-    std::make_shared<tr::line_reader<tcp::socket, recorder>>(f.server, sink, 1, 8)->start();
+    f.server->read_with(tr::line_input<recorder>(sink, 1, 8));
     f.send("alice\r\nhel");
     f.send("lo\n123456789\nok\nlast");
     f.client.shutdown(tcp::socket::shutdown_send);
@@ -72,7 +70,7 @@ TEST_CASE("frame reader: frames in one read are one batch; an oversized frame is
     pair_fixture f;
     f.server->stream().max_payload(16);
     auto sink = std::make_shared<recorder>();
-    tr::read_frames(f.server, sink, 1);
+    f.server->read_with(tr::frame_input<recorder>(sink, 1));
     f.send(std::string("\0\0\0\x05hello\0\0\0\x02hi", 15));
     REQUIRE(f.run_until([&] { return sink->inputs.size() == 2; }));
     CHECK(sink->inputs == std::vector<std::string>{"hello", "hi"});
@@ -84,10 +82,36 @@ TEST_CASE("frame reader: frames in one read are one batch; an oversized frame is
 TEST_CASE("frame reader: the peer's FIN finishes the input") {
     pair_fixture f;
     auto sink = std::make_shared<recorder>();
-    tr::read_frames(f.server, sink, 1);
+    f.server->read_with(tr::frame_input<recorder>(sink, 1));
     f.send(std::string("\0\0\0\x03" "bye", 7));
     f.client.shutdown(tcp::socket::shutdown_send);
     REQUIRE(f.run_until([&] { return sink->finished; }));
     CHECK(sink->inputs == std::vector<std::string>{"bye"});
-    CHECK_FALSE(sink->failed);
+    CHECK(f.server->is_open()); // a FIN leaves the closing to the core
+}
+
+TEST_CASE("frame reader: a FIN inside a frame closes the session with truncated_frame") {
+    pair_fixture f;
+    auto sink = std::make_shared<recorder>();
+    std::error_code reason;
+    f.server->on_close([&](parley::session_base&, std::error_code ec) { reason = ec; });
+    f.server->read_with(tr::frame_input<recorder>(sink, 1));
+    f.send(std::string("\0\0\0\x05he", 6));
+    f.client.shutdown(tcp::socket::shutdown_send);
+    REQUIRE(f.run_until([&] { return bool(reason); }));
+    CHECK(reason == parley::error::truncated_frame);
+    CHECK_FALSE(sink->finished);
+    CHECK(sink->inputs.empty());
+}
+
+TEST_CASE("line reader: a partial line waits in the line decoder, not in the session's buffer") {
+    pair_fixture f;
+    auto sink = std::make_shared<recorder>();
+    f.server->read_with(tr::line_input<recorder>(sink, 1, 64));
+    f.send("alice\npart");
+    REQUIRE(f.run_until([&] { return sink->inputs.size() == 1; }));
+    CHECK(f.server->stream().buffered_input().empty());
+    f.send("ial\n");
+    REQUIRE(f.run_until([&] { return sink->inputs.size() == 2; }));
+    CHECK(sink->inputs[1] == "partial");
 }

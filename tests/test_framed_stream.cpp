@@ -1397,3 +1397,37 @@ TEST_CASE("framed_stream: move construction keeps the stream working") {
     auto moved = std::move(p.b);
     CHECK(as_string_view(moved.read_frame()) == "two");
 }
+
+TEST_CASE("framed_stream: raw input reads append to what is not consumed; EOF leaves it readable") {
+    asio::io_context io;
+    stream_pair<local_owned> p(io);
+    p.b.read_chunk_size(16); // a buffer the input fills: it must grow, not stall
+    std::string seen;
+    std::error_code end;
+    bool inside_initiation = false;
+    std::function<void()> next = [&] {
+        inside_initiation = true;
+        p.b.async_read_some_input([&](std::error_code ec, std::size_t) {
+            CHECK_FALSE(inside_initiation);
+            const auto in = p.b.buffered_input();
+            seen.assign(reinterpret_cast<const char*>(in.data()), in.size());
+            if (ec) {
+                end = ec;
+                return;
+            }
+            // Consumes up to the last '|' only: the rest waits for more bytes.
+            const auto bar = seen.rfind('|');
+            p.b.consume_input(bar == std::string::npos ? 0 : bar + 1);
+            next();
+        });
+        inside_initiation = false;
+    };
+    next();
+    raw_write(p.a.next_layer(), std::string(100, 'x') + "|tail");
+    p.a.next_layer().shutdown(asio::socket_base::shutdown_send);
+    run(io);
+    CHECK(end == asio::error::eof);
+    CHECK(seen == "tail");
+    p.b.consume_input(1000); // more than held: all of it
+    CHECK(p.b.buffered_input().empty());
+}

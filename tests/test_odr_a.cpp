@@ -24,6 +24,7 @@
 #include <parley/codec/frame_codec.hpp>
 #include <parley/stream/framed_stream.hpp>
 #include <parley/hub/hub.hpp>
+#include <parley/hub/input_decoder.hpp>
 #include <parley/codec/line_codec.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/hub/outbound_budget.hpp>

@@ -252,7 +252,7 @@ struct cluster {
     void kill(std::size_t i) { REQUIRE(servers.at(i)->terminate(SIGKILL)); }
 
     parley::test::server_process& add(unsigned threads = 1) {
-        std::vector<std::string> args{"--port", "0", "--no-line-mode", "--redis", redis.url(),
+        std::vector<std::string> args{"--port", "0", "--no-line-mode", "--no-web", "--redis", redis.url(),
                                       "--redis-heartbeat-ms", std::to_string(heartbeat.count()),
                                       "--redis-expiry-ms", std::to_string(expiry.count()),
                                       "--threads", std::to_string(threads)};
@@ -547,7 +547,7 @@ TEST_CASE("redis backplane: no Redis at start: serve locally, say so once, stop 
     // at once, and the retries go on with backoff until the stop.
     const std::uint16_t nothing = free_port();
     parley::test::server_process s(parley::test::example_path("chat_server"),
-                                   {"--port", "0", "--no-line-mode", "--redis",
+                                   {"--port", "0", "--no-line-mode", "--no-web", "--redis",
                                     "redis://127.0.0.1:" + std::to_string(nothing)});
     REQUIRE_MESSAGE(eventually([&] { return s.output().find("cannot reach") != std::string::npos; }),
                     s.output());

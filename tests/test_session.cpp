@@ -1,5 +1,6 @@
-// session<Stream> over real loopback TCP: the read loop, the queue written
-// by gathered writes, close() and abort(), the close handlers' reasons.
+// session<Stream> over real loopback TCP: the read loops (frames, or bytes
+// handed to a decoder with holds), the queue written by gathered writes,
+// close(), close(last) and abort(), the close handlers' reasons.
 #include <parley/hub/session.hpp>
 
 #include <parley/hub/hub.hpp>
@@ -17,7 +18,9 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -218,3 +221,192 @@ TEST_CASE("session: sessions that are not thread-safe share one posted flush per
     work.reset();
 }
 
+
+namespace {
+
+// A decoder of "\n"-terminated lines, one line per decode() call (the
+// session calls it again while bytes are left): what each line does is the
+// test's. At the end of input it records the bytes left over and the
+// reason, then closes the session.
+struct line_splitter {
+    struct state {
+        std::mutex mutex;
+        std::vector<std::string> lines;
+        std::promise<std::pair<std::string, std::error_code>> end;
+        std::size_t count() {
+            std::lock_guard lock(mutex);
+            return lines.size();
+        }
+    };
+    std::shared_ptr<state> st = std::make_shared<state>();
+    std::function<parley::read_action(session&, const std::string&)> on_line =
+        [](session&, const std::string&) { return parley::read_action::more; };
+
+    parley::decode_result decode(session& s, parley::input_view bytes) {
+        const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        const auto newline = text.find('\n');
+        if (newline == std::string_view::npos)
+            return {0, parley::read_action::more};
+        std::string line(text.substr(0, newline));
+        {
+            std::lock_guard lock(st->mutex);
+            st->lines.push_back(line);
+        }
+        return {newline + 1, on_line(s, line)};
+    }
+    void finish(session& s, parley::input_view rest, std::error_code ec) {
+        st->end.set_value({std::string(reinterpret_cast<const char*>(rest.data()), rest.size()), ec});
+        s.close();
+    }
+};
+
+static_assert(parley::input_decoder<line_splitter, session>);
+
+template <class Pred>
+bool eventually(Pred done, std::chrono::milliseconds bound = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    return done();
+}
+
+} // namespace
+
+TEST_CASE("session: read_with holds reading at the decoder's word until release_reading()") {
+    loopback l;
+    auto [s, client] = l.connect();
+    line_splitter d;
+    auto st = d.st;
+    d.on_line = [](session&, const std::string& line) {
+        return line == "hold" ? parley::read_action::hold : parley::read_action::more;
+    };
+    asio::dispatch(s->get_executor(), [s = s, d] { s->read_with(d); });
+    // "b" arrives with the hold, in the same read: it waits in the buffer.
+    client.send(std::string_view("a\nhold\nb\n"));
+    REQUIRE(eventually([&] { return st->count() >= 2; }));
+    client.send(std::string_view("c\n"));
+    std::this_thread::sleep_for(100ms); // a window for a wrong decode to happen
+    CHECK(st->count() == 2);
+    s->release_reading(); // from another thread, as a transport's core would
+    REQUIRE(eventually([&] { return st->count() == 4; }));
+    std::lock_guard lock(st->mutex);
+    CHECK(st->lines == std::vector<std::string>{"a", "hold", "b", "c"});
+}
+
+TEST_CASE("session: a decoder closes with a last message; the peer gets it, then EOF") {
+    loopback l;
+    auto [s, client] = l.connect();
+    auto reason = loopback::close_reason(*s);
+    line_splitter d;
+    d.on_line = [](session& self, const std::string& line) {
+        if (line != "quit")
+            return self.send(frame("echo " + line)), parley::read_action::more;
+        self.close(frame("bye"));
+        CHECK_FALSE(self.send(frame("after the last"))); // refused: closing
+        self.close(frame("second last")); // dropped: one last message only
+        return parley::read_action::stop;
+    };
+    asio::dispatch(s->get_executor(), [s = s, d] { s->read_with(d); });
+    client.send(std::string_view("hi\nquit\nignored\n"));
+    CHECK(client.recv_frame() == "echo hi");
+    CHECK(client.recv_frame() == "bye");
+    std::error_code ec;
+    client.recv_frame(5s, ec);
+    CHECK(ec == asio::error::eof);
+    CHECK(loopback::wait(reason) == parley::error::session_closed);
+}
+
+TEST_CASE("session: close(last) queues past a full queue, without dropping, and sends it last") {
+    loopback l;
+    const parley::queue_limits limits{.max_bytes = 256 * 1024, .max_messages = 1000,
+                                      .policy = parley::overflow_policy::drop_oldest};
+    auto [s, client] = l.connect({.queue = limits});
+    auto reason = loopback::close_reason(*s);
+    // Nobody reads: the socket buffers fill, then the queue.
+    const auto big = frame(std::string(16 * 1024, 'x'));
+    for (int i = 0; i < 10000 && s->stats().queued_bytes + big->size() <= limits.max_bytes; ++i)
+        REQUIRE(s->send(big));
+    REQUIRE(s->stats().queued_bytes + big->size() > limits.max_bytes);
+    const auto dropped = s->stats().dropped_messages;
+    const std::string bye = "bye" + std::string(16 * 1024, 'z'); // a send would drop for it
+    s->close(frame(bye));
+    CHECK(s->stats().dropped_messages == dropped);
+    CHECK(s->stats().peak_queued_bytes > limits.max_bytes);
+    std::string last;
+    std::error_code ec;
+    for (int i = 0; i < 10000; ++i) {
+        auto f = client.recv_frame(5s, ec);
+        if (ec)
+            break;
+        last = std::move(f);
+    }
+    CHECK(ec == asio::error::eof);
+    CHECK(last == bye);
+    CHECK(loopback::wait(reason) == parley::error::session_closed);
+}
+
+TEST_CASE("session: at EOF the decoder gets the partial input left, and closes when it likes") {
+    loopback l;
+    auto [s, client] = l.connect();
+    auto reason = loopback::close_reason(*s);
+    line_splitter d;
+    auto end = d.st->end.get_future();
+    asio::dispatch(s->get_executor(), [s = s, d] { s->read_with(d); });
+    client.send(std::string_view("whole\npart"));
+    client.shutdown(parley::shutdown_type::send);
+    REQUIRE(end.wait_for(10s) == std::future_status::ready);
+    const auto [rest, ec] = end.get();
+    CHECK(rest == "part");
+    CHECK(ec == asio::error::eof);
+    CHECK(d.st->count() == 1);
+    CHECK(loopback::wait(reason) == parley::error::session_closed); // its close(), not the EOF
+}
+
+TEST_CASE("session: back-pressure pauses a decoder-driven publisher until its reader drains") {
+    loopback l;
+    // The reader: a queue that holds publishers above 64 KiB, a small
+    // socket buffer, a peer that does not read yet.
+    auto [reader, reader_client] = l.connect(
+        {.queue = {.max_bytes = 8 * 1024 * 1024, .max_messages = 10000,
+                   .policy = parley::overflow_policy::backpressure, .high_water = 64 * 1024},
+         .write_timeout = 20s});
+    reader->stream().next_layer().set_option(asio::socket_base::send_buffer_size(4096));
+    auto [publisher, publisher_client] = l.connect();
+    publisher->stream().read_chunk_size(1024); // about one line per read
+    constexpr std::size_t lines = 200;
+    const auto big = frame(std::string(16 * 1024, 'y'));
+    line_splitter d;
+    auto st = d.st;
+    d.on_line = [r = reader, big](session&, const std::string&) {
+        r->send(big);
+        return parley::read_action::more;
+    };
+    asio::dispatch(publisher->get_executor(), [p = publisher, d] { p->read_with(d); });
+    auto sender = std::async(std::launch::async, [&c = publisher_client] {
+        const std::string line(999, 'p');
+        for (std::size_t i = 0; i < lines; ++i)
+            c.send(line + "\n", 10s);
+    });
+    REQUIRE(eventually([&] { return publisher->stats().read_pauses >= 1; }));
+    // The reader's peer reads nothing: the pauses end as long as the socket
+    // buffers take bytes, then the publisher stays paused, its lines unread.
+    std::size_t decoded = 0;
+    REQUIRE(eventually([&] {
+        decoded = st->count();
+        std::this_thread::sleep_for(200ms);
+        return st->count() == decoded;
+    }));
+    CHECK(decoded < lines);
+    // The reader drains: the publisher reads on, and nothing was lost.
+    std::size_t received = 0;
+    std::error_code ec;
+    while (received < lines && !ec) {
+        reader_client.recv_frame(10s, ec);
+        received += ec ? 0 : 1;
+    }
+    CHECK(received == lines);
+    CHECK(eventually([&] { return st->count() == lines; }));
+    sender.get();
+    CHECK(reader->stats().dropped_messages == 0);
+    CHECK(reader->is_open());
+}

@@ -22,6 +22,7 @@ class recording_session final : public parley::session_base,
 public:
     explicit recording_session(const parley::session_options& options) : session_base(options) {}
 
+    using session_base::close; // close(last)
     void close() override { closing_ = true; }
     void abort(std::error_code reason) override {
         aborted.push_back(reason);
@@ -101,4 +102,32 @@ TEST_CASE("session_base: a full shared budget refuses the sessions past their re
     REQUIRE(slow->aborted.size() == 1);
     CHECK(slow->aborted[0] == parley::error::slow_consumer);
     CHECK(budget->used() == 61); // the slow session's bytes were given back
+}
+
+TEST_CASE("session_base: close(last) queues its message past a full queue, once, then refuses") {
+    auto s = std::make_shared<recording_session>(
+        parley::session_options{.queue = {.max_bytes = 100, .max_messages = 2}});
+    CHECK(s->send(frame(40)));
+    CHECK(s->send(frame(40)));
+    CHECK(s->flushes == 1);
+    s->close(frame(200)); // over both limits, and no slow_consumer for it
+    CHECK(s->aborted.empty());
+    CHECK(s->stats().queued_messages == 3);
+    CHECK(s->stats().queued_bytes > 100);
+    CHECK(s->flushes == 1); // the pending flush writes it
+    CHECK_FALSE(s->is_open());
+    CHECK_FALSE(s->send(frame(1)));  // refused: closing
+    s->close(frame(1));              // a second last message is dropped
+    CHECK(s->stats().queued_messages == 3);
+    CHECK(s->aborted.empty());
+}
+
+TEST_CASE("session_base: close(last) on an idle session schedules the flush that sends it") {
+    auto s = std::make_shared<recording_session>(parley::session_options{});
+    s->close(frame(5));
+    CHECK(s->flushes == 1);
+    CHECK(s->stats().queued_messages == 1);
+    s->abort(parley::error::shut_down);
+    s->close(frame(5)); // after abort(): nothing
+    CHECK(s->stats().queued_messages == 0);
 }

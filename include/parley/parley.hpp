@@ -17,6 +17,7 @@
 #include <parley/http/response.hpp>
 #include <parley/http/response_parser.hpp>
 #include <parley/hub/hub.hpp>
+#include <parley/hub/input_decoder.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/hub/outbound_budget.hpp>
 #include <parley/hub/outbound_queue.hpp>

@@ -51,6 +51,13 @@ class chat_server;
 /// TLS for a chat server's ports (server_options::tls). Made by
 /// parley::chat::make_tls() in parley/chat/tls.hpp, the one chat header
 /// that needs OpenSSL; this interface keeps the server itself free of it.
+/// Which of a server's ports a connection came in on.
+enum class port_kind : unsigned char {
+    framed, ///< JSON events in length-prefixed frames
+    line,   ///< text lines (nc, telnet)
+    web,    ///< HTTP: the chat page, and the chat over a WebSocket
+};
+
 class tls_layer {
 public:
     virtual ~tls_layer() = default;
@@ -60,7 +67,7 @@ private:
     // Performs the server handshake on `socket`, then hands the TLS stream
     // to server.adopt(); reports failures to server.handshake_failed().
     virtual void accept(const std::shared_ptr<detail::chat_server>& server,
-                        asio::ip::tcp::socket socket, bool line, std::string peer) const = 0;
+                        asio::ip::tcp::socket socket, port_kind kind, std::string peer) const = 0;
 };
 
 /// Counters of refused connections and clients (see server::security()).
@@ -75,6 +82,11 @@ struct security_counters {
     std::uint64_t tls_handshakes_refused = 0;
     /// Clients that presented a wrong access token (and were closed).
     std::uint64_t access_denied = 0;
+    /// Web port: requests answered with an HTTP error (malformed, too
+    /// large, another site's origin, an unknown path).
+    std::uint64_t web_requests_refused = 0;
+    /// Web port: connections that sent no whole request head in time.
+    std::uint64_t web_request_timeouts = 0;
 };
 
 /// Flood control: a token bucket on each client's inputs, in messages and
@@ -123,6 +135,17 @@ struct server_options {
     std::uint16_t port = 9999;
     /// Port for line-mode clients; 0 picks a free one; nullopt: no line mode.
     std::optional<std::uint16_t> line_port = 9998;
+    /// Port for browsers (docs/PROTOCOL.md §1b): `GET /` is the chat page,
+    /// `GET /ws` the chat over a WebSocket. 0 picks a free one; nullopt
+    /// (the default): none.
+    std::optional<std::uint16_t> web_port{};
+    /// Origins (e.g. "https://chat.example.org") whose pages may open the
+    /// chat's WebSocket. Empty: the page's own origin only, so another
+    /// site's page cannot chat in its visitor's name.
+    std::vector<std::string> web_origins{};
+    /// A web connection that has not sent its whole request head by then
+    /// is closed.
+    std::chrono::milliseconds web_request_timeout = std::chrono::seconds(10);
     /// Text of the welcome event (line mode: the first line).
     std::string prompt = std::string(default_prompt);
     /// The room every client joins once it has a nickname.
@@ -254,6 +277,8 @@ public:
     std::uint16_t local_port() const;
     /// The line-mode port actually bound, or 0 without line mode.
     std::uint16_t line_port() const;
+    /// The web port actually bound, or 0 without one.
+    std::uint16_t web_port() const;
 
     /// Stops accepting, sends every client a "shutdown" notice, closes each
     /// connection once its queue is written (or after close_timeout). Once
@@ -316,6 +341,7 @@ inline void server::start() {
 inline void server::start(std::error_code& ec) { impl_->start(ec); }
 inline std::uint16_t server::local_port() const { return impl_->frame_port(); }
 inline std::uint16_t server::line_port() const { return impl_->line_port(); }
+inline std::uint16_t server::web_port() const { return impl_->web_port(); }
 inline void server::stop() { impl_->stop(); }
 inline void server::stop(std::chrono::milliseconds flush_deadline) { impl_->stop(flush_deadline); }
 inline limit_counters server::limit_counters() const { return impl_->limits(); }

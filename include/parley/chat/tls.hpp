@@ -58,7 +58,7 @@ private:
     using stream_type = parley::tls::stream;
 
     void accept(const std::shared_ptr<chat_server>& server, asio::ip::tcp::socket socket,
-                bool line, std::string peer) const override {
+                port_kind kind, std::string peer) const override {
         // Shared: the handshake's handler and a stop() may both reach it.
         auto stream = std::make_shared<stream_type>(std::move(socket), ctx_);
         const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -76,7 +76,7 @@ private:
             return; // the socket closes with the stream
         parley::tls::async_handshake(
             *stream, asio::ssl::stream_base::server, timeout_,
-            [server, stream, id, line, peer = std::move(peer)](std::error_code ec) mutable {
+            [server, stream, id, kind, peer = std::move(peer)](std::error_code ec) mutable {
                 server->handshake_ended(id);
                 if (ec) {
                     server->handshake_failed(peer, ec, parley::tls::describe(*stream, ec));
@@ -84,7 +84,7 @@ private:
                     stream->lowest_layer().close(ignored);
                     return;
                 }
-                server->adopt(std::move(*stream), line, std::move(peer));
+                server->adopt(std::move(*stream), kind, std::move(peer));
             });
     }
 

@@ -100,6 +100,7 @@ public:
     }
 
     std::span<const std::byte> data() const noexcept { return {data_ + begin_, end_ - begin_}; }
+    std::span<std::byte> data() noexcept { return {data_ + begin_, end_ - begin_}; }
     std::size_t size() const noexcept { return end_ - begin_; }
     bool empty() const noexcept { return begin_ == end_; }
     bool allocated() const noexcept { return data_ != nullptr; }

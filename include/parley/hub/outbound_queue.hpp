@@ -96,6 +96,15 @@ public:
         return push_slow(m, size, dropped);
     }
 
+    /// Queues `m` whatever the limits and the policy: a session's last
+    /// message before it closes (session_base::close(const message_ptr&)),
+    /// which it takes at most once. The caller added the queue's reference.
+    void push_beyond_limits(const message& m) {
+        if (count_ == capacity_)
+            grow();
+        append(&m, m.size());
+    }
+
     /// Lends up to `out.size()` front buffers for one gathered write (the
     /// first may be the unsent tail of a partly written message). They stay
     /// valid until the matching consume(). Returns how many were filled.

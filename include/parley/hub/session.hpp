@@ -6,10 +6,12 @@
 
 #include <parley/error.hpp>
 #include <parley/stream/framed_stream.hpp>
+#include <parley/hub/input_decoder.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/hub/outbound_budget.hpp>
 #include <parley/hub/outbound_queue.hpp>
 #include <parley/hub/session_base.hpp>
+#include <parley/detail/decoder_slot.hpp>
 #include <parley/detail/flush_list.hpp>
 #include <parley/detail/handler_memory.hpp>
 #include <parley/detail/optional_mutex.hpp>
@@ -18,6 +20,7 @@
 
 #include <asio/bind_allocator.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
@@ -104,6 +107,23 @@ public:
         read_next();
     }
 
+    /// Starts the read loop with `decoder` (see input_decoder): the bytes
+    /// the peer sends are read into the stream's own read buffer, which an
+    /// idle session does not hold, and handed to the decoder, which says
+    /// how many it consumed and whether to read on, hold reading until a
+    /// release_reading(), or stop. The decoder lives as long as the
+    /// session reads, at most until it closes. Call once, instead of
+    /// read_frames(), on the session's executor.
+    template <class Decoder>
+        requires input_decoder<std::decay_t<Decoder>, session>
+    void read_with(Decoder&& decoder) {
+        decoder_ = std::make_unique<detail::decoder_of<session, std::decay_t<Decoder>>>(
+            std::forward<Decoder>(decoder));
+        // Bytes already in the stream (framed_stream::unread()) first.
+        undecoded_ = !stream_.buffered_input().empty();
+        read_next();
+    }
+
     void close() override {
         {
             // Refuse new messages from now on, whatever thread this is.
@@ -114,6 +134,8 @@ public:
         }
         asio::dispatch(get_executor(), [self = this->shared_from_this()] { self->flush(); });
     }
+
+    using session_base::close; // close(last)
 
     void abort(std::error_code reason) override {
         {
@@ -176,6 +198,8 @@ private:
     }
 
     void read_next() {
+        if (decoder_)
+            return read_input();
         stream_.async_read_frame(
             [self = this->shared_from_this()](std::error_code ec, frame_view frame) {
                 if (self->closed_)
@@ -372,6 +396,8 @@ private:
             socket.close(ignored);
         on_frame_ = nullptr;
         on_batch_ = nullptr;
+        if (!decoding_)
+            decoder_.reset(); // else once its call returns
         notify_closed(reason);
     }
 
@@ -437,10 +463,17 @@ private:
         });
     }
 
+    // read_with()'s loop (parley/hub/impl/session.hpp).
+    void read_input();
+    void on_input(std::error_code ec);
+
     stream_type stream_;
     detail::flush_list<session_base>* flush_list_ = nullptr; // see the constructor
     frame_handler on_frame_;
     batch_handler on_batch_;
+    std::unique_ptr<detail::decoder_slot<session>> decoder_;
+    bool decoding_ = false; // a decoder call is running: shut() must not destroy it
+    bool undecoded_ = false; // the decoder held with bytes left: decode them before reading
     std::vector<asio::const_buffer> write_buffers_;
     std::vector<std::byte> coalesced_; // write_async's copy of several messages
     std::chrono::milliseconds write_timeout_;
@@ -450,5 +483,7 @@ private:
 };
 
 } // namespace parley
+
+#include <parley/hub/impl/session.hpp>
 
 #endif

@@ -149,6 +149,48 @@ public:
 
     /// Stops reading, sends everything queued, then closes.
     virtual void close() = 0;
+    /// Like close(), with `last` queued after everything already queued
+    /// even when the queue is full or closing has begun: the peer's last
+    /// message, such as why it is being closed. It bypasses the queue's
+    /// limits and the shared budget, and only once per session (a second
+    /// last message is dropped; the close goes on). The write deadline
+    /// (session_options::write_timeout), if any, bounds the wait for a
+    /// peer that does not read; without one, abort() does. Does nothing
+    /// more after abort(). Thread-safe.
+    void close(const message_ptr& last) {
+        if (!last)
+            return close();
+        {
+            detail::optional_lock lock(mutex_);
+            if (closed_ || aborting_ || last_queued_)
+                return;
+            last_queued_ = true;
+            closing_ = true;
+            queue_.push_beyond_limits(*last);
+            last->add_ref();
+            if (budget_) {
+                budget_->charge(last->size());
+                budget_->note_peak();
+            }
+            if (queue_.bytes() > peak_bytes_)
+                peak_bytes_ = queue_.bytes();
+            if (flush_pending_ || writing_)
+                return; // that flush, or the write's end, sees the close
+            flush_pending_ = true;
+        }
+        schedule_flush();
+    }
+
+    /// Pauses reading: no read of this session starts until
+    /// release_reading() was called as many times (a read in progress
+    /// still completes). What a transport uses to wait until the input it
+    /// decoded was handled elsewhere, on the mechanism that
+    /// overflow_policy::backpressure pauses publishers with: the reading
+    /// resumes once every hold, of either kind, is released. Thread-safe.
+    void hold_reading() noexcept { read_holds_.fetch_add(1, std::memory_order_relaxed); }
+    /// Releases one hold_reading(); the last one resumes reading, on the
+    /// session's executor. Thread-safe.
+    void release_reading() { release_hold(); }
     /// Closes now, dropping whatever is queued. `reason` reaches the close
     /// handlers.
     virtual void abort(std::error_code reason) = 0;
@@ -335,6 +377,7 @@ protected:
     bool closing_ = false;       // close(): no new messages, flush then close
     bool aborting_ = false;      // abort(): no new messages, close at once
     bool closed_ = false;
+    bool last_queued_ = false;   // close(last) queued its message
     std::uint64_t sent_ = 0;
     std::uint64_t dropped_ = 0;
     std::size_t peak_bytes_ = 0;

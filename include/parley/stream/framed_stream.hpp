@@ -10,9 +10,12 @@
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <algorithm>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,6 +31,8 @@ template <class Stream>
 struct framed_read_op;
 template <class Stream>
 struct framed_write_op;
+template <class Stream>
+struct framed_input_op;
 } // namespace detail
 
 /// A frame's payload as handed out by a read: a view into the stream's
@@ -107,6 +112,19 @@ public:
     /// Bytes received but not yet handed out as frames.
     std::size_t buffered_bytes() const noexcept { return buffer_.size() - delivered_; }
 
+    /// Puts bytes already read from the next layer (by whoever had the
+    /// connection before: an HTTP server that read past its request head)
+    /// in front of what is read next.
+    void unread(std::span<const std::byte> bytes) {
+        while (!bytes.empty()) {
+            const auto space = buffer_.prepare(buffer_.size() + bytes.size());
+            const std::size_t n = std::min(space.size(), bytes.size());
+            std::memcpy(space.data(), bytes.data(), n);
+            buffer_.commit(n);
+            bytes = bytes.subspan(n);
+        }
+    }
+
     /// A sentence describing `ec` as this stream met it: for a frame that
     /// was too large, the announced size and the limit.
     std::string describe(std::error_code ec) const {
@@ -155,6 +173,36 @@ public:
     /// them as one buffer, without re-encoding.
     basic_frame_batch<Format> delivered_frames() const noexcept {
         return {buffer_.data().first(delivered_), delivered_count_};
+    }
+
+    /// @}
+    /// @name Reading raw bytes
+    /// For a decoder of another format over the same adaptive buffer (see
+    /// session::read_with): an idle stream holds no buffer either way.
+    /// @{
+
+    /// Starts an asynchronous read of whatever bytes the next layer has,
+    /// appended to those received and not yet consumed (buffered_input()).
+    /// Frames handed out by an earlier frame read are consumed first.
+    /// @code
+    /// void handler(std::error_code ec, std::size_t bytes_received);
+    /// @endcode
+    /// asio::error::eof when the peer closed (whatever is still buffered
+    /// stays readable). The handler is never invoked from within this
+    /// function; cancellation as for async_read_frame().
+    template <asio::completion_token_for<void(std::error_code, std::size_t)> ReadToken>
+    auto async_read_some_input(ReadToken&& token);
+
+    /// The bytes received and not yet consumed, valid until the next read
+    /// or consume_input().
+    std::span<std::byte> buffered_input() noexcept { return buffer_.data().subspan(delivered_); }
+
+    /// Consumes the first `n` bytes of buffered_input() (at most all of
+    /// them). A buffer left empty goes back to the per-thread pool.
+    void consume_input(std::size_t n) noexcept {
+        release_delivered();
+        buffer_.consume(std::min(n, buffer_.size()));
+        buffer_.release_if_empty();
     }
 
     /// @}
@@ -207,6 +255,7 @@ public:
 private:
     template <class> friend struct detail::framed_read_op;
     template <class> friend struct detail::framed_write_op;
+    template <class> friend struct detail::framed_input_op;
 
     // Consumes the frame handed out by the previous read.
     void release_delivered() noexcept;

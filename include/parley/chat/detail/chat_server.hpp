@@ -12,6 +12,9 @@
 #include <parley/chat/core/core.hpp>
 #include <parley/chat/transport/encoding.hpp>
 #include <parley/chat/transport/readers.hpp>
+#include <parley/chat/transport/web_door.hpp>
+#include <parley/chat/transport/websocket_input.hpp>
+#include <parley/detail/read_pause.hpp>
 #include <parley/net/accept_backoff.hpp>
 #include <parley/error.hpp>
 #include <parley/version.hpp>
@@ -100,6 +103,7 @@ public:
     const std::string& start_error() const noexcept { return start_error_; }
     std::uint16_t frame_port() const noexcept { return frame_port_; }
     std::uint16_t line_port() const noexcept { return line_port_; }
+    std::uint16_t web_port() const noexcept { return web_port_; }
     void stop() { stop(options_.close_timeout); }
     void stop(std::chrono::milliseconds flush_deadline);
 
@@ -117,9 +121,10 @@ public:
     }
 
     // Starts the chat on a connected stream: a TCP socket, or a TLS stream
-    // once its handshake is done (parley/chat/tls.hpp calls this).
+    // once its handshake is done (parley/chat/tls.hpp calls this). On the
+    // web port, the request is read first (web_door).
     template <class Stream>
-    void adopt(Stream stream, bool line, std::string peer);
+    void adopt(Stream stream, port_kind kind, std::string peer);
 
     // TLS handshakes (parley/chat/tls.hpp).
     void handshake_failed(const std::string& peer, std::error_code ec, const std::string& why);
@@ -129,9 +134,8 @@ public:
         handshaking_.erase(id);
     }
 
-    // The readers' sink (parley/chat/transport/readers.hpp).
+    // The input decoders' sink (parley/chat/transport/readers.hpp).
     void on_batch(core::conn_id id, transport::input_batch batch, std::function<void()> resume);
-    void on_read_failed(core::conn_id id, std::error_code ec);
 
     // Runs `step` on the core, on the chat strand, then carries out what it
     // asked for (the cluster link's inputs come this way too). Posted, never
@@ -152,10 +156,17 @@ private:
     };
 
     bool listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t port, std::error_code& ec);
-    void accept(asio::ip::tcp::acceptor& acceptor, bool line);
-    void on_accept(asio::ip::tcp::socket socket, bool line);
+    void accept(asio::ip::tcp::acceptor& acceptor, port_kind kind);
+    void on_accept(asio::ip::tcp::socket socket, port_kind kind);
+    // The web port: one HTTP request, then the page, an error or the chat.
     template <class Stream>
-    void begin(std::shared_ptr<session<Stream>> s, bool line, std::string peer);
+    void open_door(Stream stream, std::string peer);
+    template <class Stream>
+    void adopt_websocket(Stream stream, std::string peer, std::string first_bytes);
+    template <class Stream>
+    std::shared_ptr<parley::session<Stream>> enter(Stream stream, transport::encoding how,
+                                                   std::string peer);
+    void web_refused(int status);
     void on_closed(core::conn_id id, std::error_code reason);
 
     // On the chat strand: the core under the lock, the actions after it.
@@ -176,6 +187,7 @@ private:
         std::vector<std::pair<core::conn_id, std::size_t>> drops; // drop_oldest victims
     };
     void deliver(core::conn_id to, session_base& s, const message_ptr& m, delivery& d);
+    void close_connection(connection& conn, const core::close_action& c, const message_ptr& last);
     void rearm();
     void emit(const std::string& line) const {
         if (options_.log)
@@ -186,12 +198,12 @@ private:
     server_options options_;
     asio::strand<asio::any_io_executor> chat_;    // the core, its actions, its timer
     asio::strand<asio::any_io_executor> control_; // acceptors
-    asio::ip::tcp::acceptor frame_acceptor_, line_acceptor_;
+    asio::ip::tcp::acceptor frame_acceptor_, line_acceptor_, web_acceptor_;
     asio::steady_timer wakeup_;
     std::optional<std::chrono::steady_clock::time_point> armed_; // on chat_
     std::atomic<bool> started_{false};
     std::string start_error_;
-    std::uint16_t frame_port_ = 0, line_port_ = 0;
+    std::uint16_t frame_port_ = 0, line_port_ = 0, web_port_ = 0;
     std::shared_ptr<outbound_budget> budget_; // null without a shared bound
     accept_backoff backoff_;                   // on control_
     std::unique_ptr<cluster::link> link_;      // null: on its own
@@ -200,7 +212,8 @@ private:
     core::chat core_;
     std::unordered_map<core::conn_id, connection> connections_;
     security_counters security_{};
-    std::unordered_map<std::uint64_t, std::function<void()>> handshaking_; // TLS, by id
+    std::unordered_map<std::uint64_t, std::function<void()>> handshaking_; // TLS and web, by id
+    std::atomic<std::uint64_t> next_door_{1};
     bool stopping_ = false; // under mutex_
 
     struct hit_counters {
@@ -213,5 +226,6 @@ private:
 
 #include <parley/chat/detail/impl/chat_server.hpp>
 #include <parley/chat/detail/impl/execute.hpp>
+#include <parley/chat/detail/impl/web.hpp>
 
 #endif

@@ -8,6 +8,7 @@
 #include <parley/chat/protocol.hpp>
 #include <parley/codec/frame_codec.hpp>
 #include <parley/hub/message.hpp>
+#include <parley/websocket/frame_writer.hpp>
 
 #include <array>
 #include <cstddef>
@@ -22,8 +23,9 @@ namespace parley::chat::transport {
 enum class encoding : std::size_t {
     framed = 0, ///< JSON events in 4-byte length-prefixed frames (docs/PROTOCOL.md §3)
     line = 1,   ///< readable text lines (docs/PROTOCOL.md §5)
+    websocket = 2, ///< JSON events in WebSocket text messages (server frames, unmasked)
 };
-inline constexpr std::size_t encoding_count = 2;
+inline constexpr std::size_t encoding_count = 3;
 
 /// `e` in `how`; null if it cannot be encoded (over max_event_bytes).
 inline message_ptr encode(const event& e, encoding how) {
@@ -32,9 +34,11 @@ inline message_ptr encode(const event& e, encoding how) {
         text += '\n';
         return make_raw_message(text);
     }
-    static const frame_codec<> codec{max_event_bytes};
     const std::string payload = to_json(e);
     std::error_code ec;
+    if (how == encoding::websocket)
+        return websocket::make_server_text(payload, ec);
+    static const frame_codec<> codec{max_event_bytes};
     return make_frame_message(codec, std::as_bytes(std::span(payload)), ec);
 }
 

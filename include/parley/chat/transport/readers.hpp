@@ -1,29 +1,34 @@
-// parley chat transports: the input decoders, as read loops over a
-// parley::session. Each turns what a peer sends into text inputs handed to
-// a sink in batches (everything one read brought), and reads again only
-// when the sink has handled the batch and calls resume: a client cannot
-// queue more work than one read's worth.
+// parley chat transports: the input decoders, run by a parley::session's
+// read loop (session::read_with). Each turns what a peer sends into text
+// inputs handed to a sink in batches (everything one read brought), and
+// holds the session's reading until the sink has handled the batch and
+// calls resume: a client cannot queue more work than one read's worth. The
+// hold is the session's own (hold_reading), so the hub's back-pressure
+// pauses reach these readers too.
 //
 // The sink (the chat server) provides:
 //   void on_batch(conn_id, input_batch, std::function<void()> resume);
-//   void on_read_failed(conn_id, std::error_code);  // not eof: a broken connection
+// A broken connection (not a FIN) needs no call: the session closes with
+// the error as its reason.
 #ifndef PARLEY_CHAT_TRANSPORT_READERS_HPP
 #define PARLEY_CHAT_TRANSPORT_READERS_HPP
 
 #include <parley/chat/core/types.hpp>
 #include <parley/error.hpp>
+#include <parley/codec/frame_codec.hpp>
 #include <parley/codec/line_codec.hpp>
+#include <parley/hub/input_decoder.hpp>
 #include <parley/hub/session.hpp>
 
-#include <asio/buffer.hpp>
-#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace parley::chat::transport {
@@ -40,109 +45,129 @@ struct input_batch {
     bool finished = false; ///< the peer sends nothing more (FIN)
 };
 
-/// Framed input: each frame's payload is one input.
-template <class Stream, class Sink>
-void read_frames(std::shared_ptr<session<Stream>> s, std::shared_ptr<Sink> sink, core::conn_id id) {
-    s->stream().async_read_frame([s, sink, id](std::error_code ec, frame_view frame) mutable {
-        input_batch batch;
-        if (!ec) {
-            for (;;) {
-                batch.inputs.push_back({std::string(as_string_view(frame)), std::nullopt});
-                auto next = s->stream().read_buffered_frame(ec);
-                if (!next)
-                    break;
-                frame = *next;
-            }
-        }
-        if (ec == asio::error::operation_aborted)
-            return; // the session was closed
-        if (ec == error::frame_too_large) {
-            // The stream cannot be resynchronised: the core says why and closes.
-            batch.inputs.push_back({s->stream().describe(ec), errc::frame_too_large});
-        } else if (ec == asio::error::eof) {
-            batch.finished = s->is_open(); // not if a write failed first: its cause stands
-        } else if (ec) {
-            if (batch.inputs.empty())
-                return sink->on_read_failed(id, ec);
-        }
-        const bool again = !ec;
-        // `resume` may be called from any thread: back to the session's.
-        sink->on_batch(id, std::move(batch), [s, sink, id, again, ec] {
-            asio::dispatch(s->get_executor(), [s, sink, id, again, ec] {
-                if (!again && ec && ec != error::frame_too_large && ec != asio::error::eof)
-                    return sink->on_read_failed(id, ec);
-                if (again && s->is_open())
-                    read_frames(s, sink, id);
-            });
-        });
-    });
+namespace detail {
+// Hands `batch` to the sink; reading resumes when the sink says so, from
+// any thread.
+template <class Session, class Sink>
+void hand_over(Session& s, Sink& sink, core::conn_id id, input_batch batch) {
+    sink.on_batch(id, std::move(batch), [s = s.shared_from_this()] { s->release_reading(); });
 }
 
-/// Line input: text lines, "\n" or "\r\n"; a last line without a newline
-/// before the peer's FIN counts (`printf 'alice\nhello' | nc ...`).
-template <class Stream, class Sink>
-class line_reader : public std::enable_shared_from_this<line_reader<Stream, Sink>> {
-public:
-    line_reader(std::shared_ptr<session<Stream>> s, std::shared_ptr<Sink> sink, core::conn_id id,
-                std::size_t max_line)
-        : session_(std::move(s)), sink_(std::move(sink)), id_(id), lines_(max_line),
-          buffer_(4096) {}
+// At the peer's FIN: the last inputs, unless a write failed first (its
+// cause stands) or the session is closing anyway.
+template <class Session, class Sink>
+void hand_last(Session& s, Sink& sink, core::conn_id id, input_batch batch) {
+    if (!s.is_open())
+        return;
+    batch.finished = true;
+    sink.on_batch(id, std::move(batch), [] {});
+}
+} // namespace detail
 
-    void start() {
-        session_->stream().next_layer().async_read_some(
-            asio::buffer(buffer_), [self = this->shared_from_this()](std::error_code ec,
-                                                                     std::size_t n) {
-                self->on_read(ec, n);
-            });
+/// Framed input: each frame's payload (the limit is the session stream's
+/// max_payload()) is one input. A frame over the limit is reported as an
+/// input error and ends the reading: the stream cannot be resynchronised,
+/// the core says why and closes.
+template <class Sink>
+class frame_input {
+public:
+    frame_input(std::shared_ptr<Sink> sink, core::conn_id id) noexcept
+        : sink_(std::move(sink)), id_(id) {}
+
+    template <class Session>
+    decode_result decode(Session& s, input_view bytes) {
+        using codec_type = typename Session::stream_type::codec_type;
+        const codec_type codec(s.stream().max_payload());
+        input_batch batch;
+        std::size_t used = 0;
+        std::error_code ec;
+        std::uint64_t announced = 0;
+        for (;;) {
+            const input_view rest = bytes.subspan(used);
+            const std::size_t size = codec.frame_size(rest, ec, &announced);
+            if (ec || size == 0 || rest.size() < size)
+                break;
+            const auto payload = rest.subspan(codec_type::header_size, size - codec_type::header_size);
+            batch.inputs.push_back({std::string(as_string_view(payload)), std::nullopt});
+            used += size;
+        }
+        if (ec) {
+            batch.inputs.push_back(
+                {describe_oversize_frame(announced, codec.max_payload()), errc::frame_too_large});
+            sink_->on_batch(id_, std::move(batch), [] {});
+            return {bytes.size(), read_action::stop};
+        }
+        if (batch.inputs.empty())
+            return {used, read_action::more};
+        detail::hand_over(s, *sink_, id_, std::move(batch));
+        return {used, read_action::hold};
+    }
+
+    template <class Session>
+    void finish(Session& s, input_view rest, std::error_code ec) {
+        if (ec != asio::error::eof)
+            return; // the session closes with `ec`
+        if (!rest.empty())
+            return s.abort(error::truncated_frame);
+        detail::hand_last(s, *sink_, id_, {});
     }
 
 private:
-    void on_read(std::error_code ec, std::size_t n) {
+    std::shared_ptr<Sink> sink_;
+    core::conn_id id_;
+};
+
+/// Line input: text lines, "\n" or "\r\n"; a last line without a newline
+/// before the peer's FIN counts (`printf 'alice\nhello' | nc ...`). A line
+/// over `max_line` bytes is discarded and reported as an input error.
+template <class Sink>
+class line_input {
+public:
+    line_input(std::shared_ptr<Sink> sink, core::conn_id id, std::size_t max_line)
+        : sink_(std::move(sink)), id_(id), lines_(max_line) {}
+
+    template <class Session>
+    decode_result decode(Session& s, input_view bytes) {
         input_batch batch;
-        if (!ec) {
-            lines_.feed(std::string_view(buffer_.data(), n));
-            for (;;) {
-                std::error_code lec;
-                auto line = lines_.next(lec);
-                if (lec) {
-                    batch.inputs.push_back({"a line longer than " +
-                                                std::to_string(lines_.max_line()) +
-                                                " bytes was discarded",
-                                            errc::line_too_long});
-                    continue;
-                }
-                if (!line)
-                    break;
-                batch.inputs.push_back({std::string(*line), std::nullopt});
+        lines_.feed(bytes);
+        for (;;) {
+            std::error_code ec;
+            auto line = lines_.next(ec);
+            if (ec) {
+                batch.inputs.push_back({"a line longer than " + std::to_string(lines_.max_line()) +
+                                            " bytes was discarded",
+                                        errc::line_too_long});
+                continue;
             }
-            return sink_->on_batch(id_, std::move(batch), [self = this->shared_from_this()] {
-                asio::dispatch(self->session_->get_executor(), [self] {
-                    if (self->session_->is_open())
-                        self->start();
-                });
-            });
+            if (!line)
+                break;
+            batch.inputs.push_back({std::string(*line), std::nullopt});
         }
-        if (ec == asio::error::operation_aborted)
-            return;
+        // Every byte is taken: a partial line waits in the line decoder.
+        if (batch.inputs.empty())
+            return {bytes.size(), read_action::more};
+        detail::hand_over(s, *sink_, id_, std::move(batch));
+        return {bytes.size(), read_action::hold};
+    }
+
+    template <class Session>
+    void finish(Session& s, input_view, std::error_code ec) {
         if (ec != asio::error::eof)
-            return sink_->on_read_failed(id_, ec);
-        if (!session_->is_open())
-            return; // a write failed first: its cause stands
+            return; // the session closes with `ec`
+        input_batch batch;
         if (!lines_.pending().empty()) {
             std::string last(lines_.pending());
             if (last.back() == '\r')
                 last.pop_back();
             batch.inputs.push_back({std::move(last), std::nullopt});
         }
-        batch.finished = true;
-        sink_->on_batch(id_, std::move(batch), [] {});
+        detail::hand_last(s, *sink_, id_, std::move(batch));
     }
 
-    std::shared_ptr<session<Stream>> session_;
+private:
     std::shared_ptr<Sink> sink_;
     core::conn_id id_;
     line_decoder lines_;
-    std::vector<char> buffer_;
 };
 
 } // namespace parley::chat::transport

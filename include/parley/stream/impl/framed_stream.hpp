@@ -2,6 +2,7 @@
 #ifndef PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
 #define PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
 
+#include <parley/detail/framed_input_op.hpp>
 #include <parley/detail/socket_io.hpp>
 
 #include <asio/compose.hpp>
@@ -264,6 +265,13 @@ template <asio::completion_token_for<read_frame_signature> ReadToken>
 auto framed_stream<NextLayer, Format>::async_read_frame(ReadToken&& token) {
     return asio::async_compose<ReadToken, read_frame_signature>(
         detail::framed_read_op<framed_stream>{*this}, token, next_layer_);
+}
+
+template <class NextLayer, frame_format Format>
+template <asio::completion_token_for<void(std::error_code, std::size_t)> ReadToken>
+auto framed_stream<NextLayer, Format>::async_read_some_input(ReadToken&& token) {
+    return asio::async_compose<ReadToken, void(std::error_code, std::size_t)>(
+        detail::framed_input_op<framed_stream>{*this}, token, next_layer_);
 }
 
 template <class NextLayer, frame_format Format>

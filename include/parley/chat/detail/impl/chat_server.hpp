@@ -7,6 +7,7 @@ namespace parley::chat::detail {
 inline chat_server::chat_server(asio::any_io_executor executor, server_options options)
     : executor_(std::move(executor)), options_(std::move(options)), chat_(asio::make_strand(executor_)),
       control_(asio::make_strand(executor_)), frame_acceptor_(control_), line_acceptor_(control_),
+      web_acceptor_(control_),
       wakeup_(chat_),
       core_([this] {
           // Keep every event within max_event_bytes: a message's text at
@@ -55,6 +56,15 @@ inline void chat_server::start(std::error_code& ec) {
         }
         line_port_ = line_acceptor_.local_endpoint().port();
     }
+    if (options_.web_port) {
+        if (!listen(web_acceptor_, *options_.web_port, ec)) {
+            std::error_code ignored;
+            frame_acceptor_.close(ignored);
+            line_acceptor_.close(ignored);
+            return;
+        }
+        web_port_ = web_acceptor_.local_endpoint().port();
+    }
     if (options_.backplane) {
         std::weak_ptr<chat_server> weak = weak_from_this();
         link_ = std::make_unique<cluster::link>(
@@ -74,9 +84,11 @@ inline void chat_server::start(std::error_code& ec) {
         link_->start();
     }
     asio::dispatch(control_, [self = shared_from_this()] {
-        self->accept(self->frame_acceptor_, false);
+        self->accept(self->frame_acceptor_, port_kind::framed);
         if (self->line_acceptor_.is_open())
-            self->accept(self->line_acceptor_, true);
+            self->accept(self->line_acceptor_, port_kind::line);
+        if (self->web_acceptor_.is_open())
+            self->accept(self->web_acceptor_, port_kind::web);
     });
 }
 
@@ -104,6 +116,7 @@ inline void chat_server::stop(std::chrono::milliseconds flush_deadline) {
         std::error_code ignored;
         self->frame_acceptor_.close(ignored);
         self->line_acceptor_.close(ignored);
+        self->web_acceptor_.close(ignored);
     });
     for (auto& cancel : handshakes)
         cancel();
@@ -202,33 +215,33 @@ inline asio::any_io_executor connection_strand(const asio::any_io_executor& exec
 
 // Runs on control_. An accept error (out of descriptors, a connection reset
 // before it was accepted) must not end the loop: pause, retry.
-inline void chat_server::accept(asio::ip::tcp::acceptor& acceptor, bool line) {
+inline void chat_server::accept(asio::ip::tcp::acceptor& acceptor, port_kind kind) {
     acceptor.async_accept(
         connection_strand(executor_),
-        [self = shared_from_this(), &acceptor, line](std::error_code ec, auto socket) {
+        [self = shared_from_this(), &acceptor, kind](std::error_code ec, auto socket) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open())
                 return;
             if (ec) {
                 const auto wait = self->backoff_.failed(ec);
                 if (wait.count() == 0)
-                    return self->accept(acceptor, line);
+                    return self->accept(acceptor, kind);
                 self->hits_.accept_pauses.fetch_add(1, std::memory_order_relaxed);
                 self->emit("accept failed: " + ec.message() + "; pausing " +
                            std::to_string(wait.count()) + " ms");
                 auto pause = std::make_shared<asio::steady_timer>(self->control_, wait);
-                pause->async_wait([self, pause, &acceptor, line](std::error_code) {
+                pause->async_wait([self, pause, &acceptor, kind](std::error_code) {
                     if (acceptor.is_open())
-                        self->accept(acceptor, line);
+                        self->accept(acceptor, kind);
                 });
                 return;
             }
             self->backoff_.succeeded();
-            self->on_accept(asio::ip::tcp::socket(std::move(socket)), line);
-            self->accept(acceptor, line);
+            self->on_accept(asio::ip::tcp::socket(std::move(socket)), kind);
+            self->accept(acceptor, kind);
         });
 }
 
-inline void chat_server::on_accept(asio::ip::tcp::socket socket, bool line) {
+inline void chat_server::on_accept(asio::ip::tcp::socket socket, port_kind kind) {
     std::error_code ec;
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     if (options_.send_buffer_bytes != 0)
@@ -237,43 +250,57 @@ inline void chat_server::on_accept(asio::ip::tcp::socket socket, bool line) {
     const auto remote = socket.remote_endpoint(ec);
     std::string peer = ec ? std::string("unknown peer") : endpoint_string(remote);
     if (options_.tls)
-        return options_.tls->accept(shared_from_this(), std::move(socket), line, std::move(peer));
-    adopt(std::move(socket), line, std::move(peer));
+        return options_.tls->accept(shared_from_this(), std::move(socket), kind, std::move(peer));
+    adopt(std::move(socket), kind, std::move(peer));
 }
 
 // --- connections ------------------------------------------------------------------------
 
 template <class Stream>
-void chat_server::adopt(Stream stream, bool line, std::string peer) {
+void chat_server::adopt(Stream stream, port_kind kind, std::string peer) {
+    if (kind == port_kind::web)
+        return open_door(std::move(stream), std::move(peer));
+    const bool line = kind == port_kind::line;
+    auto s = enter(std::move(stream), line ? transport::encoding::line : transport::encoding::framed,
+                   std::move(peer));
+    if (!line)
+        s->stream().max_payload(options_.max_frame_bytes);
+    // Reading may start at once: inputs reach the core after its arrival,
+    // on the same strand, in order.
+    asio::dispatch(s->get_executor(), [self = shared_from_this(), s, line] {
+        if (!line)
+            return s->read_with(transport::frame_input<chat_server>(self, s->id()));
+        s->read_with(
+            transport::line_input<chat_server>(self, s->id(), self->options_.max_line_bytes));
+    });
+}
+
+// A new connection's session, known to the core (its arrival is on the
+// chat strand before any of its inputs).
+template <class Stream>
+std::shared_ptr<parley::session<Stream>> chat_server::enter(Stream stream, transport::encoding how,
+                                                            std::string peer) {
     auto s = std::make_shared<parley::session<Stream>>(
         std::move(stream), session_options{.queue = options_.queue,
                                            .write_timeout = options_.write_timeout,
                                            .budget = budget_});
-    const auto how = line ? transport::encoding::line : transport::encoding::framed;
     s->encoding(static_cast<std::size_t>(how));
-    if (!line)
-        s->stream().max_payload(options_.max_frame_bytes);
     const core::conn_id id = s->id();
     // Weak: the session must not keep the server alive.
     s->on_close([weak = weak_from_this(), id](session_base&, std::error_code reason) {
         if (auto self = weak.lock())
             self->on_closed(id, reason);
     });
-    run([self = shared_from_this(), s, line, peer = std::move(peer)](core::chat& c,
-                                                                     core::actions& out) mutable {
+    // Line-mode users are people at a terminal (longer idle deadline, no
+    // pings); framed and WebSocket clients are programs and pages.
+    const bool interactive = how == transport::encoding::line;
+    run([self = shared_from_this(), s, interactive, peer = std::move(peer)](
+            core::chat& c, core::actions& out) mutable {
         self->connections_.emplace(s->id(), connection{s, s->encoding(), nullptr});
         std::string address = address_of(peer);
-        c.connect(s->id(), {std::move(peer), std::move(address), line}, core::moment::now(), out);
+        c.connect(s->id(), {std::move(peer), std::move(address), interactive}, core::moment::now(), out);
     });
-    // Reading may start at once: inputs reach the core after its arrival,
-    // on the same strand, in order.
-    asio::dispatch(s->get_executor(), [self = shared_from_this(), s, line] {
-        if (!line)
-            return transport::read_frames(s, self, s->id());
-        std::make_shared<transport::line_reader<Stream, chat_server>>(s, self, s->id(),
-                                                                      self->options_.max_line_bytes)
-            ->start();
-    });
+    return s;
 }
 
 inline void chat_server::on_closed(core::conn_id id, std::error_code reason) {

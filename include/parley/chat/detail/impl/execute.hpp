@@ -6,32 +6,32 @@
 namespace parley::chat::detail {
 
 // On a session's strand: what one read brought goes to the core; the
-// reader reads again once the core has handled it.
+// reader reads again once the core has handled it. What the batch
+// publishes counts as this connection's: a recipient's queue above its
+// high-water mark (overflow_policy::backpressure) pauses its reading, as
+// the hub does for a session's read handler.
 inline void chat_server::on_batch(core::conn_id id, transport::input_batch batch,
                                   std::function<void()> resume) {
-    run([self = shared_from_this(), id, batch = std::move(batch),
-         resume = std::move(resume)](core::chat& c, core::actions& out) mutable {
-        const auto now = core::moment::now();
-        for (auto& in : batch.inputs) {
-            if (in.error)
-                c.input_error(id, *in.error, std::move(in.text), now, out);
-            else
-                c.input(id, in.text, now, out);
-        }
-        if (batch.finished)
-            c.peer_finished(id, now, out);
-        else
-            asio::post(self->chat_, std::move(resume)); // after this batch's actions
-    });
-}
-
-// A broken connection (not a FIN): closed, and its close handler tells
-// the core why.
-inline void chat_server::on_read_failed(core::conn_id id, std::error_code ec) {
-    // On the chat strand, where connections_ changes; not under the lock.
-    asio::post(chat_, [self = shared_from_this(), id, ec] {
+    asio::post(chat_, [self = shared_from_this(), id, batch = std::move(batch),
+                       resume = std::move(resume)]() mutable {
+        session_base* reader = nullptr;
         if (auto it = self->connections_.find(id); it != self->connections_.end())
-            it->second.session->abort(ec);
+            reader = it->second.session.get();
+        parley::detail::reading_scope publishing(reader);
+        auto step = [&](core::chat& c, core::actions& out) {
+            const auto now = core::moment::now();
+            for (auto& in : batch.inputs) {
+                if (in.error)
+                    c.input_error(id, *in.error, std::move(in.text), now, out);
+                else
+                    c.input(id, in.text, now, out);
+            }
+            if (batch.finished)
+                c.peer_finished(id, now, out);
+            else
+                asio::post(self->chat_, std::move(resume)); // after this batch's actions
+        };
+        self->run_here(step);
     });
 }
 
@@ -45,15 +45,52 @@ inline void chat_server::deliver(core::conn_id to, session_base& s, const messag
         d.drops.emplace_back(to, dropped);
 }
 
+// Writes what is queued (and `last`, if any), then closes; aborts once the
+// flush deadline passes: the peer does not read what is queued.
+inline void chat_server::close_connection(connection& conn, const core::close_action& c,
+                                          const message_ptr& last) {
+    auto session = conn.session;
+    auto timer = std::make_shared<asio::steady_timer>(chat_, c.flush);
+    conn.close_timer = timer;
+    if (conn.encoding == static_cast<std::size_t>(transport::encoding::websocket)) {
+        // A WebSocket ends with a close frame, after the last event.
+        std::string wire;
+        if (last)
+            wire.assign(reinterpret_cast<const char*>(last->data()), last->size());
+        const auto bye = transport::websocket_close_frame(websocket::close_code::normal);
+        wire.append(reinterpret_cast<const char*>(bye->data()), bye->size());
+        session->close(make_raw_message(std::as_bytes(std::span(wire)), last ? 2 : 1));
+    } else if (last) {
+        session->close(last);
+    } else {
+        session->close();
+    }
+    timer->async_wait([timer, weak = std::weak_ptr<session_base>(session)](std::error_code ec) {
+        if (!ec)
+            if (auto s = weak.lock())
+                s->abort(error::timed_out);
+    });
+}
+
 inline void chat_server::execute(core::actions& out) {
     delivery d;
-    for (auto& a : out) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto& a = out[i];
         if (auto* s = std::get_if<core::send_action>(&a)) {
             auto it = connections_.find(s->to);
-            if (it != connections_.end())
-                deliver(s->to, *it->second.session,
-                        transport::encode(s->ev, static_cast<transport::encoding>(it->second.encoding)),
-                        d);
+            if (it == connections_.end())
+                continue;
+            auto m = transport::encode(s->ev, static_cast<transport::encoding>(it->second.encoding));
+            // The last word before a close (why: server full, shutting
+            // down) goes with the close: queued even past a full queue.
+            auto* c = i + 1 < out.size() ? std::get_if<core::close_action>(&out[i + 1]) : nullptr;
+            if (c && c->id == s->to && m) {
+                ++i;
+                ++d.delivered;
+                close_connection(it->second, *c, m);
+                continue;
+            }
+            deliver(s->to, *it->second.session, m, d);
         } else if (auto* p = std::get_if<core::publish_action>(&a)) {
             // Encoded once per encoding some member needs.
             transport::lazy_encodings encodings(p->ev);
@@ -62,19 +99,8 @@ inline void chat_server::execute(core::actions& out) {
                 if (auto it = connections_.find(id); it != connections_.end())
                     deliver(id, *it->second.session, encodings.get(it->second.encoding), d);
         } else if (auto* c = std::get_if<core::close_action>(&a)) {
-            auto it = connections_.find(c->id);
-            if (it == connections_.end())
-                continue;
-            auto session = it->second.session;
-            // The peer does not read what is queued: stop waiting for it.
-            auto timer = std::make_shared<asio::steady_timer>(chat_, c->flush);
-            it->second.close_timer = timer;
-            session->close();
-            timer->async_wait([timer, weak = std::weak_ptr<session_base>(session)](std::error_code ec) {
-                if (!ec)
-                    if (auto s = weak.lock())
-                        s->abort(error::timed_out);
-            });
+            if (auto it = connections_.find(c->id); it != connections_.end())
+                close_connection(it->second, *c, message_ptr{});
         } else if (auto* x = std::get_if<core::abort_action>(&a)) {
             if (auto it = connections_.find(x->id); it != connections_.end())
                 it->second.session->abort(error::slow_consumer);

@@ -1,0 +1,130 @@
+// parley chat transports: WebSocket input, the decoder a session's read
+// loop runs for a browser (session::read_with). Each text message is one
+// input, handed to the sink in batches like the framed and line inputs
+// (parley/chat/transport/readers.hpp); pings are answered here; a close, a
+// protocol error or a binary message ends the connection with a close frame
+// that says why.
+#ifndef PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
+#define PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
+
+#include <parley/chat/transport/readers.hpp>
+#include <parley/codec/utf8.hpp>
+#include <parley/hub/input_decoder.hpp>
+#include <parley/websocket/close.hpp>
+#include <parley/websocket/frame_writer.hpp>
+#include <parley/websocket/message_reader.hpp>
+
+#include <asio/error.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace parley::chat::transport {
+
+/// A server close frame: the last message of a WebSocket connection.
+inline message_ptr websocket_close_frame(websocket::close_code code, std::string_view reason = {}) {
+    std::error_code ec;
+    auto frame = websocket::frame_writer<>(websocket::role::server).close(code, reason, ec);
+    return ec ? websocket::frame_writer<>(websocket::role::server).close(code, {}, ec) : frame;
+}
+
+/// Text messages from a browser (or any WebSocket client) as chat inputs.
+template <class Sink>
+class websocket_input {
+public:
+    /// `max_message`: the largest text message taken (the framed port's
+    /// max_frame_bytes); a larger one is answered as a frame_too_large
+    /// input error and a 1009 close.
+    websocket_input(std::shared_ptr<Sink> sink, core::conn_id id, std::uint64_t max_message)
+        : sink_(std::move(sink)), id_(id),
+          reader_({.side = websocket::role::server, .max_message_size = max_message}) {}
+
+    template <class Session>
+    decode_result decode(Session& s, input_view bytes) {
+        reader_.feed(bytes); // unmasked in place; every byte is consumed
+        input_batch batch;
+        std::error_code ec;
+        while (auto ev = reader_.next(ec)) {
+            switch (ev.kind) {
+            case websocket::event_kind::text:
+                batch.inputs.push_back({std::string(ev.text()), std::nullopt});
+                break;
+            case websocket::event_kind::binary:
+                return end(s, std::move(batch), websocket::close_code::unsupported_data,
+                           "chat inputs are text messages");
+            case websocket::event_kind::ping: {
+                std::error_code wec;
+                if (auto pong = writer_.pong(ev.payload, wec))
+                    s.send(pong);
+                break;
+            }
+            case websocket::event_kind::pong:
+            case websocket::event_kind::none:
+                break;
+            case websocket::event_kind::close:
+                // The peer leaves: its last inputs, then the answer to its
+                // close (RFC 6455 5.5.1: the same code) ends the connection.
+                detail::hand_last(s, *sink_, id_, std::move(batch));
+                s.close(websocket_close_frame(ev.code == websocket::close_code::no_status
+                                                  ? websocket::close_code::normal
+                                                  : ev.code));
+                return {bytes.size(), read_action::stop};
+            }
+        }
+        if (ec) {
+            if (ec == websocket::error::message_too_big) {
+                // As a framed client's oversize frame: the core says why
+                // (an error event) and closes, with a close frame 1000.
+                batch.inputs.push_back({"a message larger than " +
+                                            std::to_string(reader_.options().max_message_size) +
+                                            " bytes was refused",
+                                        errc::frame_too_large});
+                sink_->on_batch(id_, std::move(batch), [] {});
+                return {bytes.size(), read_action::stop};
+            }
+            return end(s, std::move(batch), reader_.close_code_to_send(), ec.message());
+        }
+        if (batch.inputs.empty())
+            return {bytes.size(), read_action::more};
+        detail::hand_over(s, *sink_, id_, std::move(batch));
+        return {bytes.size(), read_action::hold};
+    }
+
+    template <class Session>
+    void finish(Session& s, input_view, std::error_code ec) {
+        if (ec != asio::error::eof)
+            return; // the session closes with `ec`
+        // A FIN without a close frame (1006 for the peer's side): as a
+        // framed client that closes its socket.
+        detail::hand_last(s, *sink_, id_, {});
+    }
+
+private:
+    // A protocol error: the inputs before it count, then the connection
+    // ends with a close frame naming the error.
+    template <class Session>
+    decode_result end(Session& s, input_batch batch, websocket::close_code code, std::string_view why) {
+        if (!batch.inputs.empty())
+            sink_->on_batch(id_, std::move(batch), [] {});
+        std::string reason(why.substr(0, 123));
+        while (!reason.empty() && !is_valid_utf8(reason))
+            reason.pop_back();
+        s.close(websocket_close_frame(code, reason));
+        return {0, read_action::stop};
+    }
+
+    std::shared_ptr<Sink> sink_;
+    core::conn_id id_;
+    websocket::message_reader reader_;
+    websocket::frame_writer<> writer_{websocket::role::server};
+};
+
+} // namespace parley::chat::transport
+
+#endif
