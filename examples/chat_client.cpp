@@ -213,12 +213,11 @@ private:
             term::write_all(STDOUT_FILENO, line + "\n");
             return;
         }
-        const std::size_t columns = term::terminal_columns();
-        std::string out = editor_.erase(columns);
+        std::string out = editor_.erase(term::terminal_columns());
         out += line;
         out += "\n";
         if (!finished_)
-            out += editor_.render(columns);
+            out += draw();
         term::write_all(STDOUT_FILENO, out);
     }
 
@@ -234,7 +233,14 @@ private:
 
     void redraw() {
         if (editing_ && !finished_)
-            term::write_all(STDOUT_FILENO, editor_.render(term::terminal_columns()));
+            term::write_all(STDOUT_FILENO, draw());
+    }
+
+    // The input line at the terminal's size now, one row left for the
+    // conversation (and for the cursor after a full last row).
+    std::string draw() {
+        const std::size_t rows = term::terminal_rows();
+        return editor_.render(term::terminal_columns(), rows > 2 ? rows - 1 : 1);
     }
 
     void set_prompt(const std::string& room) {

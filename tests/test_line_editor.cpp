@@ -232,10 +232,11 @@ private:
 // What chat_client does with a message: the line is erased, the message
 // printed, the line drawn again. (One statement each: the operands of +
 // are evaluated in no set order.)
-void print_above(line_editor& e, screen& s, std::string_view message, std::size_t columns) {
+void print_above(line_editor& e, screen& s, std::string_view message, std::size_t columns,
+                 std::size_t rows = 0) {
     s.write(e.erase(columns));
     s.write(std::string(message) + "\n");
-    s.write(e.render(columns));
+    s.write(e.render(columns, rows));
 }
 
 std::size_t count(const std::vector<std::string>& lines, std::string_view what) {
@@ -533,4 +534,49 @@ TEST_CASE("line_editor: a narrower then wider window leaves one prompt") {
         print_above(e, s, "late", 25);
         CHECK(s.lines() == std::vector<std::string>{"a message", "late", whole});
     }
+}
+
+TEST_CASE("line_editor: a line taller than the screen shows the rows around the cursor") {
+    line_editor e;
+    e.prompt("> ", "> ");
+    screen s(10);
+    s.write("above\n");
+    std::string text;
+    for (char c = 'a'; c <= 'z'; ++c)
+        text += std::string(3, c); // 78 characters + 2 for the prompt: 8 rows of 10
+    type(e, text);
+    s.write(e.render(10, 3));
+    // The end: the last two rows, and the cursor on a row of its own.
+    CHECK(s.rows() == std::vector<std::string>{"above", text.substr(58, 10), text.substr(68)});
+    CHECK(s.cursor_row() == 3);
+    CHECK(s.cursor_column() == 0);
+    type(e, home);
+    s.write(e.render(10, 3));
+    CHECK(s.rows() ==
+          std::vector<std::string>{"above", "> " + text.substr(0, 8), text.substr(8, 10),
+                                   text.substr(18, 10)});
+    CHECK(s.cursor_row() == 1);
+    CHECK(s.cursor_column() == 2);
+    for (int i = 0; i < 35; ++i)
+        type(e, right); // to the 36th character, on row 3 of the line: rows 1 to 3
+    s.write(e.render(10, 3));
+    CHECK(s.rows() == std::vector<std::string>{"above", text.substr(8, 10),
+                                               text.substr(18, 10), text.substr(28, 10)});
+    CHECK(s.cursor_row() == 3);
+    CHECK(s.cursor_column() == 7);
+    type(e, std::string(10, '\x06')); // ten more to the right: rows 2 to 4
+    s.write(e.render(10, 3));
+    CHECK(s.rows() == std::vector<std::string>{"above", text.substr(18, 10),
+                                               text.substr(28, 10), text.substr(38, 10)});
+    CHECK(s.cursor_row() == 3);
+    CHECK(s.cursor_column() == 7);
+    print_above(e, s, "news", 10, 3);
+    CHECK(s.rows() == std::vector<std::string>{"above", "news", text.substr(18, 10),
+                                               text.substr(28, 10), text.substr(38, 10)});
+    CHECK(s.cursor_row() == 4);
+    // Wider: it fits again, whole.
+    s.resize(40);
+    s.write(e.render(40, 3));
+    CHECK(s.lines() == std::vector<std::string>{"above", "news", "> " + text});
+    CHECK(count(s.rows(), ">") == 1);
 }

@@ -38,7 +38,8 @@ namespace parley::examples {
 /// rows it took last time (which it erases) and leaves the cursor where it
 /// belongs; erase() takes the rows away, so that text can be printed where
 /// they were and the line drawn again below it. Nothing else may write to
-/// the terminal between the two. When the width changes the terminal is
+/// the terminal between the two. A line taller than the screen shows the
+/// rows around the cursor. When the width changes the terminal is
 /// assumed to reflow the wrapped rows, as tmux, VTE, kitty, iTerm2 and
 /// Windows Terminal do (xterm does not: Ctrl-L repairs the screen there).
 class line_editor {
@@ -59,10 +60,11 @@ public:
     /// sequences, valid UTF-8) is measured.
     void prompt(std::string styled, std::string_view plain) {
         prompt_styled_ = std::move(styled);
-        prompt_widths_.clear();
-        for (std::size_t i = 0; i < plain.size();)
-            prompt_widths_.push_back(
-                static_cast<unsigned char>(code_point_width(parley::utf8_decode_next(plain, i))));
+        prompt_.clear();
+        for (std::size_t i = 0; i < plain.size();) {
+            const char32_t cp = parley::utf8_decode_next(plain, i);
+            prompt_.push_back({cp, static_cast<unsigned char>(code_point_width(cp))});
+        }
     }
 
     /// Takes keyboard bytes, in pieces of any size: a UTF-8 character or an
@@ -77,9 +79,9 @@ public:
     const std::deque<std::string>& history() const noexcept { return history_; }
 
     /// What to write to draw the prompt and the line on a terminal
-    /// `columns` wide, over what render() drew last, the cursor left where
-    /// it is in the line.
-    std::string render(std::size_t columns);
+    /// `columns` wide and `rows` high (0: no limit), over what render()
+    /// drew last, the cursor left where it is in the line.
+    std::string render(std::size_t columns, std::size_t rows = 0);
     /// What to write to take the drawn line away, leaving the cursor at the
     /// start of its first row, ready for text printed above the line.
     std::string erase(std::size_t columns);
@@ -110,6 +112,7 @@ private:
     void submit(result& r);
     void browse(int step, result& r);
     void load(std::string_view utf8);
+    static std::size_t utf8_size(char32_t cp) noexcept;
 
     // Where the cell `index` of `widths` goes (index == size: the end, the
     // cursor's place after the last one) when the rows are `columns` wide
@@ -123,7 +126,7 @@ private:
 
     std::size_t max_bytes_, max_history_;
     std::string prompt_styled_;
-    std::vector<unsigned char> prompt_widths_;
+    std::vector<glyph> prompt_; // the plain prompt, measured
     std::vector<glyph> line_;
     std::size_t cursor_ = 0; // in line_, 0..size
     std::size_t bytes_ = 0;  // UTF-8 length of line_
@@ -142,6 +145,7 @@ private:
     // nothing drawn).
     std::vector<unsigned char> drawn_;
     std::size_t drawn_cursor_ = 0, drawn_columns_ = 0;
+    std::size_t top_ = 0; // the first row shown of a line taller than the screen
 };
 
 // --- keys ----------------------------------------------------------------------------
@@ -298,26 +302,25 @@ inline void line_editor::take_utf8(unsigned char c, result& r) {
 
 // --- editing -------------------------------------------------------------------------
 
+inline std::size_t line_editor::utf8_size(char32_t cp) noexcept {
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
 inline void line_editor::insert(char32_t cp, result& r) {
-    std::string utf8;
-    parley::utf8_append(utf8, cp);
-    if (bytes_ + utf8.size() > max_bytes_)
+    if (bytes_ + utf8_size(cp) > max_bytes_)
         return;
     line_.insert(line_.begin() + static_cast<std::ptrdiff_t>(cursor_),
                  glyph{cp, static_cast<unsigned char>(code_point_width(cp))});
     ++cursor_;
-    bytes_ += utf8.size();
+    bytes_ += utf8_size(cp);
     r.changed = true;
 }
 
 inline void line_editor::erase_range(std::size_t from, std::size_t to, result& r) {
     if (from >= to)
         return;
-    for (std::size_t i = from; i < to; ++i) {
-        std::string utf8;
-        parley::utf8_append(utf8, line_[i].cp);
-        bytes_ -= utf8.size();
-    }
+    for (std::size_t i = from; i < to; ++i)
+        bytes_ -= utf8_size(line_[i].cp);
     line_.erase(line_.begin() + static_cast<std::ptrdiff_t>(from),
                 line_.begin() + static_cast<std::ptrdiff_t>(to));
     cursor_ = from;
@@ -451,22 +454,63 @@ inline std::string line_editor::clear_screen() {
     return "\x1b[H\x1b[2J";
 }
 
-inline std::string line_editor::render(std::size_t columns) {
+inline std::string line_editor::render(std::size_t columns, std::size_t rows) {
     columns = std::max<std::size_t>(columns, 2);
     std::string out = erase(columns);
-    out += prompt_styled_;
-    out += text();
-    drawn_ = prompt_widths_;
-    for (const auto& g : line_)
-        drawn_.push_back(g.width);
-    drawn_cursor_ = prompt_widths_.size() + cursor_;
+
+    // The whole of it, laid out; then the rows that fit, the cursor's among them.
+    std::vector<glyph> all = prompt_;
+    all.insert(all.end(), line_.begin(), line_.end());
+    std::vector<unsigned char> widths;
+    for (const auto& g : all)
+        widths.push_back(g.width);
+    std::size_t first = 0, last = all.size();
+    const std::size_t cursor_row = place(widths, prompt_.size() + cursor_, columns).row;
+    const std::size_t total_rows =
+        std::max(place(widths, widths.size(), columns).row, cursor_row) + 1;
+    if (rows == 0 || total_rows <= rows) {
+        top_ = 0;
+    } else {
+        top_ = std::min(top_, total_rows - rows);
+        if (cursor_row < top_)
+            top_ = cursor_row;
+        else if (cursor_row >= top_ + rows)
+            top_ = cursor_row - rows + 1;
+        std::size_t row = 0, column = 0;
+        first = last = all.size();
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            if (column + widths[i] > columns && column > 0) {
+                ++row;
+                column = 0;
+            }
+            column += widths[i];
+            if (row >= top_ && first == all.size())
+                first = i;
+            if (row >= top_ + rows) {
+                last = i;
+                break;
+            }
+        }
+    }
+
+    if (first == 0 && last >= prompt_.size()) {
+        out += prompt_styled_;
+    } else {
+        for (std::size_t i = first; i < std::min(last, prompt_.size()); ++i)
+            parley::utf8_append(out, prompt_[i].cp);
+    }
+    for (std::size_t i = std::max(first, prompt_.size()); i < last; ++i)
+        parley::utf8_append(out, all[i].cp);
+    drawn_.assign(widths.begin() + static_cast<std::ptrdiff_t>(first),
+                  widths.begin() + static_cast<std::ptrdiff_t>(last));
+    drawn_cursor_ = prompt_.size() + cursor_ - first;
     drawn_columns_ = columns;
 
     // A terminal that has written up to the right margin keeps the cursor
     // in the last column until the next character; a space wraps it for
     // real, and is erased at once.
     const position end = place(drawn_, drawn_.size(), columns);
-    if (end.row > 0 && end.column == 0 && place(drawn_, drawn_.size() - 1, columns).row < end.row)
+    if (end.row > 0 && end.column == 0)
         out += " \r\x1b[K";
     const position at = place(drawn_, drawn_cursor_, columns);
     if (end.row > at.row)

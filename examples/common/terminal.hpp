@@ -123,6 +123,14 @@ inline std::size_t terminal_columns(int fd = STDOUT_FILENO) {
     return 80;
 }
 
+/// The terminal's height in rows (24 if it cannot be told).
+inline std::size_t terminal_rows(int fd = STDOUT_FILENO) {
+    ::winsize size{};
+    if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_row > 0)
+        return size.ws_row;
+    return 24;
+}
+
 // --- input mode --------------------------------------------------------------------
 
 /// Turns off the terminal's line editing and echo for as long as it lives
