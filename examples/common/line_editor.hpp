@@ -40,8 +40,9 @@ namespace parley::examples {
 /// they were and the line drawn again below it. Nothing else may write to
 /// the terminal between the two. A line taller than the screen shows the
 /// rows around the cursor. When the width changes the terminal is
-/// assumed to reflow the wrapped rows, as tmux, VTE, kitty, iTerm2 and
-/// Windows Terminal do (xterm does not: Ctrl-L repairs the screen there).
+/// assumed to reflow the wrapped rows, keeping the cursor on its character,
+/// as tmux and most terminals today do (xterm does not: there Ctrl-L
+/// repairs the screen).
 class line_editor {
 public:
     struct result {
@@ -52,7 +53,8 @@ public:
     };
 
     /// At most `max_bytes` of UTF-8 in the line (more typing is ignored),
-    /// and the last `max_history` distinct lines remembered.
+    /// and the last `max_history` lines submitted remembered (empty lines
+    /// and a line repeating the one before left out).
     explicit line_editor(std::size_t max_bytes = 4096, std::size_t max_history = 500)
         : max_bytes_(max_bytes), max_history_(max_history) {}
 
@@ -75,7 +77,7 @@ public:
     std::string text() const;
     /// The cursor, in code points from the start of the line.
     std::size_t cursor() const noexcept { return cursor_; }
-    /// Lines submitted, oldest first (empty lines and repeats left out).
+    /// Lines submitted, oldest first.
     const std::deque<std::string>& history() const noexcept { return history_; }
 
     /// What to write to draw the prompt and the line on a terminal
