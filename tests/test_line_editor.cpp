@@ -496,7 +496,7 @@ TEST_CASE("line_editor: a long line wraps; messages and edits leave one copy") {
     line_editor w;
     w.prompt("> ", "> ");
     screen t(7);
-    type(w, "ab连接");        // 2 + 2 + 2 = 6, then 2 more do not fit in 7
+    type(w, "ab连接"); // 2 + 2 + 2 = 6, then 2 more do not fit in 7
     t.write(w.render(7));
     CHECK(t.rows() == std::vector<std::string>{"> ab连", "接"});
     type(w, left);
