@@ -16,7 +16,10 @@
 //
 // On a terminal: a prompt line that incoming messages never garble (the
 // line being typed is erased, the message printed, the line drawn again),
-// timestamps and a colour per nickname. Anything else (a pipe, a file,
+// with the editing keys people expect (arrows, Home/End, Up/Down through
+// the lines typed before, Ctrl-A/E/U/K/W; examples/common/line_editor.hpp),
+// redrawn cleanly when the window is resized; timestamps and a colour per
+// nickname. Anything else (a pipe, a file,
 // `--plain`): the plain lines of the protocol's line mode, so a script can
 // drive the client and read what it prints; the client's own notes go to
 // standard error.
@@ -30,6 +33,7 @@
 // It exits with a clear message on QUIT or /quit, at the end of its input
 // (Ctrl-D), on Ctrl-C, or when the server shuts down and does not come
 // back.
+#include "common/line_editor.hpp"
 #include "common/options.hpp"
 #include "common/stdin_reader.hpp"
 #include "common/terminal.hpp"
@@ -165,7 +169,7 @@ public:
     // Ctrl-Z: put the terminal back while stopped, take it again after.
     void suspend() {
         if (raw_) {
-            term::write_all(STDOUT_FILENO, term::line_editor::erase_line);
+            term::write_all(STDOUT_FILENO, editor_.erase(term::terminal_columns()));
             raw_->restore();
         }
         ::kill(::getpid(), SIGSTOP);
@@ -175,6 +179,8 @@ public:
         }
     }
 
+    // SIGWINCH: render() sees the new width and redraws from where the
+    // terminal's reflow left the line.
     void resized() { redraw(); }
 
 private:
@@ -207,11 +213,11 @@ private:
             term::write_all(STDOUT_FILENO, line + "\n");
             return;
         }
-        std::string out(term::line_editor::erase_line);
+        std::string out = editor_.erase(term::terminal_columns());
         out += line;
         out += "\n";
         if (!finished_)
-            out += editor_.render(term::terminal_columns());
+            out += draw();
         term::write_all(STDOUT_FILENO, out);
     }
 
@@ -227,7 +233,14 @@ private:
 
     void redraw() {
         if (editing_ && !finished_)
-            term::write_all(STDOUT_FILENO, editor_.render(term::terminal_columns()));
+            term::write_all(STDOUT_FILENO, draw());
+    }
+
+    // The input line at the terminal's size now, one row left for the
+    // conversation (and for the cursor after a full last row).
+    std::string draw() {
+        const std::size_t rows = term::terminal_rows();
+        return editor_.render(term::terminal_columns(), rows > 2 ? rows - 1 : 1);
     }
 
     void set_prompt(const std::string& room) {
@@ -469,7 +482,7 @@ private:
                 for (auto& line : r.lines)
                     submit(std::move(line));
                 if (r.clear_screen)
-                    term::write_all(STDOUT_FILENO, "\x1b[H\x1b[2J");
+                    term::write_all(STDOUT_FILENO, editor_.clear_screen());
                 if (r.end_of_input)
                     co_return end_of_input();
                 if (r.changed || !r.lines.empty())
@@ -575,7 +588,7 @@ private:
         finished_ = true;
         exit_code_ = code;
         if (editing_)
-            term::write_all(STDOUT_FILENO, term::line_editor::erase_line);
+            term::write_all(STDOUT_FILENO, editor_.erase(term::terminal_columns()));
         raw_.reset();
         input_.cancel();
         input_room_.cancel();

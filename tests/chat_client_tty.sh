@@ -5,6 +5,11 @@
 #     client arrives while a line is half typed, is printed above it, and
 #     the typed text is intact afterwards and is sent whole; QUIT exits with
 #     a message and status 0, and the terminal's modes are as before;
+#   - line editing: Left and an insertion in the middle, Home/End, Up
+#     recalls the lines sent before; a message arriving with the cursor in
+#     the middle of the line, and while a long line wraps, leaves the line
+#     and the cursor as they were; a narrower then a wider window leaves
+#     exactly one prompt (capture-pane, history included);
 #   - the server restarts: the client reconnects and takes its nickname
 #     again; the server shuts down for good: the client says so and exits;
 #   - in a pipe: plain lines, no escape sequences, a clean exit at the end
@@ -50,6 +55,9 @@ fail() {
 }
 
 pane() { tm capture-pane -p -t "${2:-chat}"; }
+# The chat pane with its history, wrapped rows joined into their lines.
+joined() { tm capture-pane -p -J -S - -t chat; }
+prompts() { joined | grep -o 'lobby>' | wc -l; }
 
 # Waits up to 10 s for `text` on the pane.
 wait_pane() {
@@ -59,6 +67,34 @@ wait_pane() {
         sleep 0.1
     done
     fail "\"$text\" never appeared on the $session pane"
+}
+
+# Waits up to 10 s for `text` in the joined pane.
+wait_joined() {
+    for _ in $(seq 100); do
+        joined | grep -qF -- "$1" && return 0
+        sleep 0.1
+    done
+    fail "\"$1\" never appeared on the chat pane (joined)"
+}
+
+# Waits up to 10 s for `count` lines holding `text` in the joined pane.
+wait_count() {
+    local text=$1 count=$2
+    for _ in $(seq 100); do
+        [ "$(joined | grep -cF -- "$text")" -ge "$count" ] && return 0
+        sleep 0.1
+    done
+    fail "\"$text\" did not appear $count times on the chat pane"
+}
+
+# Another client, through pipes, joins as `nick`, says `text` in the lobby
+# and leaves.
+says() {
+    printf '%s\n%s\n' "$1" "$2" | "$client" --port "$port" >/dev/null 2>"$tmp/$1.err" ||
+        fail "piped client $1: $(cat "$tmp/$1.err")"
+    wait_joined "$1: $2"
+    wait_joined "$1 left lobby (quit)"
 }
 
 # Waits up to 10 s for a file to exist and not be empty.
@@ -142,6 +178,82 @@ done
 tm send-keys -t chat -l "back again"
 tm send-keys -t chat Enter
 wait_pane "alice: back again"
+
+# --- line editing ------------------------------------------------------------------
+# Left, then a letter inserted in the middle.
+tm send-keys -t chat -l "helo"
+tm send-keys -t chat Left
+tm send-keys -t chat -l "l"
+wait_pane "lobby> hello"
+tm send-keys -t chat Enter
+wait_pane "alice: hello"
+# Home and End.
+tm send-keys -t chat -l "world"
+tm send-keys -t chat Home
+tm send-keys -t chat -l "big "
+tm send-keys -t chat End
+tm send-keys -t chat -l "!"
+wait_pane "lobby> big world!"
+tm send-keys -t chat Enter
+wait_pane "alice: big world!"
+# Up twice: the line before the last one, sent again.
+tm send-keys -t chat Up
+wait_pane "lobby> big world!"
+tm send-keys -t chat Up
+wait_pane "lobby> hello"
+tm send-keys -t chat Enter
+wait_count "alice: hello" 2
+
+# A message arrives with the cursor in the middle of the line: the line and
+# the cursor are as they were.
+tm send-keys -t chat -l "abcdef"
+tm send-keys -t chat Left Left Left
+wait_pane "lobby> abcdef"
+says erin "while you type"
+last=$(pane | grep -v '^[[:space:]]*$' | tail -n 1)
+[ "$last" = "lobby> abcdef" ] || fail "a message garbled the line being typed: \"$last\""
+tm send-keys -t chat -l "X"
+wait_pane "lobby> abcXdef"
+tm send-keys -t chat Enter
+wait_pane "alice: abcXdef"
+[ "$(prompts)" = 1 ] || fail "$(prompts) prompts on the pane after a message"
+
+# A long line (wrapped over two rows at 120 columns), a message while it is
+# there, then a narrower and a wider window: one prompt each time, the line
+# intact. A letter typed after each resize makes sure the client has drawn
+# the line at the new width.
+long="the quick brown fox jumps over the lazy dog, $(printf 'and again %.0s' $(seq 9))end"
+tm send-keys -t chat -l "$long"
+wait_joined "lobby> $long"
+says dave "under a long line"
+wait_joined "lobby> $long"
+[ "$(prompts)" = 1 ] || fail "$(prompts) prompts on the pane after a message under a long line"
+resize() {
+    tm resize-window -t chat -x "$1"
+    # tmux reflows its screen at once but resizes the terminal (and sends
+    # SIGWINCH) a little later, at most one size per 250 ms.
+    local tty
+    tty=$(tm display -p -t chat '#{pane_tty}')
+    for _ in $(seq 100); do
+        [ "$(stty -F "$tty" size 2>/dev/null)" = "30 $1" ] && return 0
+        sleep 0.1
+    done
+    fail "tmux did not resize the terminal to $1 columns"
+}
+resize 40
+tm send-keys -t chat -l "N"
+wait_joined "lobby> ${long}N"
+[ "$(prompts)" = 1 ] || fail "$(prompts) prompts on the pane after a narrower window"
+resize 120
+tm send-keys -t chat -l "W"
+wait_joined "lobby> ${long}NW"
+[ "$(prompts)" = 1 ] || fail "$(prompts) prompts on the pane after a wider window"
+# and what was above the line is still there, once.
+for line in "alice: abcXdef" "dave: under a long line" "dave left lobby (quit)"; do
+    [ "$(joined | grep -cF -- "$line")" = 1 ] || fail "\"$line\" is not on the pane once"
+done
+tm send-keys -t chat Enter
+wait_joined "alice: ${long}NW"
 
 tm send-keys -t chat -l "QUIT"
 tm send-keys -t chat Enter

@@ -1,7 +1,6 @@
 // A terminal for a chat client: text from the network made harmless to
-// print, display widths, raw-ish input mode restored on every exit, and a
-// tiny line editor that can be redrawn after each incoming message, so
-// messages never garble the line being typed. Shared by the examples; not
+// print, display widths, and raw-ish input mode restored on every exit
+// (line_editor.hpp draws the line being typed). Shared by the examples; not
 // part of parley's API.
 #ifndef PARLEY_EXAMPLES_COMMON_TERMINAL_HPP
 #define PARLEY_EXAMPLES_COMMON_TERMINAL_HPP
@@ -17,10 +16,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <exception>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace parley::examples {
 
@@ -126,6 +123,14 @@ inline std::size_t terminal_columns(int fd = STDOUT_FILENO) {
     return 80;
 }
 
+/// The terminal's height in rows (24 if it cannot be told).
+inline std::size_t terminal_rows(int fd = STDOUT_FILENO) {
+    ::winsize size{};
+    if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_row > 0)
+        return size.ws_row;
+    return 24;
+}
+
 // --- input mode --------------------------------------------------------------------
 
 /// Turns off the terminal's line editing and echo for as long as it lives
@@ -195,182 +200,6 @@ private:
     int fd_;
     ::termios saved_{};
     bool entered_ = false;
-};
-
-// --- line editor ----------------------------------------------------------------------
-
-/// Keeps the line being typed and draws it on one terminal row: printable
-/// text (any UTF-8) is appended, Backspace removes the last character,
-/// Ctrl-U the whole line, Ctrl-W the last word, Enter submits, Ctrl-D on
-/// an empty line means end of input, Ctrl-L asks for a clear screen.
-/// Escape sequences (arrow and function keys) are swallowed. A line wider
-/// than the terminal shows its end, so it never wraps and can always be
-/// erased and redrawn in place.
-class line_editor {
-public:
-    struct result {
-        std::vector<std::string> lines; ///< submitted, in order
-        bool end_of_input = false;      ///< Ctrl-D on an empty line
-        bool clear_screen = false;      ///< Ctrl-L
-        bool changed = false;           ///< the line must be redrawn
-    };
-
-    /// Erases the current terminal row (the cursor goes to its start).
-    static constexpr std::string_view erase_line = "\r\x1b[K";
-
-    explicit line_editor(std::size_t max_bytes = 4096) : max_bytes_(max_bytes) {}
-
-    /// The prompt: `styled` is written, `plain` (the same without escape
-    /// sequences) is measured.
-    void prompt(std::string styled, std::string plain) {
-        prompt_styled_ = std::move(styled);
-        prompt_plain_ = std::move(plain);
-    }
-
-    const std::string& text() const noexcept { return text_; }
-
-    /// Takes keyboard bytes (any split: a UTF-8 character or an escape
-    /// sequence may be cut between calls).
-    result feed(std::string_view bytes) {
-        result r;
-        for (char ch : bytes) {
-            const auto c = static_cast<unsigned char>(ch);
-            if (escape_ != escape::none) {
-                swallow_escape(c);
-                continue;
-            }
-            if (c >= 0x80) {
-                take_utf8(c, r);
-                continue;
-            }
-            partial_.clear(); // an ASCII byte ends any broken sequence
-            switch (c) {
-            case '\r':
-            case '\n':
-                r.lines.push_back(std::move(text_));
-                text_.clear();
-                r.changed = true;
-                break;
-            case 0x7F: // Backspace
-            case 0x08: // Ctrl-H
-                pop_character();
-                r.changed = true;
-                break;
-            case 0x15: // Ctrl-U
-                text_.clear();
-                r.changed = true;
-                break;
-            case 0x17: // Ctrl-W
-                while (!text_.empty() && text_.back() == ' ')
-                    text_.pop_back();
-                while (!text_.empty() && text_.back() != ' ')
-                    pop_character();
-                r.changed = true;
-                break;
-            case 0x04: // Ctrl-D
-                if (text_.empty()) {
-                    r.end_of_input = true;
-                    return r;
-                }
-                break;
-            case 0x0C: // Ctrl-L
-                r.clear_screen = r.changed = true;
-                break;
-            case 0x1B:
-                escape_ = escape::started;
-                break;
-            case '\t':
-                append(" ", r);
-                break;
-            default:
-                if (c >= 0x20)
-                    append(std::string_view(&ch, 1), r);
-                break;
-            }
-        }
-        return r;
-    }
-
-    /// What to write to show the prompt and the line on the current row
-    /// of a terminal `columns` wide, the cursor left at its end.
-    std::string render(std::size_t columns) const {
-        std::string out(erase_line);
-        out += prompt_styled_;
-        const std::size_t used = display_width(prompt_plain_) + 1; // +1: room for the cursor
-        const std::size_t room = columns > used + 8 ? columns - used : 8;
-        if (display_width(text_) <= room)
-            return out + text_;
-        // Show the end of the line, after a marker that it goes on.
-        std::size_t start = text_.size(), width = 1; // 1: the marker
-        while (start > 0) {
-            std::size_t lead = start - 1;
-            while (lead > 0 && (static_cast<unsigned char>(text_[lead]) & 0xC0) == 0x80)
-                --lead;
-            std::size_t at = lead;
-            const auto w = static_cast<std::size_t>(
-                code_point_width(parley::utf8_decode_next(text_, at)));
-            if (width + w > room)
-                break;
-            width += w;
-            start = lead;
-        }
-        return out + "\xE2\x80\xA6" + text_.substr(start); // "…"
-    }
-
-private:
-    enum class escape : unsigned char { none, started, csi, ss3 };
-
-    void swallow_escape(unsigned char c) {
-        switch (escape_) {
-        case escape::started:
-            escape_ = c == '[' ? escape::csi : c == 'O' ? escape::ss3 : escape::none;
-            break;
-        case escape::csi:
-            if (c >= 0x40 && c <= 0x7E)
-                escape_ = escape::none; // the final byte
-            break;
-        case escape::ss3:
-        case escape::none:
-            escape_ = escape::none;
-            break;
-        }
-    }
-
-    void take_utf8(unsigned char c, result& r) {
-        if ((c & 0xC0) != 0x80)
-            partial_.clear(); // a lead byte starts a new character
-        partial_ += static_cast<char>(c);
-        const auto b0 = static_cast<unsigned char>(partial_[0]);
-        const std::size_t length = b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;
-        if (partial_.size() < length)
-            return;
-        if (parley::is_valid_utf8(partial_)) {
-            std::size_t at = 0;
-            if (!is_unsafe_for_terminal(parley::utf8_decode_next(partial_, at)))
-                append(partial_, r);
-        }
-        partial_.clear();
-    }
-
-    void append(std::string_view s, result& r) {
-        if (text_.size() + s.size() > max_bytes_)
-            return;
-        text_ += s;
-        r.changed = true;
-    }
-
-    void pop_character() {
-        while (!text_.empty() && (static_cast<unsigned char>(text_.back()) & 0xC0) == 0x80)
-            text_.pop_back();
-        if (!text_.empty())
-            text_.pop_back();
-    }
-
-    std::size_t max_bytes_;
-    std::string prompt_styled_, prompt_plain_;
-    std::string text_;
-    std::string partial_; // an incomplete UTF-8 character
-    escape escape_ = escape::none;
 };
 
 } // namespace parley::examples
