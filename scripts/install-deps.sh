@@ -26,6 +26,8 @@ TEST_PACKAGES=(
   libssl-dev openssl
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
+  # the chat history store (optional: without SQLite its tests skip)
+  libsqlite3-dev
   # test helpers (the tests that need one skip without it) and the
   # shell-script lint
   python3 tmux shellcheck
