@@ -483,6 +483,7 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
         asio::io_context ioc;
         history::sqlite_store_options o;
         o.batch_delay = 5ms;
+        o.max_records_per_room = 0; // keep every seq, however far the child gets
         history::sqlite_store s(ioc.get_executor(), path, o);
         std::optional<std::uint64_t> committed_upto;
         for (std::uint64_t i = 1; i <= 10000000;) {
@@ -521,7 +522,9 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
     REQUIRE(reported >= 3000);
 
     asio::io_context ioc;
-    history::sqlite_store s(ioc.get_executor(), path);
+    history::sqlite_store_options o;
+    o.max_records_per_room = 0;
+    history::sqlite_store s(ioc.get_executor(), path, o);
     auto [ec, list] = rooms(ioc, s);
     REQUIRE_FALSE(ec);
     REQUIRE(list.size() == 1);
@@ -534,6 +537,7 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
         auto [rec_ec, r] = read(ioc, s, {.room = "lobby", .after = after, .limit = 1000});
         REQUIRE_FALSE(rec_ec);
         REQUIRE_FALSE(r.records.empty());
+        CHECK(r.first_seq == 1);
         for (auto& x : r.records) {
             REQUIRE(x.seq == expect);
             CHECK(x.text == "message " + std::to_string(expect));
