@@ -28,6 +28,7 @@
 #include <tuple>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -473,6 +474,11 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
     const std::string path = dir.file("h.db");
     int progress[2];
     REQUIRE(::pipe(progress) == 0);
+    // The last seq the child's append() accepted, seen by both processes.
+    void* shared = ::mmap(nullptr, sizeof(std::uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(shared != MAP_FAILED);
+    auto* accepted = new (shared) std::atomic<std::uint64_t>(0);
+    constexpr std::size_t queue_bound = 4096;
     std::fflush(nullptr);
     pid_t child = ::fork();
     REQUIRE(child >= 0);
@@ -484,6 +490,7 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
         history::sqlite_store_options o;
         o.batch_delay = 5ms;
         o.max_records_per_room = 0; // keep every seq, however far the child gets
+        o.max_queued_records = queue_bound;
         history::sqlite_store s(ioc.get_executor(), path, o);
         std::optional<std::uint64_t> committed_upto;
         for (std::uint64_t i = 1; i <= 10000000;) {
@@ -494,6 +501,7 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
             }
             if (ec)
                 ::_exit(3);
+            accepted->store(i);
             if (i % 200 == 0) {
                 s.async_flush([&, i](std::error_code fec) {
                     if (fec)
@@ -531,7 +539,16 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
     CHECK(list[0].epoch == "crash-epoch");
     const auto last = list[0].last_seq;
     CHECK(last >= reported);
-    MESSAGE("reported committed: " << reported << ", found after SIGKILL: " << last);
+    // Lost: what append() had accepted and the writer not yet committed,
+    // never more than the queue's bound (the child appends faster than the
+    // disk writes, so its queue is full when it dies).
+    const std::uint64_t took = accepted->load();
+    ::munmap(shared, sizeof(std::uint64_t));
+    REQUIRE(took >= last);
+    const auto lost = took - last;
+    CHECK(lost <= queue_bound);
+    MESSAGE("reported committed: " << reported << ", found after SIGKILL: " << last << ", accepted: " << took
+                                   << ", lost: " << lost);
     std::uint64_t expect = 1;
     for (std::uint64_t after = 0; after < last;) {
         auto [rec_ec, r] = read(ioc, s, {.room = "lobby", .after = after, .limit = 1000});

@@ -44,16 +44,17 @@ struct store_statements;
 
 /// Options of a sqlite_store.
 struct sqlite_store_options {
-    /// Records waiting for the writer, at most. Beyond it append() refuses
-    /// at once with store_error::queue_full (counted in records_refused): a
-    /// disk that stalls costs at most this much memory, never the chat's
-    /// time.
+    /// Records accepted and not yet committed (waiting or being written),
+    /// at most. Beyond it append() refuses at once with
+    /// store_error::queue_full (counted in records_refused): a disk that
+    /// stalls costs at most this much memory, never the chat's time, and a
+    /// process crash loses at most this many records.
     std::size_t max_queued_records = 16384;
     /// A write transaction holds at most this many records...
     std::size_t batch_max_records = 512;
     /// ...and the writer waits at most this long after a record arrives for
-    /// more to join its batch. A process crash loses at most the records
-    /// accepted in this window (plus any backlog: see docs/HISTORY.md).
+    /// more to join its batch. While the disk keeps up, a process crash
+    /// loses at most the records accepted in this window (docs/HISTORY.md).
     std::chrono::milliseconds batch_delay{20};
     /// Retention: messages kept per room, at most (0: no limit). Applied
     /// with every batch to the rooms it wrote.

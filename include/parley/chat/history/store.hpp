@@ -91,7 +91,7 @@ struct store_stats {
     std::uint64_t batches = 0;          ///< write transactions committed
     std::uint64_t failures = 0;         ///< storage operations that failed
     std::uint64_t reads = 0;            ///< range reads answered
-    std::uint64_t queued_now = 0;       ///< records waiting to be written
+    std::uint64_t queued_now = 0;       ///< records accepted, not yet written
     std::uint64_t last_batch_ns = 0;    ///< how long the last commit took
     bool failed = false;                ///< in the failed state (store_error::store_failed)
 };
@@ -118,7 +118,8 @@ public:
     /// and returns at once: {} (queued), queue_full, store_failed or closed
     /// (not queued; counted). A record that does not follow its room
     /// (may_follow) is dropped by the writer and counted as rejected. A write
-    /// that fails later is reported once through the store's failure handler.
+    /// that fails later is counted and reported once (for sqlite_store:
+    /// sqlite_store_options::on_failure).
     virtual std::error_code append(record r) = 0;
 
     /// Every room's state, as held at completion (after every append queued

@@ -179,7 +179,6 @@ inline void sqlite_store::run() {
                 });
             }
             jobs.swap(jobs_);
-            queued_records_ = 0;
             queued_others_ = 0;
         }
         bool closed = !jobs.empty() && std::holds_alternative<close_job>(jobs.back());
@@ -244,8 +243,14 @@ inline void sqlite_store::process(std::deque<job>& jobs) {
             std::size_t end = i;
             while (end < jobs.size() && std::holds_alternative<record>(jobs[end]))
                 ++end;
-            for (std::size_t from = i; from < end; from += options_.batch_max_records)
-                write(jobs, from, std::min(end, from + options_.batch_max_records));
+            for (std::size_t from = i; from < end; from += options_.batch_max_records) {
+                std::size_t to = std::min(end, from + options_.batch_max_records);
+                write(jobs, from, to);
+                // Records count against the queue's bound until written (or
+                // lost): a crash loses at most max_queued_records.
+                std::lock_guard lock(mutex_);
+                queued_records_ -= to - from;
+            }
             i = end;
             continue;
         }
