@@ -317,6 +317,38 @@ TEST_CASE("sqlite_store: a full queue refuses at once and counts, without blocki
     CHECK_FALSE(s.append(rec("lobby", 5)));
 }
 
+TEST_CASE("sqlite_store: requests beyond the queue's bound complete at once with queue_full") {
+    temp_dir dir;
+    asio::io_context ioc;
+    history::sqlite_store_options o;
+    o.max_queued_requests = 3;
+    o.batch_delay = 5s;
+    o.busy_timeout = 3s;
+    // Another store holds the file, so this one's writer is stuck opening it
+    // (for the busy timeout) while the requests queue up.
+    history::sqlite_store holder(ioc.get_executor(), dir.file("h.db"));
+    REQUIRE_FALSE(rooms(ioc, holder).first);
+    history::sqlite_store s(ioc.get_executor(), dir.file("h.db"), o);
+    std::vector<std::error_code> results;
+    bool called_inside = true;
+    for (int i = 0; i < 5; ++i) {
+        s.async_flush([&](std::error_code ec) { results.push_back(ec); });
+        called_inside = called_inside && !results.empty();
+    }
+    CHECK_FALSE(called_inside);
+    ioc.restart();
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (results.size() < 5 && std::chrono::steady_clock::now() < deadline)
+        ioc.run_one_for(100ms);
+    REQUIRE(results.size() == 5);
+    // The two refused ones complete first (posted at once); the three
+    // queued ones after the open fails.
+    CHECK(results[0] == history::store_error::queue_full);
+    CHECK(results[1] == history::store_error::queue_full);
+    for (int i = 2; i < 5; ++i)
+        CHECK(results[static_cast<std::size_t>(i)] == history::store_error::database_locked);
+}
+
 TEST_CASE("sqlite_store: a file that is not a database is refused, said once") {
     temp_dir dir;
     asio::io_context ioc;

@@ -50,6 +50,9 @@ struct sqlite_store_options {
     /// stalls costs at most this much memory, never the chat's time, and a
     /// process crash loses at most this many records.
     std::size_t max_queued_records = 16384;
+    /// Reads, loads and flushes waiting for the writer, at most; beyond it
+    /// they complete at once with store_error::queue_full.
+    std::size_t max_queued_requests = 1024;
     /// A write transaction holds at most this many records...
     std::size_t batch_max_records = 512;
     /// ...and the writer waits at most this long after a record arrives for

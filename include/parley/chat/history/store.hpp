@@ -29,8 +29,9 @@ namespace parley::chat::history {
 
 /// Errors of a history store (category "parley.history").
 enum class store_error {
-    /// append(): the store's queue is full (the disk is slower than the
-    /// chat); the record was not stored. Counted in stats().records_refused.
+    /// The store's queue is full (the disk is slower than the chat):
+    /// append() did not take the record (counted in stats().records_refused),
+    /// or a read or flush was not queued.
     queue_full = 1,
     /// The store failed earlier (see its first error) and stores nothing
     /// more; reads of what it holds may still work.

@@ -97,36 +97,40 @@ inline std::error_code sqlite_store::append(record r) {
 
 template <class Job, class Fail>
 void sqlite_store::enqueue(Job j, Fail fail_now) {
+    std::error_code ec;
     {
         std::lock_guard lock(mutex_);
-        if (!closing_) {
+        if (closing_) {
+            ec = store_error::closed;
+        } else if (!std::is_same_v<Job, close_job> && queued_others_ >= options_.max_queued_requests) {
+            ec = store_error::queue_full;
+        } else {
             jobs_.emplace_back(std::move(j));
             ++queued_others_;
             if constexpr (std::is_same_v<Job, close_job>)
                 closing_ = true;
-            fail_now = nullptr;
         }
     }
-    if (fail_now)
-        fail_now(j); // the callback posts: never completes inside the initiating function
+    if (ec)
+        fail_now(j, ec); // the callback posts: never completes inside the initiating function
     else
         wake_.notify_one();
 }
 
 inline void sqlite_store::start_load_rooms(rooms_callback cb) {
-    enqueue(load_job{std::move(cb)}, +[](load_job& j) { j.cb(store_error::closed, {}); });
+    enqueue(load_job{std::move(cb)}, +[](load_job& j, std::error_code ec) { j.cb(ec, {}); });
 }
 
 inline void sqlite_store::start_read(range_query q, range_callback cb) {
-    enqueue(read_job{std::move(q), std::move(cb)}, +[](read_job& j) { j.cb(store_error::closed, {}); });
+    enqueue(read_job{std::move(q), std::move(cb)}, +[](read_job& j, std::error_code ec) { j.cb(ec, {}); });
 }
 
 inline void sqlite_store::start_flush(done_callback cb) {
-    enqueue(flush_job{std::move(cb)}, +[](flush_job& j) { j.cb(store_error::closed); });
+    enqueue(flush_job{std::move(cb)}, +[](flush_job& j, std::error_code ec) { j.cb(ec); });
 }
 
 inline void sqlite_store::start_close(done_callback cb) {
-    enqueue(close_job{std::move(cb)}, +[](close_job& j) { j.cb(store_error::closed); });
+    enqueue(close_job{std::move(cb)}, +[](close_job& j, std::error_code ec) { j.cb(ec); });
 }
 
 inline store_stats sqlite_store::stats() const {
