@@ -28,6 +28,8 @@ TEST_PACKAGES=(
   zlib1g-dev
   # the Redis backplane (optional: without hiredis it is off, its tests skip)
   libhiredis-dev redis-server
+  # the chat history store (optional: without SQLite its tests skip)
+  libsqlite3-dev
   # test helpers (the tests that need one skip without it: python3-websockets
   # is the WebSocket interop peer) and the shell-script lint
   python3 python3-websockets tmux shellcheck
