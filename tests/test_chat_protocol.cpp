@@ -298,13 +298,13 @@ TEST_CASE("inputs: message text rules") {
 TEST_CASE("events: JSON round trip for every type") {
     const pc::event events[] = {
         pc::welcome_event{"连接成功!,请输入昵称", 1, "parley/0.1.0", 65536, 4096, 32},
-        pc::nick_accepted_event{"alice"},
-        pc::message_event{42, "lobby", "alice", "hi \"you\"\t\\", "2024-05-01T12:34:56.789Z"},
+        pc::nick_accepted_event{"alice", {}},
+        pc::message_event{42, "lobby", "alice", "hi \"you\"\t\\", "2024-05-01T12:34:56.789Z", 0, {}},
         pc::private_event{43, "alice", "bob", "psst", "2024-05-01T12:34:56.790Z"},
         pc::join_event{"lobby", "bob", "2024-05-01T12:34:56.791Z"},
         pc::leave_event{"lobby", "bob", "slow_consumer", "2024-05-01T12:34:56.792Z"},
         pc::rename_event{"bob", "robert", "2024-05-01T12:34:56.793Z"},
-        pc::members_event{"lobby", {"alice", "robert"}, 2},
+        pc::members_event{"lobby", {"alice", "robert"}, 2, 0, {}},
         pc::error_event{"nickname_taken", "the nickname \"alice\" is taken; choose another"},
         pc::notice_event{"help", "line one\nline two"},
     };
@@ -360,22 +360,22 @@ TEST_CASE("events: line mode formats") {
     pc::welcome_event welcome;
     welcome.prompt = pc::default_prompt;
     CHECK(pc::to_line(welcome) == "连接成功!,请输入昵称");
-    CHECK(pc::to_line(pc::nick_accepted_event{"alice"}) ==
+    CHECK(pc::to_line(pc::nick_accepted_event{"alice", {}}) ==
           "* welcome, alice! type /help for the commands");
-    CHECK(pc::to_line(pc::message_event{1, "lobby", "alice", "hello", "t"}) ==
+    CHECK(pc::to_line(pc::message_event{1, "lobby", "alice", "hello", "t", 0, {}}) ==
           "[lobby] alice: hello");
     CHECK(pc::to_line(pc::private_event{2, "alice", "bob", "psst", "t"}) ==
           "[private] alice -> bob: psst");
     CHECK(pc::to_line(pc::join_event{"lobby", "bob", "t"}) == "* bob joined lobby");
     CHECK(pc::to_line(pc::leave_event{"lobby", "bob", "quit", "t"}) == "* bob left lobby (quit)");
     CHECK(pc::to_line(pc::rename_event{"bob", "robert", "t"}) == "* bob is now known as robert");
-    CHECK(pc::to_line(pc::members_event{"lobby", {"alice", "bob"}, 2}) ==
+    CHECK(pc::to_line(pc::members_event{"lobby", {"alice", "bob"}, 2, 0, {}}) ==
           "* members of lobby (2): alice, bob");
-    CHECK(pc::to_line(pc::members_event{"big", {"a"}, 5}) == "* members of big (5): a, ...");
+    CHECK(pc::to_line(pc::members_event{"big", {"a"}, 5, 0, {}}) == "* members of big (5): a, ...");
     CHECK(pc::to_line(pc::error_event{"unknown_command", "no /x"}) == "! unknown_command: no /x");
     CHECK(pc::to_line(pc::notice_event{"help", "a\nb"}) == "* a\n* b");
     // Nothing from an event can drive a terminal or forge a line.
-    CHECK(pc::to_line(pc::message_event{1, "r", "e\x1bvil", "x\ny\x7f\xC2\x9B\xFF", "t"}) ==
+    CHECK(pc::to_line(pc::message_event{1, "r", "e\x1bvil", "x\ny\x7f\xC2\x9B\xFF", "t", 0, {}}) ==
           "[r] e\xEF\xBF\xBDvil: x\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 

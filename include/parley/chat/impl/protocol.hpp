@@ -36,6 +36,7 @@ inline std::string_view to_string(errc code) noexcept {
     case errc::idle_timeout: return "idle_timeout";
     case errc::rate_limited: return "rate_limited";
     case errc::flooding: return "flooding";
+    case errc::resume_failed: return "resume_failed";
     }
     return "unknown";
 }
@@ -81,6 +82,20 @@ inline std::string format_time(std::chrono::system_clock::time_point t) {
 
 // --- JSON ---------------------------------------------------------------------
 
+namespace detail {
+inline void write_message_fields(json::writer& w, const message_event& ev) {
+    w.key("id").unsigned_integer(ev.id);
+    w.key("room").string(ev.room);
+    w.key("from").string(ev.from);
+    w.key("text").string(ev.text);
+    w.key("time").string(ev.time);
+    if (ev.seq != 0) {
+        w.key("seq").unsigned_integer(ev.seq);
+        w.key("epoch").string(ev.epoch);
+    }
+}
+} // namespace detail
+
 inline std::string to_json(const event& e) {
     std::string out;
     json::writer w(out);
@@ -97,12 +112,10 @@ inline std::string to_json(const event& e) {
                 w.key("max_nickname_length").unsigned_integer(ev.max_nickname_length);
             } else if constexpr (std::is_same_v<T, nick_accepted_event>) {
                 w.key("nick").string(ev.nick);
+                if (!ev.resume_token.empty())
+                    w.key("resume_token").string(ev.resume_token);
             } else if constexpr (std::is_same_v<T, message_event>) {
-                w.key("id").unsigned_integer(ev.id);
-                w.key("room").string(ev.room);
-                w.key("from").string(ev.from);
-                w.key("text").string(ev.text);
-                w.key("time").string(ev.time);
+                detail::write_message_fields(w, ev);
             } else if constexpr (std::is_same_v<T, private_event>) {
                 w.key("id").unsigned_integer(ev.id);
                 w.key("from").string(ev.from);
@@ -129,6 +142,36 @@ inline std::string to_json(const event& e) {
                     w.string(m);
                 w.end_array();
                 w.key("count").unsigned_integer(ev.count);
+                if (!ev.epoch.empty()) {
+                    w.key("seq").unsigned_integer(ev.seq);
+                    w.key("epoch").string(ev.epoch);
+                }
+            } else if constexpr (std::is_same_v<T, resumed_event>) {
+                w.key("nick").string(ev.nick);
+                w.key("recovered").boolean(ev.recovered);
+                w.key("rooms").begin_array();
+                for (const auto& r : ev.rooms) {
+                    w.begin_object();
+                    w.key("room").string(r.room);
+                    w.key("epoch").string(r.epoch);
+                    w.key("from").unsigned_integer(r.from);
+                    w.key("seq").unsigned_integer(r.seq);
+                    w.key("recovered").boolean(r.recovered);
+                    w.end_object();
+                }
+                w.end_array();
+            } else if constexpr (std::is_same_v<T, history_event>) {
+                w.key("room").string(ev.room);
+                w.key("epoch").string(ev.epoch);
+                w.key("messages").begin_array();
+                for (const auto& m : ev.messages) {
+                    w.begin_object();
+                    w.key("type").string(message_event::type);
+                    detail::write_message_fields(w, m);
+                    w.end_object();
+                }
+                w.end_array();
+                w.key("more").boolean(ev.more);
             } else if constexpr (std::is_same_v<T, error_event>) {
                 w.key("code").string(ev.code);
                 w.key("message").string(ev.message);
@@ -178,6 +221,46 @@ public:
             fail(key, "must be a non-negative integer");
         else
             out = static_cast<Unsigned>(*n);
+    }
+
+    void boolean(std::string_view key, bool& out, bool required = true) {
+        const json::value* v = object_.find(key);
+        if (!v) {
+            if (required)
+                fail(key, "is missing");
+            return;
+        }
+        if (const auto* b = v->if_bool())
+            out = *b;
+        else
+            fail(key, "must be true or false");
+    }
+
+    // Each element of the array `key`, an object, read by `each(reader)`.
+    template <class Each>
+    void objects(std::string_view key, Each each) {
+        const json::value* v = object_.find(key);
+        const auto* items = v ? v->if_array() : nullptr;
+        if (!items)
+            return fail(key, v ? "must be an array of objects" : "is missing");
+        for (const auto& item : *items) {
+            if (!item.if_object())
+                return fail(key, "must be an array of objects");
+            field_reader inner(item, type_, error_);
+            each(inner);
+            if (!inner.ok())
+                return void(ok_ = false);
+        }
+    }
+
+    void message(message_event& e) {
+        number("id", e.id);
+        text("room", e.room);
+        text("from", e.from);
+        text("text", e.text);
+        text("time", e.time);
+        number("seq", e.seq, false);
+        text("epoch", e.epoch, false);
     }
 
     void texts(std::string_view key, std::vector<std::string>& out) {
@@ -246,14 +329,11 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
     } else if (*type == nick_accepted_event::type) {
         nick_accepted_event e;
         r.text("nick", e.nick);
+        r.text("resume_token", e.resume_token, false);
         result = std::move(e);
     } else if (*type == message_event::type) {
         message_event e;
-        r.number("id", e.id);
-        r.text("room", e.room);
-        r.text("from", e.from);
-        r.text("text", e.text);
-        r.text("time", e.time);
+        r.message(e);
         result = std::move(e);
     } else if (*type == private_event::type) {
         private_event e;
@@ -288,6 +368,33 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
         r.texts("members", e.members);
         e.count = e.members.size();
         r.number("count", e.count, false);
+        r.number("seq", e.seq, false);
+        r.text("epoch", e.epoch, false);
+        result = std::move(e);
+    } else if (*type == resumed_event::type) {
+        resumed_event e;
+        r.text("nick", e.nick);
+        r.boolean("recovered", e.recovered);
+        r.objects("rooms", [&](detail::field_reader& o) {
+            resumed_room room;
+            o.text("room", room.room);
+            o.text("epoch", room.epoch, false);
+            o.number("from", room.from, false);
+            o.number("seq", room.seq, false);
+            o.boolean("recovered", room.recovered);
+            e.rooms.push_back(std::move(room));
+        });
+        result = std::move(e);
+    } else if (*type == history_event::type) {
+        history_event e;
+        r.text("room", e.room);
+        r.text("epoch", e.epoch, false);
+        r.objects("messages", [&](detail::field_reader& o) {
+            message_event m;
+            o.message(m);
+            e.messages.push_back(std::move(m));
+        });
+        r.boolean("more", e.more, false);
         result = std::move(e);
     } else if (*type == error_event::type) {
         error_event e;
@@ -366,6 +473,10 @@ inline std::string to_line(const event& e) {
                 out += "* welcome, ";
                 put(ev.nick);
                 out += "! type /help for the commands";
+                if (!ev.resume_token.empty()) {
+                    out += "\n* if your connection drops, send this first to resume: /resume ";
+                    put(ev.resume_token);
+                }
             } else if constexpr (std::is_same_v<T, message_event>) {
                 out += '[';
                 put(ev.room);
@@ -426,6 +537,37 @@ inline std::string to_line(const event& e) {
                 }
             } else if constexpr (std::is_same_v<T, ping_event>) {
                 out += "* ping";
+            } else if constexpr (std::is_same_v<T, resumed_event>) {
+                out += "* resumed as ";
+                put(ev.nick);
+                out += ev.recovered ? ": nothing was missed" : ": some messages may be missing";
+                for (const auto& r : ev.rooms) {
+                    if (r.recovered)
+                        continue;
+                    out += "\n* ";
+                    put(r.room);
+                    out += ": messages before " + std::to_string(r.seq + 1) +
+                           " may be missing; /history ";
+                    put(r.room);
+                    out += " shows what is kept";
+                }
+            } else if constexpr (std::is_same_v<T, history_event>) {
+                out += "* history of ";
+                put(ev.room);
+                out += ": " + std::to_string(ev.messages.size()) + " message(s)";
+                for (const auto& m : ev.messages) {
+                    out += "\n" + std::to_string(m.seq) + " ";
+                    put(std::string_view(m.time).substr(0, 19));
+                    out += ' ';
+                    put(m.from);
+                    out += ": ";
+                    put(m.text);
+                }
+                if (ev.more && !ev.messages.empty()) {
+                    out += "\n* older: /history ";
+                    put(ev.room);
+                    out += " before=" + std::to_string(ev.messages.front().seq);
+                }
             } else {
                 out += "* (";
                 put(ev.type);
