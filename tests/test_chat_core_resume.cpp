@@ -511,3 +511,22 @@ TEST_CASE("chat core resume: 1,000 random disconnections lose and repeat nothing
     }
     CHECK(h.chat.hits().resumes == 1000);
 }
+
+TEST_CASE("chat core resume: lost clients waiting are bounded by max_clients") {
+    auto o = harness::defaults();
+    o.max_clients = 3;
+    harness h(o);
+    h.login(1, "watcher");
+    h.login(2, "a");
+    h.lost(2);
+    h.login(3, "b");
+    h.lost(3);
+    h.login(4, "c");
+    h.lost(4); // a third waiting one
+    h.clear();
+    h.login(5, "d");
+    h.lost(5); // over the bound: its leave is announced at once
+    const auto leaves = h.all<pc::leave_event>(1);
+    REQUIRE(leaves.size() == 1);
+    CHECK(leaves[0].nick == "d");
+}

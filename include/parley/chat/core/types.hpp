@@ -80,7 +80,7 @@ struct options {
     std::size_t max_dropped = 100;
     bool clustered = false; ///< a backplane is there: cluster actions are emitted
 
-    // Offsets, resume and paging (docs/PROTOCOL.md §6).
+    // Offsets, resume and paging (docs/PROTOCOL.md §8).
     /// Fills `n` bytes with secure random bytes (resume tokens, epochs).
     /// Empty: no resume tokens are given, and epochs come from a counter
     /// and the start time. The core has no randomness of its own.

@@ -546,7 +546,7 @@ inline std::string to_line(const event& e) {
                         continue;
                     out += "\n* ";
                     put(r.room);
-                    out += ": messages before " + std::to_string(r.seq + 1) +
+                    out += ": some messages up to " + std::to_string(r.seq) +
                            " may be missing; /history ";
                     put(r.room);
                     out += " shows what is kept";

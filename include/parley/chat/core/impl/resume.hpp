@@ -1,5 +1,5 @@
 // parley chat core: room offsets, resume tokens, the grace period, resume
-// and history paging (docs/PROTOCOL.md §6).
+// and history paging (docs/PROTOCOL.md §8).
 //
 // A resume token is "SERIAL.SECRET": the serial finds the ticket (it is no
 // secret), the secret (random bytes from options::random, in hex) is
@@ -63,6 +63,8 @@ inline void chat::drop_ticket(client& c) {
 inline bool chat::park(client& c, leave_reason reason, std::string cause, const moment& now,
                        actions& out) {
     if (c.ticket == 0 || c.gone || c.nick.empty() || c.wait || c.claiming || stopping_)
+        return false;
+    if (parked_nicks_.size() >= limits_.max_clients) // bounded like the connections
         return false;
     auto it = tickets_.find(c.ticket);
     if (it == tickets_.end())
