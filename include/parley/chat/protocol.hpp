@@ -336,6 +336,7 @@ std::string escape_message(std::string_view text);
 } // namespace parley::chat
 
 #include <parley/chat/impl/protocol.hpp>
+#include <parley/chat/impl/protocol_lines.hpp>
 #include <parley/chat/impl/inputs.hpp>
 
 #endif
