@@ -422,6 +422,16 @@ private:
     }
 
     void handle(const chat::unknown_event&) {} // newer servers may send more
+    void handle(const chat::resumed_event&) {} // this client does not /resume (yet)
+    void handle(const chat::history_event& e) { // the answer to a /history typed by the user
+        std::string_view rest;
+        const std::string text = chat::to_line(e);
+        for (rest = text; !rest.empty();) {
+            const auto end = rest.find('\n');
+            show(std::string(rest.substr(0, end)));
+            rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        }
+    }
 
     std::string stamp(std::string_view time) const {
         return std::string(style::dim) + local_clock(time) + std::string(style::reset) + " ";

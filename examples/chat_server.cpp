@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     unsigned heartbeat_ms = 1000, expiry_ms = 3000;
     std::string tls_cert, tls_key;
     unsigned idle_s = 120, ping_s = 45, write_s = 30, shutdown_ms = 2000, flood_rate = 20;
+    unsigned resume_grace_s = 120;
 
     parley::examples::command_line cli(
         "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
@@ -94,6 +95,9 @@ int main(int argc, char** argv) {
         .option("--prompt", options.prompt, "the text asking for a nickname")
         .option("--history", history, "messages per room replayed to joiners", std::size_t{0},
                 std::size_t{10000})
+        .option("--resume-grace", resume_grace_s,
+                "seconds a lost client's nickname and rooms wait for its /resume, 0: no resume",
+                0u, 86400u)
         .option("--threads", threads, "threads running the I/O", 1u, 64u)
         .option("--redis", redis_url,
                 "join the chat servers sharing this Redis, e.g. redis://127.0.0.1:6379")
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
     if (auto status = cli.parse(argc, argv))
         return *status;
     options.idle_timeout = std::chrono::seconds(idle_s);
+    options.resume_grace = std::chrono::seconds(resume_grace_s);
     options.ping_interval = std::chrono::seconds(ping_s);
     options.write_timeout = std::chrono::seconds(write_s);
     options.flood.messages_per_second = flood_rate;

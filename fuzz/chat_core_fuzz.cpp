@@ -10,10 +10,15 @@
 //   m  cluster payload (the rest, '|' for '\n')
 //   a  answer the oldest claim (second byte: claimed/taken/unavailable)
 //   h  answer the oldest history read (the rest: payloads split at ';', '|' for '\n')
+//   r  /resume with the last token given to connection (third byte % 8),
+//      the rest after it (room positions), as connection (second byte)'s input
 // Besides sanitizer reports, these properties are checked (any failure
 // aborts): every event sent or published goes to a connection the core
 // knows (connected and not yet closed); every event encodes to JSON and to
-// a line; a closed connection is never sent to again.
+// a line; a closed connection is never sent to again; a connection's
+// messages of one room and epoch have increasing seqs (a /part, which
+// may be followed by a join's replay, starts again); no resume token is
+// given twice, and none resumes twice.
 #include <parley/chat/core/core.hpp>
 
 #include <algorithm>
@@ -22,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -62,12 +68,44 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.clustered = clustered;
     o.shared_history = clustered && (data[0] & 2) ? 5 : 0;
     o.access_token = size > 0 && (data[0] & 4) ? "t" : "";
+    // Resume: predictable bytes are enough here.
+    auto counter = std::make_shared<std::uint64_t>(0);
+    o.random = [counter](unsigned char* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            p[i] = static_cast<unsigned char>(++*counter * 0x9E3779B97F4A7C15ull >> 56);
+    };
+    o.resume_grace = size > 0 && (data[0] & 8) ? std::chrono::milliseconds(0) : std::chrono::seconds(20);
+    o.resume_messages = 4;
+    o.resume_bytes = 2048;
+    o.history_page = 3;
     core::chat chat(o);
     core::moment now = core::moment::now();
     std::set<core::conn_id> open;
     std::deque<core::cluster_claim> claims;
     std::deque<core::cluster_read_history> reads;
     core::actions out;
+    std::map<core::conn_id, std::string> tokens, nicks;
+    std::set<std::string> given, used;
+    std::map<std::pair<core::conn_id, std::string>, std::pair<std::string, std::uint64_t>> last_seq;
+    const auto note_message = [&](core::conn_id to, const pc::event& ev) {
+        if (auto* m = std::get_if<pc::message_event>(&ev); m && m->seq != 0) {
+            auto& [epoch, seq] = last_seq[{to, m->room}];
+            check(epoch != m->epoch || m->seq > seq, "a room's seq that does not increase");
+            epoch = m->epoch;
+            seq = m->seq;
+        } else if (auto* l = std::get_if<pc::leave_event>(&ev); l && l->nick == nicks[to]) {
+            last_seq.erase({to, l->room});
+        } else if (auto* n = std::get_if<pc::nick_accepted_event>(&ev)) {
+            nicks[to] = n->nick;
+            if (!n->resume_token.empty()) {
+                check(given.insert(n->resume_token).second, "a resume token given twice");
+                tokens[to] = n->resume_token;
+            }
+        } else if (auto* r = std::get_if<pc::rename_event>(&ev); r && r->old_nick == nicks[to]) {
+            nicks[to] = r->new_nick;
+        }
+    };
+    std::string resuming;
 
     std::string_view script(reinterpret_cast<const char*>(data), size);
     if (!script.empty())
@@ -82,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const core::conn_id id = static_cast<unsigned char>(line[1]) % 8;
         const std::string_view rest = line.substr(2);
         out.clear();
+        resuming.clear();
         switch (op) {
         case 'c':
             if (open.insert(id).second)
@@ -103,6 +142,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             now.steady += std::chrono::seconds(static_cast<unsigned char>(line[1]));
             now.wall += std::chrono::seconds(static_cast<unsigned char>(line[1]));
             chat.tick(now, out);
+            break;
+        case 'r':
+            if (!rest.empty()) {
+                resuming = tokens[static_cast<unsigned char>(rest[0]) % 8];
+                chat.input(id, "/resume " + resuming + std::string(rest.substr(1)), now, out);
+            }
             break;
         case 'm':
             chat.cluster_message("other", unbar(rest), now, out);
@@ -134,11 +179,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& a : out) {
             if (auto* s = std::get_if<core::send_action>(&a)) {
                 check(open.contains(s->to), "an event for an unknown connection");
+                note_message(s->to, s->ev);
+                if (std::holds_alternative<pc::resumed_event>(s->ev))
+                    check(used.insert(resuming).second, "a resume token that resumed twice");
                 check(!pc::to_json(s->ev).empty(), "an event that does not encode");
                 (void)pc::to_line(s->ev);
             } else if (auto* p = std::get_if<core::publish_action>(&a)) {
-                for (auto to : *p->to)
+                for (auto to : *p->to) {
                     check(open.contains(to), "a publish to an unknown connection");
+                    note_message(to, p->ev);
+                }
                 check(!pc::to_json(p->ev).empty(), "an event that does not encode");
             } else if (auto* c = std::get_if<core::cluster_claim>(&a)) {
                 claims.push_back(*c);

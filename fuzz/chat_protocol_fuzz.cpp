@@ -152,7 +152,7 @@ void check_input(std::string_view text) {
     // Whatever a client manages to put in a field, line mode prints it
     // harmlessly.
     FUZZ_CHECK(printable(pc::to_line(pc::message_event{1, std::string(text), std::string(text),
-                                                       std::string(text), ""})));
+                                                       std::string(text), "", 0, {}})));
     FUZZ_CHECK(printable(pc::to_line(pc::notice_event{"x", std::string(text)}), true));
 }
 

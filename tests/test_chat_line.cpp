@@ -178,4 +178,40 @@ TEST_CASE("line mode: nickname errors, rooms, and the last line without a newlin
     CHECK(dave.line() == "* eve left lobby (disconnected)");
 }
 
+TEST_CASE("an nc user is given its resume token, resumes after a reset and pages back") {
+    pc::server_options options;
+    options.resume_grace = 30s;
+    server_fixture f(options);
+    client alice(f.port());
+    alice.login("alice");
+    line_user dave(f.line_port());
+    dave.line(); // the prompt
+    dave.send("dave");
+    CHECK(dave.line() == "* welcome, dave! type /help for the commands");
+    const std::string offer = dave.line();
+    const std::string prefix = "* if your connection drops, send this first to resume: /resume ";
+    REQUIRE(offer.starts_with(prefix));
+    const std::string token = offer.substr(prefix.size());
+    alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "dave"; });
+    dave.conn().reset();
+    alice.say("one");
+    alice.say("two");
+    alice.wait_for<pc::message_event>([](const auto& m) { return m.text == "two"; });
+    line_user back(f.line_port());
+    back.line();
+    back.send("/resume " + token + " lobby=0");
+    CHECK(back.line().starts_with("* welcome, dave!"));
+    CHECK(back.line().starts_with(prefix));
+    CHECK(back.line() == "[lobby] alice: one");
+    CHECK(back.line() == "[lobby] alice: two");
+    CHECK(back.line() == "* members of lobby (2): alice, dave");
+    CHECK(back.line() == "* resumed as dave: nothing was missed");
+    back.send("/history lobby limit=1");
+    CHECK(back.line() == "* history of lobby: 1 message(s)");
+    const std::string entry = back.line();
+    CHECK(entry.starts_with("2 "));
+    CHECK(entry.ends_with(" alice: two"));
+    CHECK(back.line() == "* older: /history lobby before=2");
+    CHECK(alice.seen_of<pc::leave_event>().empty());
+}
 } // TEST_SUITE

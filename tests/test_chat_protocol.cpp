@@ -298,13 +298,13 @@ TEST_CASE("inputs: message text rules") {
 TEST_CASE("events: JSON round trip for every type") {
     const pc::event events[] = {
         pc::welcome_event{"连接成功!,请输入昵称", 1, "parley/0.1.0", 65536, 4096, 32},
-        pc::nick_accepted_event{"alice"},
-        pc::message_event{42, "lobby", "alice", "hi \"you\"\t\\", "2024-05-01T12:34:56.789Z"},
+        pc::nick_accepted_event{"alice", {}},
+        pc::message_event{42, "lobby", "alice", "hi \"you\"\t\\", "2024-05-01T12:34:56.789Z", 0, {}},
         pc::private_event{43, "alice", "bob", "psst", "2024-05-01T12:34:56.790Z"},
         pc::join_event{"lobby", "bob", "2024-05-01T12:34:56.791Z"},
         pc::leave_event{"lobby", "bob", "slow_consumer", "2024-05-01T12:34:56.792Z"},
         pc::rename_event{"bob", "robert", "2024-05-01T12:34:56.793Z"},
-        pc::members_event{"lobby", {"alice", "robert"}, 2},
+        pc::members_event{"lobby", {"alice", "robert"}, 2, 0, {}},
         pc::error_event{"nickname_taken", "the nickname \"alice\" is taken; choose another"},
         pc::notice_event{"help", "line one\nline two"},
     };
@@ -360,22 +360,22 @@ TEST_CASE("events: line mode formats") {
     pc::welcome_event welcome;
     welcome.prompt = pc::default_prompt;
     CHECK(pc::to_line(welcome) == "连接成功!,请输入昵称");
-    CHECK(pc::to_line(pc::nick_accepted_event{"alice"}) ==
+    CHECK(pc::to_line(pc::nick_accepted_event{"alice", {}}) ==
           "* welcome, alice! type /help for the commands");
-    CHECK(pc::to_line(pc::message_event{1, "lobby", "alice", "hello", "t"}) ==
+    CHECK(pc::to_line(pc::message_event{1, "lobby", "alice", "hello", "t", 0, {}}) ==
           "[lobby] alice: hello");
     CHECK(pc::to_line(pc::private_event{2, "alice", "bob", "psst", "t"}) ==
           "[private] alice -> bob: psst");
     CHECK(pc::to_line(pc::join_event{"lobby", "bob", "t"}) == "* bob joined lobby");
     CHECK(pc::to_line(pc::leave_event{"lobby", "bob", "quit", "t"}) == "* bob left lobby (quit)");
     CHECK(pc::to_line(pc::rename_event{"bob", "robert", "t"}) == "* bob is now known as robert");
-    CHECK(pc::to_line(pc::members_event{"lobby", {"alice", "bob"}, 2}) ==
+    CHECK(pc::to_line(pc::members_event{"lobby", {"alice", "bob"}, 2, 0, {}}) ==
           "* members of lobby (2): alice, bob");
-    CHECK(pc::to_line(pc::members_event{"big", {"a"}, 5}) == "* members of big (5): a, ...");
+    CHECK(pc::to_line(pc::members_event{"big", {"a"}, 5, 0, {}}) == "* members of big (5): a, ...");
     CHECK(pc::to_line(pc::error_event{"unknown_command", "no /x"}) == "! unknown_command: no /x");
     CHECK(pc::to_line(pc::notice_event{"help", "a\nb"}) == "* a\n* b");
     // Nothing from an event can drive a terminal or forge a line.
-    CHECK(pc::to_line(pc::message_event{1, "r", "e\x1bvil", "x\ny\x7f\xC2\x9B\xFF", "t"}) ==
+    CHECK(pc::to_line(pc::message_event{1, "r", "e\x1bvil", "x\ny\x7f\xC2\x9B\xFF", "t", 0, {}}) ==
           "[r] e\xEF\xBF\xBDvil: x\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
@@ -391,3 +391,52 @@ TEST_CASE("time stamps: RFC 3339, UTC, milliseconds") {
 }
 
 } // TEST_SUITE
+
+TEST_CASE("resume and history: inputs, events and their encodings") {
+    auto r = std::get<pc::resume_input>(pc::parse_input("/resume 7.abc lobby=3@e1  side=0 "));
+    CHECK(r.token == "7.abc");
+    CHECK(r.positions == "lobby=3@e1  side=0");
+    CHECK(std::get<pc::bad_input>(pc::parse_input("/resume")).code == pc::errc::bad_arguments);
+    auto h = std::get<pc::history_input>(pc::parse_input("/history lobby before=12 limit=5"));
+    CHECK(h.room == "lobby");
+    CHECK(h.before == 12);
+    CHECK(h.limit == 5);
+    CHECK(std::get<pc::history_input>(pc::parse_input("/HISTORY lobby")).before == 0);
+    for (auto bad : {"/history", "/history lobby before=", "/history lobby limit=x",
+                     "/history lobby before=99999999999999999999", "/history lobby after=3"})
+        CHECK(std::get<pc::bad_input>(pc::parse_input(bad)).code == pc::errc::bad_arguments);
+
+    pc::message_event m{5, "lobby", "alice", "hi", "2024-05-01T12:34:56.789Z", 3, "e1"};
+    const pc::event events[] = {
+        pc::nick_accepted_event{"bob", "1.abcdef"},
+        m,
+        pc::members_event{"lobby", {"alice"}, 1, 3, "e1"},
+        pc::resumed_event{"bob", false, {{"lobby", "e1", 1, 3, true}, {"side", "e2", 0, 9, false}}},
+        pc::history_event{"lobby", "e1", {m, m}, true},
+    };
+    for (const auto& e : events) {
+        INFO(pc::to_json(e));
+        std::string error;
+        auto back = pc::parse_event(pc::to_json(e), error);
+        REQUIRE_MESSAGE(back.has_value(), error);
+        CHECK(*back == e);
+    }
+    CHECK(pc::to_json(m).find(R"("seq":3,"epoch":"e1")") != std::string::npos);
+    // Old events without the new fields still decode.
+    std::string error;
+    auto old = pc::parse_event(
+        R"({"type":"message","id":1,"room":"r","from":"a","text":"t","time":"x"})", error);
+    REQUIRE(old);
+    CHECK(std::get<pc::message_event>(*old).seq == 0);
+    CHECK_FALSE(pc::parse_event(R"({"type":"history","room":"r","messages":[1]})", error));
+    CHECK(error.find("messages") != std::string::npos);
+    CHECK(pc::to_line(pc::nick_accepted_event{"bob", "1.ab"}) ==
+          "* welcome, bob! type /help for the commands\n"
+          "* if your connection drops, send this first to resume: /resume 1.ab");
+    CHECK(pc::to_line(pc::history_event{"lobby", "e1", {m}, true}) ==
+          "* history of lobby: 1 message(s)\n3 2024-05-01T12:34:56 alice: hi\n"
+          "* older: /history lobby before=3");
+    CHECK(pc::to_line(std::get<pc::resumed_event>(events[3])) ==
+          "* resumed as bob: some messages may be missing\n"
+          "* side: some messages up to 9 may be missing; /history side shows what is kept");
+}

@@ -686,3 +686,79 @@ TEST_CASE("start() reports a port in use") {
 }
 
 } // TEST_SUITE
+
+// Resume end to end (docs/PROTOCOL.md §6): a reader reset by SO_LINGER 0 in
+// the middle of a stream, 20 times, each time with unread messages in
+// flight, comes back with /resume and gets every message once, in order;
+// the room never sees it leave.
+TEST_CASE("resume: a client reset mid-stream 20 times gets every message once, in order") {
+    pc::server_options o;
+    o.resume_grace = 30s;
+    server_fixture f(o);
+    client alice(f.port());
+    alice.login("alice");
+    auto bob = std::make_unique<client>(f.port());
+    bob->login("bob");
+    std::string token = bob->seen_of<pc::nick_accepted_event>().at(0).resume_token;
+    REQUIRE(token.size() > 40);
+    const std::string first_token = token;
+    std::vector<std::uint64_t> seqs;
+    std::string epoch;
+    std::uint64_t sent = 0;
+    unsigned rng = 12345;
+    const auto take = [&](const pc::message_event& m) {
+        seqs.push_back(m.seq);
+        CHECK(m.text == "n" + std::to_string(seqs.size()));
+        if (epoch.empty())
+            epoch = m.epoch;
+        CHECK(m.epoch == epoch);
+    };
+    for (int round = 0; round < 20; ++round) {
+        for (int i = 0; i < 50; ++i)
+            alice.say("n" + std::to_string(++sent));
+        alice.wait_for<pc::message_event>(
+            [&](const auto& m) { return m.text == "n" + std::to_string(sent); });
+        rng = rng * 1103515245 + 12345;
+        const unsigned reading = (rng >> 8) % 40; // of the 50 or more now on their way
+        for (unsigned i = 0; i < reading; ++i)
+            take(bob->expect<pc::message_event>());
+        bob->conn().reset();
+        bob = std::make_unique<client>(f.port());
+        bob->expect<pc::welcome_event>();
+        const std::uint64_t last = seqs.empty() ? 0 : seqs.back();
+        bob->say("/resume " + token + " lobby=" + std::to_string(last) + "@" + epoch);
+        const auto accepted = bob->expect<pc::nick_accepted_event>();
+        CHECK(accepted.nick == "bob");
+        CHECK(accepted.resume_token != token);
+        token = accepted.resume_token;
+        for (;;) { // the missed messages, the members, then resumed
+            auto e = bob->next();
+            REQUIRE(e.has_value());
+            if (auto* m = std::get_if<pc::message_event>(&*e))
+                take(*m);
+            else if (auto* r = std::get_if<pc::resumed_event>(&*e)) {
+                CHECK(r->recovered);
+                break;
+            }
+        }
+    }
+    alice.say("end");
+    bob->wait_for<pc::message_event>([&](const auto& m) {
+        if (m.text == "end")
+            return true;
+        take(m);
+        return false;
+    });
+    REQUIRE(seqs.size() == sent);
+    for (std::size_t i = 0; i < seqs.size(); ++i)
+        CHECK(seqs[i] == i + 1);
+    CHECK(alice.seen_of<pc::leave_event>().empty());
+    CHECK(alice.seen_of<pc::join_event>().size() == 2); // her own and bob's first
+    // A replayed token is refused; the connection may then choose a nickname.
+    client mallory(f.port());
+    mallory.expect<pc::welcome_event>();
+    mallory.say("/resume " + first_token + " lobby=1");
+    mallory.expect_error("resume_failed");
+    mallory.say("mallory");
+    CHECK(mallory.expect<pc::nick_accepted_event>().nick == "mallory");
+}

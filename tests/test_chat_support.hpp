@@ -55,6 +55,10 @@ public:
         // (test_faults.cpp does).
         if (options.flood.messages_per_second == pc::flood_limits{}.messages_per_second)
             options.flood.messages_per_second = 0;
+        // Leaves are announced at once (no resume grace period) unless a
+        // test sets a grace period of its own (test_chat_resume.cpp does).
+        if (options.resume_grace == pc::server_options{}.resume_grace)
+            options.resume_grace = std::chrono::milliseconds(0);
         if (options.line_port)
             options.line_port = 0;
         options.log = [this](std::string_view line) {

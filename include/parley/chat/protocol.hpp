@@ -71,6 +71,7 @@ enum class errc : unsigned char {
     idle_timeout,      ///< nothing received within the idle deadline; closed
     rate_limited,      ///< inputs faster than the flood limits; this one was dropped
     flooding,          ///< kept flooding after rate_limited; the server closes the connection
+    resume_failed,     ///< /resume with a token that is unknown, used or expired; choose a nickname
 };
 
 /// The code as it appears on the wire ("nickname_taken").
@@ -107,6 +108,10 @@ struct welcome_event {
 struct nick_accepted_event {
     static constexpr std::string_view type = "nick_accepted";
     std::string nick;
+    /// A secret for `/resume` after a lost connection (single use; a
+    /// resume gives a new one). Empty (and not sent) when the server
+    /// offers no resume.
+    std::string resume_token;
     bool operator==(const nick_accepted_event&) const = default;
 };
 
@@ -116,6 +121,10 @@ struct message_event {
     std::uint64_t id = 0; ///< increases with every message and private message
     std::string room, from, text;
     std::string time; ///< RFC 3339, UTC, milliseconds: 2024-05-01T12:34:56.789Z
+    /// The room's position: 1, 2, 3, ... with no gap within one `epoch`
+    /// (a new epoch: the room's history was lost). 0 and empty: not given.
+    std::uint64_t seq = 0;
+    std::string epoch;
     bool operator==(const message_event&) const = default;
 };
 
@@ -156,7 +165,39 @@ struct members_event {
     std::string room;
     std::vector<std::string> members;
     std::uint64_t count = 0;
+    /// The room's last message seq and its epoch (empty: not given).
+    std::uint64_t seq = 0;
+    std::string epoch;
     bool operator==(const members_event&) const = default;
+};
+
+/// One room's part of a resumed event.
+struct resumed_room {
+    std::string room, epoch;
+    std::uint64_t from = 0; ///< the position the client gave (0: none)
+    std::uint64_t seq = 0;  ///< the room's position now: what the client has after the resume
+    bool recovered = false; ///< every message after `from` was sent again
+    bool operator==(const resumed_room&) const = default;
+};
+
+/// Ends a /resume: the nickname and rooms are back and the missed
+/// messages were sent before it. `recovered`: none is missing.
+struct resumed_event {
+    static constexpr std::string_view type = "resumed";
+    std::string nick;
+    bool recovered = false;
+    std::vector<resumed_room> rooms;
+    bool operator==(const resumed_event&) const = default;
+};
+
+/// A page of a room's history (/history): messages oldest first; `more`:
+/// older ones remain (ask with before= the first one's seq).
+struct history_event {
+    static constexpr std::string_view type = "history";
+    std::string room, epoch;
+    std::vector<message_event> messages;
+    bool more = false;
+    bool operator==(const history_event&) const = default;
 };
 
 /// Something the client sent was refused. The connection stays usable
@@ -192,7 +233,8 @@ struct unknown_event {
 
 using event = std::variant<welcome_event, nick_accepted_event, message_event, private_event,
                            join_event, leave_event, rename_event, members_event, error_event,
-                           notice_event, ping_event, unknown_event>;
+                           notice_event, ping_event, resumed_event, history_event,
+                           unknown_event>;
 
 /// The event's "type" string.
 std::string_view type_of(const event& e) noexcept;
@@ -247,6 +289,18 @@ struct quit_input {};
 /// /pong: the answer to a ping event. Does nothing but show that the
 /// client is alive (allowed before a nickname too).
 struct pong_input {};
+/// /resume TOKEN [ROOM=SEQ[@EPOCH] ...]: the first input of a new
+/// connection, for a client that lost its previous one. `positions` is
+/// the rest of the line, checked by the core.
+struct resume_input {
+    std::string_view token, positions;
+};
+/// /history ROOM [before=SEQ] [limit=N]
+struct history_input {
+    std::string_view room;
+    std::uint64_t before = 0; ///< 0: from the newest
+    std::uint64_t limit = 0;  ///< 0: the server's default
+};
 /// An input that cannot be understood.
 struct bad_input {
     errc code;
@@ -254,7 +308,8 @@ struct bad_input {
 };
 
 using input = std::variant<say_input, nick_input, join_input, part_input, list_input, msg_input,
-                           help_input, quit_input, pong_input, bad_input>;
+                           help_input, quit_input, pong_input, resume_input, history_input,
+                           bad_input>;
 
 /// Parses one input (a frame's payload or a line). Views point into `text`.
 /// Checks UTF-8 and command syntax; message text is checked by
@@ -281,6 +336,7 @@ std::string escape_message(std::string_view text);
 } // namespace parley::chat
 
 #include <parley/chat/impl/protocol.hpp>
+#include <parley/chat/impl/protocol_lines.hpp>
 #include <parley/chat/impl/inputs.hpp>
 
 #endif

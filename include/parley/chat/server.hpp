@@ -173,6 +173,17 @@ struct server_options {
     /// (backplane::history_length(), docs/SCALING.md): joiners then get
     /// that one.
     history_limits history{};
+    /// Resume (docs/PROTOCOL.md §8): a client whose connection is lost
+    /// (not one that quits) keeps its nickname and rooms this long, with
+    /// no leave announced, for a `/resume` with the token it was given.
+    /// 0: no resume tokens, leaves announced at once.
+    std::chrono::milliseconds resume_grace = std::chrono::minutes(2);
+    /// Each room keeps at least its last resume_messages messages (and
+    /// resume_bytes) for resume and /history, whatever `history` replays.
+    std::size_t resume_messages = 1000;
+    std::size_t resume_bytes = 256 * 1024;
+    /// Most messages one /history answer carries.
+    std::size_t history_page = 100;
     /// Connections at most; more are told server_full and closed.
     std::size_t max_clients = 1024;
     /// Connections from one remote IP address at most; more are told

@@ -128,6 +128,7 @@ private:
         std::string claim_nick;
         std::shared_ptr<history_wait> wait; // a join waiting for shared history
         std::deque<std::string> held;   // inputs while claiming or waiting
+        std::uint64_t ticket = 0;       // its resume token's serial (0: none)
         std::chrono::steady_clock::time_point connected{}, last_input{};
         bool pinged = false;            // since the last input
         std::optional<std::chrono::steady_clock::time_point> scheduled;
@@ -151,8 +152,23 @@ private:
 
     struct room {
         std::shared_ptr<std::vector<conn_id>> members = std::make_shared<std::vector<conn_id>>();
-        std::deque<message_event> history;
+        std::deque<message_event> history; // for the join replay, resume and /history
         std::size_t history_bytes = 0;
+        std::uint64_t seq = 0;  // the last message's
+        std::string epoch;
+        std::size_t parked = 0; // disconnected members in their grace period
+    };
+
+    // A resume token's state: held by a live client (conn != 0), or by a
+    // disconnected one in its grace period (the rest).
+    struct ticket {
+        std::string secret; // hex; compared in constant time
+        conn_id conn = 0;
+        std::string nick, key, peer, current, cause;
+        std::vector<std::string> rooms;
+        leave_reason reason = leave_reason::disconnected;
+        std::uint64_t dropped = 0;
+        std::chrono::steady_clock::time_point deadline{};
     };
 
     struct remote_member {
@@ -210,6 +226,20 @@ private:
     static std::string printable(std::string_view text);
     static std::string time_text(const moment& now);
 
+    // impl/resume.hpp: offsets, tickets, the grace period, resume, paging.
+    std::string random_hex(std::size_t bytes);
+    std::string new_epoch();
+    void issue_ticket(client& c);
+    std::string token_of(const client& c) const;
+    void drop_ticket(client& c);
+    bool park(client& c, leave_reason reason, std::string cause, const moment& now,
+              actions& out);
+    void expire(std::uint64_t serial, const moment& now, actions& out);
+    void resume(client& c, std::string_view token, std::string_view positions,
+                const moment& now, actions& out);
+    void history_page(client& c, const history_input& h, actions& out);
+    std::vector<const message_event*> replay_of(const room& r) const;
+
     // impl/cluster.hpp: the other instances and shared history.
     void cluster_send(const std::string& payload, actions& out) const;
     void cluster_presence_of(const client& c, actions& out) const;
@@ -246,6 +276,11 @@ private:
     std::unordered_map<std::uint64_t, std::string> claims_; // their keys, by serial
     std::unordered_map<std::string, std::vector<std::shared_ptr<history_wait>>> waits_; // by room
     std::unordered_map<std::uint64_t, std::shared_ptr<history_wait>> reads_; // by serial
+    std::unordered_map<std::uint64_t, ticket> tickets_;           // by serial
+    std::unordered_map<std::string, std::uint64_t> parked_nicks_; // key -> serial
+    std::set<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> graces_;
+    std::uint64_t epochs_ = 0;
+    std::string epoch_base_; // without `random`: the start time, for epochs
     bool malformed_logged_ = false;
     bool stopping_ = false;
     std::chrono::milliseconds stop_flush_{0};
@@ -258,5 +293,6 @@ private:
 #include <parley/chat/core/impl/commands.hpp>
 #include <parley/chat/core/impl/identity.hpp>
 #include <parley/chat/core/impl/cluster.hpp>
+#include <parley/chat/core/impl/resume.hpp>
 
 #endif

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,24 @@ struct options {
     std::size_t burst_bytes = 256 * 1024;
     std::size_t max_dropped = 100;
     bool clustered = false; ///< a backplane is there: cluster actions are emitted
+
+    // Offsets, resume and paging (docs/PROTOCOL.md §8).
+    /// Fills `n` bytes with secure random bytes (resume tokens, epochs).
+    /// Empty: no resume tokens are given, and epochs come from a counter
+    /// and the start time. The core has no randomness of its own.
+    std::function<void(unsigned char*, std::size_t)> random;
+    /// How long a disconnected client's nickname and rooms wait for its
+    /// resume (0: its leave is announced at once, as without resume).
+    std::chrono::milliseconds resume_grace{120000};
+    /// Each room keeps at least this many of its last messages (and
+    /// bytes) for resume and /history, even with history_messages 0;
+    /// the larger of the two bounds applies, the join replay still sends
+    /// only history_messages.
+    std::size_t resume_messages = 1000;
+    std::size_t resume_bytes = 256 * 1024;
+    /// Most messages one /history answer carries (the default limit is
+    /// half of it).
+    std::size_t history_page = 100;
 };
 
 /// Members of a room, shared (copy on write) with the actions that
@@ -144,7 +163,8 @@ using actions = std::vector<action>;
 struct core_hits {
     std::uint64_t nickname_timeouts = 0, idle_timeouts = 0, pings_sent = 0, server_full = 0,
                   address_full = 0, rate_limited = 0, flood_disconnects = 0, access_denied = 0,
-                  lines_too_long = 0, frames_too_large = 0;
+                  lines_too_long = 0, frames_too_large = 0, resumes = 0, resumes_failed = 0,
+                  graces_expired = 0;
 };
 
 /// One connection, as client_info shows it.

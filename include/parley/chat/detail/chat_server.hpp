@@ -10,6 +10,7 @@
 
 #include <parley/chat/cluster/link.hpp>
 #include <parley/chat/core/core.hpp>
+#include <parley/chat/detail/secure_random.hpp>
 #include <parley/chat/transport/encoding.hpp>
 #include <parley/chat/transport/readers.hpp>
 #include <parley/chat/transport/web_door.hpp>
@@ -77,6 +78,11 @@ inline core::options core_options(const server_options& o, std::size_t shared_hi
     c.burst_bytes = o.flood.burst_bytes;
     c.max_dropped = o.flood.max_dropped;
     c.clustered = o.backplane != nullptr;
+    c.resume_grace = o.resume_grace;
+    c.resume_messages = o.resume_messages;
+    c.resume_bytes = o.resume_bytes;
+    c.history_page = o.history_page;
+    c.random = secure_random(); // resume tokens, room epochs
     return c;
 }
 

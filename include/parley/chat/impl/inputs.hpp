@@ -5,6 +5,8 @@
 
 #include <parley/codec/utf8.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +50,19 @@ constexpr std::string_view trim(std::string_view text) noexcept {
     while (!text.empty() && is_separator(text.back()))
         text.remove_suffix(1);
     return text;
+}
+
+// A decimal number of 1 to 19 digits, nothing else.
+constexpr std::optional<std::uint64_t> decimal(std::string_view text) noexcept {
+    if (text.empty() || text.size() > 19)
+        return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n;
 }
 
 // A command name safe to quote in a message: printable and short.
@@ -120,6 +135,36 @@ inline input parse_input(std::string_view text) {
             return usage("/msg NICK TEXT");
         return msg_input{nick, message};
     }
+    if (is("resume")) {
+        const auto [token, positions] = detail::split_word(args);
+        if (token.empty())
+            return usage("/resume TOKEN [ROOM=SEQ[@EPOCH] ...]");
+        return resume_input{token, detail::trim(positions)};
+    }
+    if (is("history")) {
+        const auto history_usage = usage("/history ROOM [before=SEQ] [limit=N]");
+        auto [room, rest] = detail::split_word(args);
+        if (room.empty())
+            return history_usage;
+        history_input h{room};
+        while (!rest.empty()) {
+            const auto [word, next] = detail::split_word(rest);
+            rest = next;
+            const auto eq = word.find('=');
+            const auto number = eq == std::string_view::npos
+                                    ? std::optional<std::uint64_t>()
+                                    : detail::decimal(word.substr(eq + 1));
+            if (!number || *number == 0)
+                return history_usage;
+            if (word.substr(0, eq) == "before")
+                h.before = *number;
+            else if (word.substr(0, eq) == "limit")
+                h.limit = *number;
+            else
+                return history_usage;
+        }
+        return h;
+    }
     if (is("help"))
         return help_input{};
     if (is("pong"))
@@ -170,6 +215,8 @@ inline std::string help_text() {
            "  /part [ROOM]     leave ROOM (default: your current room)\n"
            "  /list [ROOM]     who is in ROOM (default: your current room)\n"
            "  /msg NICK TEXT   send TEXT to NICK only\n"
+           "  /history ROOM [before=SEQ] [limit=N]   earlier messages of ROOM\n"
+           "  /resume TOKEN [ROOM=SEQ ...]           first input after a lost connection\n"
            "  /help            this text\n"
            "  /quit or QUIT    leave the chat\n"
            "anything else is a message to your current room; start it with // to send a "

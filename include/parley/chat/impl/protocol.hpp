@@ -36,6 +36,7 @@ inline std::string_view to_string(errc code) noexcept {
     case errc::idle_timeout: return "idle_timeout";
     case errc::rate_limited: return "rate_limited";
     case errc::flooding: return "flooding";
+    case errc::resume_failed: return "resume_failed";
     }
     return "unknown";
 }
@@ -81,6 +82,20 @@ inline std::string format_time(std::chrono::system_clock::time_point t) {
 
 // --- JSON ---------------------------------------------------------------------
 
+namespace detail {
+inline void write_message_fields(json::writer& w, const message_event& ev) {
+    w.key("id").unsigned_integer(ev.id);
+    w.key("room").string(ev.room);
+    w.key("from").string(ev.from);
+    w.key("text").string(ev.text);
+    w.key("time").string(ev.time);
+    if (ev.seq != 0) {
+        w.key("seq").unsigned_integer(ev.seq);
+        w.key("epoch").string(ev.epoch);
+    }
+}
+} // namespace detail
+
 inline std::string to_json(const event& e) {
     std::string out;
     json::writer w(out);
@@ -97,12 +112,10 @@ inline std::string to_json(const event& e) {
                 w.key("max_nickname_length").unsigned_integer(ev.max_nickname_length);
             } else if constexpr (std::is_same_v<T, nick_accepted_event>) {
                 w.key("nick").string(ev.nick);
+                if (!ev.resume_token.empty())
+                    w.key("resume_token").string(ev.resume_token);
             } else if constexpr (std::is_same_v<T, message_event>) {
-                w.key("id").unsigned_integer(ev.id);
-                w.key("room").string(ev.room);
-                w.key("from").string(ev.from);
-                w.key("text").string(ev.text);
-                w.key("time").string(ev.time);
+                detail::write_message_fields(w, ev);
             } else if constexpr (std::is_same_v<T, private_event>) {
                 w.key("id").unsigned_integer(ev.id);
                 w.key("from").string(ev.from);
@@ -129,6 +142,36 @@ inline std::string to_json(const event& e) {
                     w.string(m);
                 w.end_array();
                 w.key("count").unsigned_integer(ev.count);
+                if (!ev.epoch.empty()) {
+                    w.key("seq").unsigned_integer(ev.seq);
+                    w.key("epoch").string(ev.epoch);
+                }
+            } else if constexpr (std::is_same_v<T, resumed_event>) {
+                w.key("nick").string(ev.nick);
+                w.key("recovered").boolean(ev.recovered);
+                w.key("rooms").begin_array();
+                for (const auto& r : ev.rooms) {
+                    w.begin_object();
+                    w.key("room").string(r.room);
+                    w.key("epoch").string(r.epoch);
+                    w.key("from").unsigned_integer(r.from);
+                    w.key("seq").unsigned_integer(r.seq);
+                    w.key("recovered").boolean(r.recovered);
+                    w.end_object();
+                }
+                w.end_array();
+            } else if constexpr (std::is_same_v<T, history_event>) {
+                w.key("room").string(ev.room);
+                w.key("epoch").string(ev.epoch);
+                w.key("messages").begin_array();
+                for (const auto& m : ev.messages) {
+                    w.begin_object();
+                    w.key("type").string(message_event::type);
+                    detail::write_message_fields(w, m);
+                    w.end_object();
+                }
+                w.end_array();
+                w.key("more").boolean(ev.more);
             } else if constexpr (std::is_same_v<T, error_event>) {
                 w.key("code").string(ev.code);
                 w.key("message").string(ev.message);
@@ -178,6 +221,46 @@ public:
             fail(key, "must be a non-negative integer");
         else
             out = static_cast<Unsigned>(*n);
+    }
+
+    void boolean(std::string_view key, bool& out, bool required = true) {
+        const json::value* v = object_.find(key);
+        if (!v) {
+            if (required)
+                fail(key, "is missing");
+            return;
+        }
+        if (const auto* b = v->if_bool())
+            out = *b;
+        else
+            fail(key, "must be true or false");
+    }
+
+    // Each element of the array `key`, an object, read by `each(reader)`.
+    template <class Each>
+    void objects(std::string_view key, Each each) {
+        const json::value* v = object_.find(key);
+        const auto* items = v ? v->if_array() : nullptr;
+        if (!items)
+            return fail(key, v ? "must be an array of objects" : "is missing");
+        for (const auto& item : *items) {
+            if (!item.if_object())
+                return fail(key, "must be an array of objects");
+            field_reader inner(item, type_, error_);
+            each(inner);
+            if (!inner.ok())
+                return void(ok_ = false);
+        }
+    }
+
+    void message(message_event& e) {
+        number("id", e.id);
+        text("room", e.room);
+        text("from", e.from);
+        text("text", e.text);
+        text("time", e.time);
+        number("seq", e.seq, false);
+        text("epoch", e.epoch, false);
     }
 
     void texts(std::string_view key, std::vector<std::string>& out) {
@@ -246,14 +329,11 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
     } else if (*type == nick_accepted_event::type) {
         nick_accepted_event e;
         r.text("nick", e.nick);
+        r.text("resume_token", e.resume_token, false);
         result = std::move(e);
     } else if (*type == message_event::type) {
         message_event e;
-        r.number("id", e.id);
-        r.text("room", e.room);
-        r.text("from", e.from);
-        r.text("text", e.text);
-        r.text("time", e.time);
+        r.message(e);
         result = std::move(e);
     } else if (*type == private_event::type) {
         private_event e;
@@ -288,6 +368,33 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
         r.texts("members", e.members);
         e.count = e.members.size();
         r.number("count", e.count, false);
+        r.number("seq", e.seq, false);
+        r.text("epoch", e.epoch, false);
+        result = std::move(e);
+    } else if (*type == resumed_event::type) {
+        resumed_event e;
+        r.text("nick", e.nick);
+        r.boolean("recovered", e.recovered);
+        r.objects("rooms", [&](detail::field_reader& o) {
+            resumed_room room;
+            o.text("room", room.room);
+            o.text("epoch", room.epoch, false);
+            o.number("from", room.from, false);
+            o.number("seq", room.seq, false);
+            o.boolean("recovered", room.recovered);
+            e.rooms.push_back(std::move(room));
+        });
+        result = std::move(e);
+    } else if (*type == history_event::type) {
+        history_event e;
+        r.text("room", e.room);
+        r.text("epoch", e.epoch, false);
+        r.objects("messages", [&](detail::field_reader& o) {
+            message_event m;
+            o.message(m);
+            e.messages.push_back(std::move(m));
+        });
+        r.boolean("more", e.more, false);
         result = std::move(e);
     } else if (*type == error_event::type) {
         error_event e;
@@ -307,133 +414,6 @@ inline std::optional<event> parse_event(std::string_view payload, std::string& e
     if (!r.ok())
         return std::nullopt;
     return result;
-}
-
-// --- lines --------------------------------------------------------------------
-
-namespace detail {
-
-// Appends `text` for a terminal: control characters other than TAB (and
-// "\n" when `newlines` is set), the invisible direction controls and line
-// separators (U+061C, U+200E, U+200F, U+2028..U+202E, U+2066..U+2069) and
-// invalid UTF-8 become U+FFFD, so no event can move the cursor, change
-// colours, forge a line or display in another order than it was written.
-inline void append_printable(std::string& out, std::string_view text, bool newlines = false) {
-    static constexpr std::string_view replacement = "\xEF\xBF\xBD";
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x80) {
-            const bool allowed = c >= 0x20 ? c != 0x7F : (c == '\t' || (newlines && c == '\n'));
-            if (allowed)
-                out += static_cast<char>(c);
-            else
-                out += replacement;
-            ++i;
-            continue;
-        }
-        const std::size_t len = utf8_sequence_at(text, i);
-        if (len == 0) {
-            out += replacement;
-            ++i;
-            continue;
-        }
-        const auto seq = text.substr(i, len);
-        std::size_t at = 0;
-        const char32_t cp = utf8_decode_next(seq, at);
-        const bool unsafe = (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
-                            cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
-                            (cp >= 0x2066 && cp <= 0x2069);
-        if (unsafe)
-            out += replacement;
-        else
-            out += seq;
-        i += len;
-    }
-}
-
-} // namespace detail
-
-inline std::string to_line(const event& e) {
-    std::string out;
-    auto put = [&out](std::string_view text) { detail::append_printable(out, text); };
-    std::visit(
-        [&](const auto& ev) {
-            using T = std::decay_t<decltype(ev)>;
-            if constexpr (std::is_same_v<T, welcome_event>) {
-                detail::append_printable(out, ev.prompt, true);
-            } else if constexpr (std::is_same_v<T, nick_accepted_event>) {
-                out += "* welcome, ";
-                put(ev.nick);
-                out += "! type /help for the commands";
-            } else if constexpr (std::is_same_v<T, message_event>) {
-                out += '[';
-                put(ev.room);
-                out += "] ";
-                put(ev.from);
-                out += ": ";
-                put(ev.text);
-            } else if constexpr (std::is_same_v<T, private_event>) {
-                out += "[private] ";
-                put(ev.from);
-                out += " -> ";
-                put(ev.to);
-                out += ": ";
-                put(ev.text);
-            } else if constexpr (std::is_same_v<T, join_event>) {
-                out += "* ";
-                put(ev.nick);
-                out += " joined ";
-                put(ev.room);
-            } else if constexpr (std::is_same_v<T, leave_event>) {
-                out += "* ";
-                put(ev.nick);
-                out += " left ";
-                put(ev.room);
-                out += " (";
-                put(ev.reason);
-                out += ')';
-            } else if constexpr (std::is_same_v<T, rename_event>) {
-                out += "* ";
-                put(ev.old_nick);
-                out += " is now known as ";
-                put(ev.new_nick);
-            } else if constexpr (std::is_same_v<T, members_event>) {
-                out += "* members of ";
-                put(ev.room);
-                out += " (" + std::to_string(ev.count) + "):";
-                for (std::size_t i = 0; i < ev.members.size(); ++i) {
-                    out += i == 0 ? " " : ", ";
-                    put(ev.members[i]);
-                }
-                if (ev.count > ev.members.size())
-                    out += ", ...";
-            } else if constexpr (std::is_same_v<T, error_event>) {
-                out += "! ";
-                put(ev.code);
-                out += ": ";
-                put(ev.message);
-            } else if constexpr (std::is_same_v<T, notice_event>) {
-                std::string_view text = ev.text;
-                for (;;) {
-                    const auto newline = text.find('\n');
-                    out += "* ";
-                    put(text.substr(0, newline));
-                    if (newline == std::string_view::npos)
-                        break;
-                    out += '\n';
-                    text.remove_prefix(newline + 1);
-                }
-            } else if constexpr (std::is_same_v<T, ping_event>) {
-                out += "* ping";
-            } else {
-                out += "* (";
-                put(ev.type);
-                out += " event)";
-            }
-        },
-        e);
-    return out;
 }
 
 } // namespace parley::chat

@@ -118,7 +118,7 @@ inline void chat::cluster_message(std::string_view instance, std::string_view te
                 const std::string room = p.room;
                 publish(room,
                         message_event{++next_id_, std::move(p.room), std::move(p.nick),
-                                      std::move(p.text), std::move(p.time)},
+                                      std::move(p.text), std::move(p.time), 0, {}},
                         true, std::is_same_v<T, cluster::stored_payload>, now, out);
             } else if constexpr (std::is_same_v<T, cluster::join_payload>) {
                 auto& m = remote_[nickname_key(p.nick)];
@@ -249,6 +249,9 @@ inline presence_entries chat::local_presence() const {
     for (const auto& [id, c] : clients_)
         if (!c.gone && !c.nick.empty())
             out.emplace_back(c.key, cluster::encode_presence(c.nick, c.rooms));
+    for (const auto& [serial, t] : tickets_) // in their grace period: still here
+        if (t.conn == 0)
+            out.emplace_back(t.key, cluster::encode_presence(t.nick, t.rooms));
     return out;
 }
 
@@ -320,7 +323,7 @@ inline void chat::send_history(const client& c, const history_wait& w,
             note_malformed(out);
             continue;
         }
-        events.push_back({0, w.room, std::move(s->nick), std::move(s->text), std::move(s->time)});
+        events.push_back({0, w.room, std::move(s->nick), std::move(s->text), std::move(s->time), 0, {}});
     }
     const std::size_t n = std::min(events.size(), limits_.shared_history);
     std::uint64_t id = w.first_id + (limits_.shared_history - n);

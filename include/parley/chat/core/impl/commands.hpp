@@ -20,6 +20,10 @@ inline parley::chat::input parse_strict(std::string_view text) {
         return bad_input{errc::bad_arguments, "usage: /help (it takes no arguments)"};
     return in;
 }
+// What a kept message counts against the history's byte bounds.
+inline std::size_t history_size(const message_event& m) {
+    return m.text.size() + m.from.size() + m.room.size() + m.time.size() + 64;
+}
 } // namespace detail
 
 inline void chat::dispatch(client& c, std::string_view text, const moment& now, actions& out) {
@@ -42,6 +46,13 @@ inline void chat::dispatch(client& c, std::string_view text, const moment& now, 
         return whisper(c, m->nick, m->text, now, out);
     if (std::holds_alternative<help_input>(in))
         return send(c, notice_event{"help", help_text()}, out);
+    if (auto* h = std::get_if<history_input>(&in))
+        return history_page(c, *h, out);
+    if (std::holds_alternative<resume_input>(in))
+        return refuse(c, errc::bad_arguments,
+                      "/resume works only as the first input of a new connection; you are " +
+                          c.nick + " already",
+                      out);
     if (std::holds_alternative<quit_input>(in))
         return goodbye(c, now, out);
     if (auto* bad = std::get_if<bad_input>(&in))
@@ -54,7 +65,7 @@ inline void chat::say(client& c, std::string_view text, const moment& now, actio
         return refuse(c, problem->first, problem->second, out);
     if (c.current.empty())
         return refuse(c, errc::not_in_room, "you are in no room; /join ROOM first", out);
-    message_event ev{++next_id_, c.current, c.nick, std::string(text), time_text(now)};
+    message_event ev{++next_id_, c.current, c.nick, std::string(text), time_text(now), 0, {}};
     if (limits_.clustered) {
         if (limits_.shared_history != 0)
             out.push_back(cluster_store{
@@ -119,8 +130,8 @@ inline void chat::join_room(client& c, const std::string& room, const moment& no
                       out);
     if (limits_.shared_history == 0) {
         add_member(c, room);
-        for (const auto& m : rooms_[room].history) // the room's history first
-            send(c, m, out);
+        for (const auto* m : replay_of(rooms_[room])) // the room's history first
+            send(c, *m, out);
     }
     c.rooms.push_back(room);
     c.current = room;
@@ -225,12 +236,15 @@ inline void chat::leave_chat(client& c, leave_reason reason, const std::string& 
     c.rooms.clear();
     c.current.clear();
     forget_nick(c);
+    drop_ticket(c);
 }
 
 // The one record of room membership. A list shared with a pending
 // publish is copied before it changes (copy on write).
 inline void chat::add_member(client& c, const std::string& name) {
     room& r = rooms_[name];
+    if (r.epoch.empty())
+        r.epoch = new_epoch(); // the room's history starts
     if (r.members.use_count() > 1)
         r.members = std::make_shared<std::vector<conn_id>>(*r.members);
     r.members->push_back(c.id);
@@ -249,8 +263,8 @@ inline void chat::remove_member(client& c, const std::string& name) {
         pos = std::find(r.members->begin(), r.members->end(), c.id);
     }
     r.members->erase(pos);
-    if (r.members->empty())
-        rooms_.erase(it); // and its history, as before
+    if (r.members->empty() && r.parked == 0)
+        rooms_.erase(it); // and its history and epoch, as before
 }
 
 inline member_list chat::members(const std::string& name) const {
@@ -273,11 +287,18 @@ inline members_event chat::members_of(const std::string& name) const {
         if (e.members.size() < max_listed_members)
             e.members.push_back(nick);
     };
-    if (auto it = rooms_.find(name); it != rooms_.end())
+    if (auto it = rooms_.find(name); it != rooms_.end()) {
         for (conn_id id : *it->second.members)
             if (auto c = clients_.find(id);
                 c != clients_.end() && !c->second.nick.empty() && !c->second.gone)
                 add(c->second.nick);
+        e.seq = it->second.seq;
+        e.epoch = it->second.epoch;
+    }
+    if (auto it = rooms_.find(name); it != rooms_.end() && it->second.parked != 0)
+        for (const auto& [serial, t] : tickets_) // no leave announced: still members
+            if (t.conn == 0 && std::find(t.rooms.begin(), t.rooms.end(), name) != t.rooms.end())
+                add(t.nick);
     if (auto w = waits_.find(name); w != waits_.end())
         for (const auto& wait : w->second)
             if (auto c = clients_.find(wait->id); c != clients_.end() && !c->second.gone)
@@ -295,8 +316,11 @@ inline void chat::publish(const std::string& name, event ev, bool keep_in_histor
     const bool waiting = waits_.contains(name);
     if (auto it = rooms_.find(name); it != rooms_.end()) {
         if (keep_in_history)
-            if (auto* m = std::get_if<message_event>(&ev))
+            if (auto* m = std::get_if<message_event>(&ev)) {
+                m->seq = ++it->second.seq; // only messages count
+                m->epoch = it->second.epoch;
                 remember(it->second, *m);
+            }
         if (!waiting)
             return out.push_back(publish_action{it->second.members, std::move(ev)});
         out.push_back(publish_action{it->second.members, ev});
@@ -305,19 +329,20 @@ inline void chat::publish(const std::string& name, event ev, bool keep_in_histor
         hold_for_waiting(name, ev, covered_by_read, nullptr, now, out);
 }
 
-// Bounded by history_messages, and by history_bytes counted as the text
-// and names a message holds.
+// Bounded by the larger of history_messages and resume_messages, and of
+// history_bytes and resume_bytes, counted as the text and names a message
+// holds (the join replay takes its own bounds' worth: replay_of()).
 inline void chat::remember(room& r, const message_event& ev) {
-    if (limits_.history_messages == 0 || limits_.history_bytes == 0)
+    const std::size_t max_messages = std::max(limits_.history_messages, limits_.resume_messages);
+    const std::size_t max_bytes = std::max(limits_.history_bytes, limits_.resume_bytes);
+    if (max_messages == 0 || max_bytes == 0)
         return;
-    const auto size = [](const message_event& m) {
-        return m.text.size() + m.from.size() + m.room.size() + m.time.size() + 64;
-    };
-    if (size(ev) > limits_.history_bytes)
+    const auto size = [](const message_event& m) { return detail::history_size(m); };
+    if (size(ev) > max_bytes)
         return;
     r.history.push_back(ev);
     r.history_bytes += size(ev);
-    while (r.history.size() > limits_.history_messages || r.history_bytes > limits_.history_bytes) {
+    while (r.history.size() > max_messages || r.history_bytes > max_bytes) {
         r.history_bytes -= size(r.history.front());
         r.history.pop_front();
     }

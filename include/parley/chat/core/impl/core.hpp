@@ -11,7 +11,12 @@ namespace parley::chat::core {
 inline chat::chat(core::options l)
     : limits_(std::move(l)),
       rates_{limits_.messages_per_second, limits_.burst_messages, limits_.bytes_per_second,
-             limits_.burst_bytes} {}
+             limits_.burst_bytes} {
+    if (!limits_.random) // epochs still differ between runs
+        epoch_base_ = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+}
 
 inline chat::client* chat::find(conn_id id) {
     auto it = clients_.find(id);
@@ -100,7 +105,7 @@ inline void chat::peer_finished(conn_id id, const moment& now, actions& out) {
     client* c = find(id);
     if (!c)
         return;
-    if (!c->nick.empty())
+    if (!c->nick.empty() && !park(*c, leave_reason::disconnected, {}, now, out))
         leave_chat(*c, leave_reason::disconnected, {}, now, out);
     c->gone = true;
     close(*c, out);
@@ -133,13 +138,15 @@ inline void chat::closed(conn_id id, departure cause, std::string why, const mom
                 reason = leave_reason::slow_consumer;
             if (cause == departure::write_timeout)
                 why = "write_timeout";
-            leave_chat(c, reason, why, now, out);
+            if (c.close_reason || !park(c, reason, why, now, out))
+                leave_chat(c, reason, why, now, out);
         }
     }
     for (const auto& room : c.rooms)
         remove_member(c, room);
     c.gone = true;
     cancel_wait(c);
+    drop_ticket(c);
     clients_.erase(it); // a claim under way is settled by nick_claimed()
 }
 
@@ -210,12 +217,20 @@ inline void chat::unschedule(client& c) {
 }
 
 inline std::optional<std::chrono::steady_clock::time_point> chat::next_wakeup() const {
-    if (wakeups_.empty())
-        return std::nullopt;
-    return wakeups_.begin()->first;
+    std::optional<std::chrono::steady_clock::time_point> next;
+    if (!wakeups_.empty())
+        next = wakeups_.begin()->first;
+    if (!graces_.empty() && (!next || graces_.begin()->first < *next))
+        next = graces_.begin()->first;
+    return next;
 }
 
 inline void chat::tick(const moment& now, actions& out) {
+    while (!graces_.empty() && graces_.begin()->first <= now.steady) {
+        const std::uint64_t serial = graces_.begin()->second;
+        graces_.erase(graces_.begin());
+        expire(serial, now, out);
+    }
     while (!wakeups_.empty() && wakeups_.begin()->first <= now.steady) {
         const conn_id id = wakeups_.begin()->second;
         wakeups_.erase(wakeups_.begin());
@@ -265,6 +280,14 @@ inline void chat::stop(std::chrono::milliseconds flush, const moment& now, actio
     stop_flush_ = flush;
     log("shutdown: closing " + std::to_string(clients_.size()) + " connection(s)", out);
     const std::string time = time_text(now);
+    for (auto& [serial, t] : tickets_) // the disconnected ones in their grace period
+        if (t.conn == 0) {
+            client gone;
+            gone.nick = t.nick;
+            gone.key = t.key;
+            gone.rooms = t.rooms;
+            cluster_leave(gone, leave_reason::disconnected, time, out);
+        }
     for (auto& [id, c] : clients_) {
         if (!c.gone && !c.nick.empty())
             cluster_leave(c, leave_reason::disconnected, time, out);

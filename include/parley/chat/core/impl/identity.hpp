@@ -53,8 +53,11 @@ inline void chat::on_nickname(client& c, std::string_view text, const moment& no
             return; // a sign of life, nothing more
         if (std::holds_alternative<help_input>(in))
             return send(c, notice_event{"help", help_text()}, out);
-        if (auto* bad = std::get_if<bad_input>(&in); bad && bad->code == errc::bad_arguments &&
-                                                     bad->message.starts_with("usage: /help"))
+        if (auto* r = std::get_if<resume_input>(&in))
+            return resume(c, r->token, r->positions, now, out);
+        if (auto* bad = std::get_if<bad_input>(&in);
+            bad && bad->code == errc::bad_arguments &&
+            (bad->message.starts_with("usage: /help") || bad->message.starts_with("usage: /resume")))
             return refuse(c, bad->code, bad->message, out);
         return refuse(c, errc::nickname_required,
                       "choose a nickname first: send it on its own (only /help and /quit "
@@ -77,12 +80,14 @@ inline void chat::accept_nick(client& c, std::string nick, std::string key, cons
     c.nick = std::move(nick);
     c.key = std::move(key);
     nicks_[c.key] = c.id;
-    send(c, nick_accepted_event{c.nick}, out);
+    issue_ticket(c);
+    send(c, nick_accepted_event{c.nick, token_of(c)}, out);
     join_room(c, limits_.default_room, now, out);
 }
 
 inline bool chat::nick_in_use(const std::string& key) const {
-    return nicks_.contains(key) || claiming_.contains(key) || remote_.contains(key);
+    return nicks_.contains(key) || claiming_.contains(key) || remote_.contains(key) ||
+           parked_nicks_.contains(key);
 }
 
 inline void chat::forget_nick(client& c) {

@@ -1,0 +1,265 @@
+// parley chat core: room offsets, resume tokens, the grace period, resume
+// and history paging (docs/PROTOCOL.md §8).
+//
+// A resume token is "SERIAL.SECRET": the serial finds the ticket (it is no
+// secret), the secret (random bytes from options::random, in hex) is
+// compared in constant time. A ticket belongs to a live client until its
+// connection is lost without /quit; it then holds the client's nickname
+// and rooms for the grace period (no leave is announced, the rooms and
+// their history stay), and ends with a resume (which issues a new ticket)
+// or with the leaves that were deferred.
+#ifndef PARLEY_CHAT_CORE_IMPL_RESUME_HPP
+#define PARLEY_CHAT_CORE_IMPL_RESUME_HPP
+
+#include <parley/constant_time.hpp>
+
+#include <algorithm>
+#include <limits>
+
+namespace parley::chat::core {
+
+inline std::string chat::random_hex(std::size_t bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::vector<unsigned char> raw(bytes);
+    limits_.random(raw.data(), raw.size());
+    std::string out;
+    out.reserve(bytes * 2);
+    for (unsigned char b : raw) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+inline std::string chat::new_epoch() {
+    if (limits_.random)
+        return random_hex(8);
+    return epoch_base_ + "-" + std::to_string(++epochs_);
+}
+
+// 24 bytes: 192 bits, beyond guessing.
+inline void chat::issue_ticket(client& c) {
+    if (!limits_.random || limits_.resume_grace.count() <= 0)
+        return;
+    c.ticket = ++next_serial_;
+    ticket& t = tickets_[c.ticket];
+    t.secret = random_hex(24);
+    t.conn = c.id;
+}
+
+inline std::string chat::token_of(const client& c) const {
+    auto it = tickets_.find(c.ticket);
+    return it == tickets_.end() ? std::string() : std::to_string(c.ticket) + "." + it->second.secret;
+}
+
+inline void chat::drop_ticket(client& c) {
+    if (c.ticket != 0)
+        tickets_.erase(c.ticket);
+    c.ticket = 0;
+}
+
+// Keeps `c`'s nickname and rooms for the grace period instead of
+// announcing its leave; false when it has no ticket (or cannot wait).
+inline bool chat::park(client& c, leave_reason reason, std::string cause, const moment& now,
+                       actions& out) {
+    if (c.ticket == 0 || c.gone || c.nick.empty() || c.wait || c.claiming || stopping_)
+        return false;
+    if (parked_nicks_.size() >= limits_.max_clients) // bounded like the connections
+        return false;
+    auto it = tickets_.find(c.ticket);
+    if (it == tickets_.end())
+        return false;
+    ticket& t = it->second;
+    t.conn = 0;
+    t.nick = c.nick;
+    t.key = c.key;
+    t.peer = c.info.peer;
+    t.rooms = c.rooms;
+    t.current = c.current;
+    t.reason = reason;
+    t.cause = std::move(cause);
+    t.dropped = c.dropped;
+    t.deadline = now.steady + limits_.resume_grace;
+    for (const auto& name : c.rooms) {
+        rooms_[name].parked += 1; // before remove_member: the room stays
+        remove_member(c, name);
+    }
+    forget_nick(c);
+    parked_nicks_[t.key] = it->first;
+    graces_.emplace(t.deadline, it->first);
+    log("away: " + who(c) + " disconnected (" + std::string(to_string(reason)) +
+            "); its nickname and rooms wait " + std::to_string(limits_.resume_grace.count()) +
+            " ms for a resume",
+        out);
+    c.ticket = 0;
+    c.gone = true;
+    c.rooms.clear();
+    c.current.clear();
+    return true;
+}
+
+// The grace period ended: the leaves that were deferred, once per room.
+inline void chat::expire(std::uint64_t serial, const moment& now, actions& out) {
+    auto it = tickets_.find(serial);
+    if (it == tickets_.end() || it->second.conn != 0)
+        return;
+    ticket t = std::move(it->second);
+    tickets_.erase(it);
+    parked_nicks_.erase(t.key);
+    ++hits_.graces_expired;
+    client gone; // never a member: its id is no connection's
+    gone.id = std::numeric_limits<conn_id>::max();
+    gone.info.peer = t.peer;
+    gone.nick = t.nick;
+    gone.key = t.key;
+    gone.rooms = t.rooms;
+    gone.dropped = t.dropped;
+    for (const auto& name : t.rooms)
+        if (auto r = rooms_.find(name); r != rooms_.end() && r->second.parked != 0)
+            --r->second.parked; // the room goes with its last member, below
+    leave_chat(gone, t.reason, t.cause, now, out);
+    for (const auto& name : t.rooms)
+        if (auto r = rooms_.find(name);
+            r != rooms_.end() && r->second.members->empty() && r->second.parked == 0)
+            rooms_.erase(r);
+}
+
+inline void chat::resume(client& c, std::string_view token, std::string_view positions,
+                         const moment& now, actions& out) {
+    struct position {
+        std::uint64_t seq = 0;
+        std::string epoch;
+    };
+    std::map<std::string, position> given;
+    for (std::string_view rest = positions; !rest.empty();) {
+        const auto [word, next] = parley::chat::detail::split_word(rest);
+        rest = next;
+        const auto eq = word.find('=');
+        const auto at = word.find('@', eq == std::string_view::npos ? 0 : eq);
+        const auto seq = eq == std::string_view::npos
+                             ? std::nullopt
+                             : parley::chat::detail::decimal(word.substr(eq + 1, at - eq - 1));
+        if (!seq || given.size() >= limits_.max_rooms_per_client)
+            return refuse(c, errc::bad_arguments,
+                          "usage: /resume TOKEN [ROOM=SEQ[@EPOCH] ...] (at most " +
+                              std::to_string(limits_.max_rooms_per_client) + " rooms)",
+                          out);
+        position& p = given[canonical_room(word.substr(0, eq))];
+        p.seq = *seq;
+        if (at != std::string_view::npos)
+            p.epoch = std::string(word.substr(at + 1));
+    }
+    const auto dot = token.find('.');
+    const auto serial = parley::chat::detail::decimal(token.substr(0, dot));
+    auto it = serial && dot != std::string_view::npos ? tickets_.find(*serial) : tickets_.end();
+    if (it == tickets_.end() ||
+        !constant_time_equal(token.substr(dot + 1), it->second.secret)) {
+        ++hits_.resumes_failed;
+        return refuse(c, errc::resume_failed,
+                      "this resume token is unknown, used already or expired; choose a nickname",
+                      out);
+    }
+    if (it->second.conn != 0) { // its old connection is not known to be lost yet
+        client* old = find(it->second.conn);
+        if (!old || !park(*old, leave_reason::disconnected, {}, now, out))
+            return refuse(c, errc::resume_failed,
+                          "the session of this token cannot be resumed now; choose a nickname",
+                          out);
+        close(*old, out, std::chrono::milliseconds(0));
+    }
+    ticket t = std::move(it->second);
+    tickets_.erase(it);
+    graces_.erase({t.deadline, *serial});
+    parked_nicks_.erase(t.key);
+    ++hits_.resumes;
+
+    c.nick = t.nick;
+    c.key = t.key;
+    nicks_[c.key] = c.id;
+    issue_ticket(c);
+    send(c, nick_accepted_event{c.nick, token_of(c)}, out);
+    resumed_event done{c.nick, true, {}};
+    std::size_t resent = 0;
+    for (const auto& name : t.rooms) {
+        room& r = rooms_[name]; // kept by `parked`
+        if (r.parked != 0)
+            --r.parked;
+        add_member(c, name);
+        c.rooms.push_back(name);
+        resumed_room rr{name, r.epoch, 0, r.seq, false};
+        auto p = given.find(name);
+        if (p != given.end() && (p->second.epoch.empty() || p->second.epoch == r.epoch) &&
+            p->second.seq <= r.seq) {
+            rr.from = p->second.seq;
+            std::uint64_t expected = rr.from + 1;
+            bool whole = true;
+            for (const auto& m : r.history) {
+                if (m.seq <= rr.from)
+                    continue;
+                whole = whole && m.seq == expected;
+                expected = m.seq + 1;
+                send(c, m, out);
+                ++resent;
+            }
+            rr.recovered = whole && expected == r.seq + 1;
+        }
+        done.recovered = done.recovered && rr.recovered;
+        done.rooms.push_back(std::move(rr));
+        send(c, members_of(name), out);
+    }
+    c.current = t.current;
+    log("resume: " + who(c) + " is back in " + std::to_string(t.rooms.size()) + " room(s); " +
+            std::to_string(resent) + " message(s) sent again" +
+            (done.recovered ? "" : ", some were not kept"),
+        out);
+    send(c, std::move(done), out);
+}
+
+// The join replay: the newest kept messages within history_messages and
+// history_bytes (a message over history_bytes alone is skipped).
+inline std::vector<const message_event*> chat::replay_of(const room& r) const {
+    std::vector<const message_event*> out;
+    if (limits_.history_messages == 0 || limits_.history_bytes == 0)
+        return out;
+    std::size_t bytes = 0;
+    for (auto m = r.history.rbegin(); m != r.history.rend(); ++m) {
+        const std::size_t size = detail::history_size(*m);
+        if (size > limits_.history_bytes)
+            continue;
+        if (out.size() == limits_.history_messages || bytes + size > limits_.history_bytes)
+            break;
+        bytes += size;
+        out.push_back(&*m);
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+inline void chat::history_page(client& c, const history_input& h, actions& out) {
+    const std::string name = canonical_room(h.room);
+    auto it = rooms_.find(name);
+    if (it == rooms_.end())
+        return refuse(c, errc::no_such_room, "there is no room " + printable(name), out);
+    const room& r = it->second;
+    const std::size_t cap = std::max<std::size_t>(limits_.history_page, 1);
+    const std::size_t limit =
+        h.limit == 0 ? std::max<std::size_t>(cap / 2, 1) : std::min<std::uint64_t>(h.limit, cap);
+    // The kept messages before `before`, the last `limit` of them.
+    auto end = r.history.end();
+    if (h.before != 0)
+        end = std::lower_bound(r.history.begin(), r.history.end(), h.before,
+                               [](const message_event& m, std::uint64_t s) { return m.seq < s; });
+    const auto count =
+        std::min<std::size_t>(limit, static_cast<std::size_t>(end - r.history.begin()));
+    const auto begin = end - static_cast<std::ptrdiff_t>(count);
+    history_event ev;
+    ev.room = name;
+    ev.epoch = r.epoch;
+    ev.messages.assign(begin, end);
+    ev.more = begin != r.history.begin();
+    send(c, std::move(ev), out);
+}
+
+} // namespace parley::chat::core
+
+#endif
