@@ -111,9 +111,9 @@ public:
     /// the peer sends are read into the stream's own read buffer, which an
     /// idle session does not hold, and handed to the decoder, which says
     /// how many it consumed and whether to read on, hold reading until a
-    /// release_reading(), or stop. The decoder lives as long as the
-    /// session reads, at most until it closes. Call once, instead of
-    /// read_frames(), on the session's executor.
+    /// release_reading(), or stop. Reading ends once the session is
+    /// closing; the decoder lives until the session closes. Call once,
+    /// instead of read_frames(), on the session's executor.
     template <class Decoder>
         requires input_decoder<std::decay_t<Decoder>, session>
     void read_with(Decoder&& decoder) {

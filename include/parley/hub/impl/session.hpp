@@ -6,6 +6,8 @@ namespace parley {
 
 template <class Stream>
 void session<Stream>::read_input() {
+    if (!is_open()) // closing: what the peer sends now would not be answered
+        return;
     if (undecoded_) // posted: a decoder that holds at every message must not recurse
         return post_pooled([self = this->shared_from_this()] {
             if (!self->closed_)
