@@ -55,12 +55,12 @@ TEST_CASE("input_decoder: a result reads on and consumes nothing by default") {
 TEST_CASE("input_decoder: a decoder consumes whole records, may answer on its session, and holds") {
     fake_session s;
     dot_counter d;
-    const std::string input = "ab.c";
-    auto r = d.decode(s, std::as_bytes(std::span(input)));
+    std::string input = "ab.c";
+    auto r = d.decode(s, std::as_writable_bytes(std::span(input)));
     CHECK(r.consumed == 3);
     CHECK(r.next == parley::read_action::more);
-    const std::string rest = "cd.";
-    r = d.decode(s, std::as_bytes(std::span(rest)));
+    std::string rest = "cd.";
+    r = d.decode(s, std::as_writable_bytes(std::span(rest)));
     CHECK(r.consumed == 3);
     CHECK(r.next == parley::read_action::hold);
     CHECK(s.sent == "ack ack ");
