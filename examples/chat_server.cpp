@@ -212,10 +212,12 @@ int main(int argc, char** argv) {
     if (server.line_port() != 0)
         std::cout << "line mode on "
                   << parley::examples::to_string({address, server.line_port()}) << std::endl;
-    if (server.web_port() != 0)
-        std::cout << "web page on " << (options.tls ? "https://" : "http://")
-                  << parley::examples::to_string({address, server.web_port()})
-                  << "/ (open it in a browser)" << std::endl;
+    if (server.web_port() != 0) {
+        const auto web = parley::examples::to_string({address, server.web_port()});
+        std::cout << "web port on " << web << std::endl;
+        std::cout << "chat in a browser: open " << (options.tls ? "https://" : "http://") << web
+                  << "/" << std::endl;
+    }
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::signal_set usr1(ioc, SIGUSR1);

@@ -33,6 +33,9 @@ TEST_PACKAGES=(
   # test helpers (the tests that need one skip without it: python3-websockets
   # is the WebSocket interop peer) and the shell-script lint
   python3 python3-websockets tmux shellcheck
+  # the WebSocket interop peer (Node's ws) and the chat page's browser test
+  # (puppeteer-core driving Chromium): tests/web, `npm ci` by scripts/test.sh
+  nodejs chromium
 )
 # full: scripts/test.sh --full (clang, its sanitizer runtimes, the fuzz
 # targets) and bench/micro's Google Benchmark (skipped by CMake when missing).
@@ -60,6 +63,12 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
   echo "install-deps: not a Debian-like system; make sure these (or your" \
        "distribution's equivalents) are installed: ${PACKAGES[*]}" >&2
   exit 0
+fi
+
+# npm: Debian's package, unless a Node.js that brings its own is installed
+# (NodeSource's nodejs holds npm and conflicts with Debian's npm package).
+if [ "$set_name" != demo ] && ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
 fi
 
 missing=()

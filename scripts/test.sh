@@ -36,6 +36,16 @@ done
 
 scripts/install-deps.sh "$deps" || exit 1
 
+# The Node test peers (tests/web: ws, puppeteer-core), pinned by its
+# package-lock.json. Without npm or the registry their tests are skipped.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f tests/web/node_modules/.package-lock.json ] ||
+     [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then
+    (cd tests/web && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
+      echo "test.sh: npm ci in tests/web failed; the Node and browser tests will be skipped" >&2
+  fi
+fi
+
 jobs=${PARLEY_JOBS:-$(nproc 2>/dev/null || echo 2)}
 mkdir -p build
 summary=()

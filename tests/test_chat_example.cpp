@@ -2,13 +2,20 @@
 // written from docs/PROTOCOL.md alone) against the server.
 #include <parley/chat/server.hpp>
 
+#include <parley/websocket/stream.hpp>
+
 #include "support/server_process.hpp"
 #include "support/skip.hpp"
 #include "test_chat_support.hpp"
 
 #include <doctest/doctest.h>
 
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -119,6 +126,120 @@ TEST_CASE("chat_client.py, written from PROTOCOL.md, chats with a C++ client") {
     CHECK(std::count_if(from_py.begin(), from_py.end(),
                         [](const auto& m) { return m.from == "py"; }) == 2);
     CHECK(alice.silent());
+}
+
+TEST_CASE("chat_server: a WebSocket client chats with framed and nc users on the web port") {
+    parley::test::server_process server(parley::test::example_path("chat_server"),
+                                        {"--port", "0", "--line-port", "0", "--web-port", "0"});
+    const auto line_port = server.wait_for_line("line mode on 127.0.0.1:", patience);
+    const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);
+    REQUIRE(line_port.has_value());
+    REQUIRE(web_port.has_value());
+
+    client alice(server.port());
+    alice.login("alice");
+    connection bob(*line_port);
+    CHECK(bob.recv_line() == "连接成功!,请输入昵称");
+    bob.send_raw("bob\n");
+    alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "bob"; });
+
+    // The WebSocket client's io_context runs on a thread of its own, joined
+    // however the test ends.
+    struct io_thread {
+        asio::io_context io;
+        asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+        std::thread runner{[this] { io.run(); }};
+        ~io_thread() {
+            work.reset();
+            io.stop();
+            runner.join();
+        }
+    } io_runner;
+    auto& io = io_runner.io;
+    parley::websocket::stream<asio::ip::tcp::socket> carol(io);
+    carol.next_layer().connect({asio::ip::make_address("127.0.0.1"), *web_port});
+    carol.async_handshake("127.0.0.1:" + std::to_string(*web_port), "/ws", asio::use_future).get();
+    // Reads messages until one holds `needle`.
+    const auto read_until = [&](std::string_view needle) {
+        for (int i = 0; i < 50; ++i) {
+            std::string text;
+            carol.async_read(text, asio::use_future).get();
+            if (text.find(needle) != std::string::npos)
+                return text;
+        }
+        FAIL("no WebSocket message holds " << needle);
+        return std::string();
+    };
+    const auto say = [&](std::string_view text) {
+        carol.async_write(parley::websocket::message_type::text, asio::buffer(text), asio::use_future).get();
+    };
+    CHECK(read_until("\"type\":\"welcome\"").find("连接成功") != std::string::npos);
+    say("carol");
+    read_until("\"type\":\"nick_accepted\"");
+    alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "carol"; });
+
+    say("hi from a browser's socket");
+    auto m = alice.wait_for<pc::message_event>([](const auto& e) { return e.from == "carol"; });
+    CHECK(m.text == "hi from a browser's socket");
+    for (;;) {
+        auto line = bob.recv_line();
+        REQUIRE(line.has_value());
+        if (*line == "[lobby] carol: hi from a browser's socket")
+            break;
+    }
+    alice.say("hello carol");
+    CHECK(read_until("hello carol").find("\"from\":\"alice\"") != std::string::npos);
+    bob.send_raw("hello from nc\n");
+    CHECK(read_until("hello from nc").find("\"from\":\"bob\"") != std::string::npos);
+
+    // QUIT: the goodbye notice, then the server's close frame (1000).
+    say("QUIT");
+    read_until("\"code\":\"goodbye\"");
+    std::string after;
+    std::error_code ec;
+    try {
+        carol.async_read(after, asio::use_future).get();
+    } catch (const std::system_error& e) {
+        ec = e.code();
+    }
+    CHECK(ec == parley::websocket::error::closed);
+    CHECK(carol.peer_close().code == parley::websocket::close_code::normal);
+    auto l = alice.wait_for<pc::leave_event>([](const auto& e) { return e.nick == "carol"; });
+    CHECK(l.reason == "quit");
+}
+
+TEST_CASE("chat page in a browser: two pages, a framed client and an nc user chat") {
+    if (std::system("node --version >/dev/null 2>&1") != 0) {
+        parley::test::skip("node not found (Debian: apt-get install nodejs)");
+        return;
+    }
+    if (!std::filesystem::exists(PARLEY_SOURCE_DIR "/tests/web/node_modules/puppeteer-core/package.json")) {
+        parley::test::skip("tests/web/node_modules is missing (run `npm ci` in tests/web)");
+        return;
+    }
+    if (!std::filesystem::exists("/usr/bin/chromium")) {
+        parley::test::skip("no browser at /usr/bin/chromium (Debian: apt-get install chromium)");
+        return;
+    }
+    parley::test::server_process server(parley::test::example_path("chat_server"),
+                                        {"--port", "0", "--line-port", "0", "--web-port", "0"});
+    const auto line_port = server.wait_for_line("line mode on 127.0.0.1:", patience);
+    const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);
+    REQUIRE(line_port.has_value());
+    REQUIRE(web_port.has_value());
+    const std::string screenshot = "/tmp/parley-chat-page-" + std::to_string(::getpid()) + ".png";
+    const auto [status, out] =
+        run("cd " PARLEY_SOURCE_DIR "/tests/web && timeout 150 node chat_page_test.mjs --web " +
+            std::to_string(*web_port) + " --framed " + std::to_string(server.port()) + " --line " +
+            std::to_string(*line_port) + " --screenshot " + screenshot);
+    INFO("chat_page_test.mjs said:\n" << out);
+    if (status == 77) {
+        parley::test::skip("the browser test could not start a browser");
+        return;
+    }
+    CHECK(status == 0);
+    CHECK(std::filesystem::file_size(screenshot) > 8000);
+    std::filesystem::remove(screenshot);
 }
 
 } // TEST_SUITE
