@@ -288,6 +288,7 @@ private:
     void handle(const chat::welcome_event& e) {
         if (!settings_.token.empty())
             client_.send("/auth " + settings_.token); // before anything else
+        resuming_ = false;
         if (!wanted_nick_.empty() && !resume_token_.empty()) {
             // Back after a lost connection: take the session back (docs/PROTOCOL.md §8.5).
             std::string line = "/resume " + resume_token_;
@@ -298,7 +299,6 @@ private:
                     line += " " + room + "=" + std::to_string(it->second.first) + "@" +
                             it->second.second;
             }
-            resume_token_.clear(); // single use
             if (client_.send(line)) {
                 resuming_ = true;
                 phase_ = phase::nick_sent;
@@ -423,6 +423,7 @@ private:
     void handle(const chat::error_event& e) {
         if (resuming_ && (e.code == "resume_failed" || e.code == "bad_arguments")) {
             resuming_ = false; // the session is gone: choose the nickname again
+            resume_token_.clear();
             status("could not resume the session; joining again as " + term::sanitize(wanted_nick_));
             send_nick(wanted_nick_);
             return;

@@ -222,10 +222,10 @@ R"parley_page(<!doctype html>
       state.backoff = 500;
       setStatus("connected", true);
       if (state.token) send("/auth " + state.token);
+      state.resuming = false;
       if (state.wantedNick && state.resumeToken) {
         state.resuming = true; // reconnecting: take the session back
         send(resumeLine());
-        state.resumeToken = null; // single use
       } else if (state.wantedNick) {
         send(state.wantedNick); // reconnecting: take the nickname again
       } else {
@@ -317,6 +317,7 @@ R"parley_page(<!doctype html>
     error(ev) {
       if (ev.code === "resume_failed" || (state.resuming && ev.code === "bad_arguments")) {
         state.resuming = false; // choose the nickname as without resume
+        state.resumeToken = null;
         addLine({ cls: "error", text: "could not resume the session; joining again" });
         if (state.wantedNick) send(state.wantedNick);
         return;
