@@ -28,8 +28,10 @@
 // characters and escape sequences become U+FFFD, so no nickname or message
 // can move the cursor, recolour the terminal or retitle the window.
 //
-// If the connection is lost (the server restarts) the client reconnects
-// with growing delays, chooses its nickname again and rejoins its rooms.
+// If the connection is lost the client reconnects with growing delays and
+// resumes its session (docs/PROTOCOL.md §8: its nickname, its rooms and the
+// messages it missed); when it cannot (the server restarted), it chooses its
+// nickname again and rejoins its rooms.
 // It exits with a clear message on QUIT or /quit, at the end of its input
 // (Ctrl-D), on Ctrl-C, or when the server shuts down and does not come
 // back.
@@ -58,6 +60,7 @@
 #include <ctime>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -285,6 +288,24 @@ private:
     void handle(const chat::welcome_event& e) {
         if (!settings_.token.empty())
             client_.send("/auth " + settings_.token); // before anything else
+        resuming_ = false;
+        if (!wanted_nick_.empty() && !resume_token_.empty()) {
+            // Back after a lost connection: take the session back (docs/PROTOCOL.md §8.5).
+            std::string line = "/resume " + resume_token_;
+            std::size_t given = 0;
+            for (const auto& room : rooms_) {
+                const auto it = positions_.find(room);
+                if (it != positions_.end() && given++ < 16)
+                    line += " " + room + "=" + std::to_string(it->second.first) + "@" +
+                            it->second.second;
+            }
+            if (client_.send(line)) {
+                resuming_ = true;
+                phase_ = phase::nick_sent;
+                set_prompt("");
+                return;
+            }
+        }
         if (!wanted_nick_.empty()) {
             if (reconnections_ == 0)
                 plain(e);
@@ -299,7 +320,10 @@ private:
     }
 
     void handle(const chat::nick_accepted_event& e) {
-        const bool again = !nick_.empty();
+        const bool again = !nick_.empty() && !resuming_;
+        resume_token_ = e.resume_token;
+        if (!resuming_)
+            positions_.clear();
         nick_ = e.nick;
         wanted_nick_ = e.nick;
         phase_ = phase::chatting;
@@ -320,7 +344,17 @@ private:
         drain_pending();
     }
 
+    // Remembers the last position seen in a room, for a /resume.
+    void see(const std::string& room, std::uint64_t seq, const std::string& epoch) {
+        if (epoch.empty())
+            return;
+        auto [it, fresh] = positions_.try_emplace(room, seq, epoch);
+        if (!fresh && (it->second.second != epoch || seq > it->second.first))
+            it->second = {seq, epoch};
+    }
+
     void handle(const chat::message_event& e) {
+        see(e.room, e.seq, e.epoch);
         if (plain(e))
             return;
         show(stamp(e.time) + std::string(style::dim) + "[" + term::sanitize(e.room) + "] " +
@@ -352,6 +386,7 @@ private:
     void handle(const chat::leave_event& e) {
         if (e.nick == nick_ && e.reason == "part") {
             std::erase(rooms_, e.room);
+            positions_.erase(e.room);
             if (current_ == e.room)
                 current_ = rooms_.empty() ? std::string() : rooms_.back();
             set_prompt(term::sanitize(current_));
@@ -373,6 +408,7 @@ private:
     }
 
     void handle(const chat::members_event& e) {
+        see(e.room, e.seq, e.epoch);
         if (plain(e))
             return;
         std::string line = std::string(style::dim) + "* members of " + term::sanitize(e.room) +
@@ -385,6 +421,13 @@ private:
     }
 
     void handle(const chat::error_event& e) {
+        if (resuming_ && (e.code == "resume_failed" || e.code == "bad_arguments")) {
+            resuming_ = false; // the session is gone: choose the nickname again
+            resume_token_.clear();
+            status("could not resume the session; joining again as " + term::sanitize(wanted_nick_));
+            send_nick(wanted_nick_);
+            return;
+        }
         if (phase_ == phase::nick_sent && e.code.starts_with("nickname_") &&
             e.code != "nickname_timeout") {
             // Refused: ask the person (or take the next input line).
@@ -422,7 +465,14 @@ private:
     }
 
     void handle(const chat::unknown_event&) {} // newer servers may send more
-    void handle(const chat::resumed_event&) {} // this client does not /resume (yet)
+    void handle(const chat::resumed_event& e) {
+        resuming_ = false;
+        if (!plain(e))
+            show(std::string(e.recovered ? style::dim : style::yellow) + "* resumed as " +
+                 term::sanitize(e.nick) +
+                 (e.recovered ? ": nothing was missed" : ": some messages may be missing") +
+                 std::string(style::reset));
+    }
     void handle(const chat::history_event& e) { // the answer to a /history typed by the user
         std::string_view rest;
         const std::string text = chat::to_line(e);
@@ -625,6 +675,9 @@ private:
     unsigned attempts_ = 0, reconnections_ = 0;
     bool server_shutting_down_ = false, leaving_ = false, finished_ = false;
     bool input_ended_ = false;
+    bool resuming_ = false;   // a /resume was sent, its answer not yet back
+    std::string resume_token_; // from the last nick_accepted; empty: none
+    std::map<std::string, std::pair<std::uint64_t, std::string>> positions_; // room -> seq, epoch
     std::string leave_note_;
     int leave_code_ = 0;
     int exit_code_ = 0;

@@ -12,6 +12,9 @@
 #     exactly one prompt (capture-pane, history included);
 #   - the server restarts: the client reconnects and takes its nickname
 #     again; the server shuts down for good: the client says so and exits;
+#   - a network drop (a relay resets the connection and refuses new ones for
+#     a while): the client resumes its session, shows each message sent
+#     meanwhile once, and the room sees no leave (needs python3);
 #   - in a pipe: plain lines, no escape sequences, a clean exit at the end
 #     of the input;
 #   - text from the network cannot inject terminal escapes (a fake server,
@@ -34,7 +37,9 @@ socket="parley-test-$$"           # our own tmux server, killed at the end
 tm() { tmux -u -L "$socket" "$@"; }
 server_pid=
 fake_pid=
+relay_pid=
 cleanup() {
+    [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
     tm kill-server >/dev/null 2>&1
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
@@ -44,7 +49,7 @@ trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*"
-    for pane in chat evil; do
+    for pane in chat ivan evil; do
         if tm has-session -t "$pane" 2>/dev/null; then
             echo "--- pane $pane:"
             tm capture-pane -p -t "$pane"
@@ -178,6 +183,97 @@ done
 tm send-keys -t chat -l "back again"
 tm send-keys -t chat Enter
 wait_pane "alice: back again"
+
+# --- a network drop: resume ---------------------------------------------------------
+if command -v python3 >/dev/null 2>&1; then
+    # A TCP relay to the server: SIGUSR1 resets every connection through it
+    # and stops listening; SIGUSR2 listens again on the same port.
+    cat >"$tmp/relay.py" <<'PY'
+import selectors, signal, socket, struct, sys
+target = ("127.0.0.1", int(sys.argv[1]))
+sel = selectors.DefaultSelector()
+peers = {}
+def listen(port=0):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(8)
+    sel.register(s, selectors.EVENT_READ, "accept")
+    return s
+listener = listen()
+port = listener.getsockname()[1]
+print(port, flush=True)
+requests = []
+signal.signal(signal.SIGUSR1, lambda *_: requests.append("drop"))
+signal.signal(signal.SIGUSR2, lambda *_: requests.append("allow"))
+def close(s):
+    if s in peers:
+        other = peers.pop(s)
+        peers.pop(other, None)
+        for x in (s, other):
+            sel.unregister(x)
+            x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+            x.close()
+while True:
+    for key, _ in sel.select(timeout=0.05):
+        if key.data == "accept":
+            inbound, _ = key.fileobj.accept()
+            outbound = socket.create_connection(target)
+            peers[inbound], peers[outbound] = outbound, inbound
+            sel.register(inbound, selectors.EVENT_READ, "pipe")
+            sel.register(outbound, selectors.EVENT_READ, "pipe")
+        elif key.fileobj in peers:
+            try:
+                data = key.fileobj.recv(65536)
+            except OSError:
+                data = b""
+            if data:
+                peers[key.fileobj].sendall(data)
+            else:
+                close(key.fileobj)
+    while requests:
+        what = requests.pop(0)
+        if what == "drop" and listener is not None:
+            for s in list(peers):
+                close(s)
+            sel.unregister(listener)
+            listener.close()
+            listener = None
+        elif what == "allow" and listener is None:
+            listener = listen(port)
+PY
+    python3 "$tmp/relay.py" "$port" >"$tmp/relay.port" &
+    relay_pid=$!
+    wait_file "$tmp/relay.port"
+    relay_port=$(cat "$tmp/relay.port")
+    tm new-session -d -s ivan -x 120 -y 30 "'$client' --port $relay_port --nick ivan; sleep 600"
+    wait_pane "welcome, ivan" ivan
+    wait_pane "ivan joined lobby"
+    says kim "before the drop"
+    wait_pane "kim: before the drop" ivan
+    kill -USR1 "$relay_pid"
+    wait_pane "reconnect" ivan
+    says lou "missed one"
+    says max "missed two"
+    kill -USR2 "$relay_pid"
+    wait_pane "resumed as ivan: nothing was missed" ivan
+    for text in "kim: before the drop" "lou: missed one" "max: missed two"; do
+        n=$(pane "" ivan | grep -cF -- "$text")
+        [ "$n" = 1 ] || fail "ivan's pane shows \"$text\" $n times, not once"
+    done
+    pane "" ivan | grep -qF "taken" && fail "ivan's nickname was refused after the drop"
+    joined | grep -qF "ivan left" && fail "the room saw ivan leave during the drop"
+    [ "$(joined | grep -cF "ivan joined")" = 1 ] || fail "the room saw ivan join again"
+    tm send-keys -t ivan -l "QUIT"
+    tm send-keys -t ivan Enter
+    wait_joined "ivan left lobby (quit)"
+    tm kill-session -t ivan
+    kill "$relay_pid" 2>/dev/null
+    wait "$relay_pid" 2>/dev/null
+    relay_pid=
+else
+    echo "note: python3 not found, the resume check was skipped"
+fi
 
 # --- line editing ------------------------------------------------------------------
 # Left, then a letter inserted in the middle.

@@ -1,5 +1,6 @@
 // The chat page in a real browser: two Chromium pages, a framed client and a
-// line-mode user in one room of a running chat_server.
+// line-mode user in one room of a running chat_server; then a third page,
+// behind a TCP relay that drops its connection, resumes its session.
 //
 //   node chat_page_test.mjs --web PORT --framed PORT --line PORT [--screenshot FILE]
 //
@@ -53,6 +54,7 @@ function framedClient(port) {
         }
       })(), "framed client waiting for " + what);
     },
+    events: () => events.slice(),
     close() { socket.destroy(); },
   };
 }
@@ -74,6 +76,31 @@ function lineClient(port) {
   };
 }
 
+// A TCP relay to the web port that can drop every connection through it (the
+// server sees its peer's connection end, as after a network drop) and refuse
+// new ones for a while.
+function relay(port) {
+  const sockets = new Set();
+  let blocked = false;
+  const server = net.createServer((inbound) => {
+    if (blocked) return inbound.destroy();
+    const outbound = net.connect(port, host);
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => { sockets.delete(s); inbound.destroy(); outbound.destroy(); });
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  return {
+    listen: () => new Promise((r) => server.listen(0, host, () => r(server.address().port))),
+    drop() { blocked = true; for (const s of sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy(); },
+    allow() { blocked = false; },
+    close() { server.close(); for (const s of sockets) s.destroy(); },
+  };
+}
+
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
@@ -84,11 +111,11 @@ let step = "starting the browser";
 const pages = {};
 try {
   const url = `http://${host}:${args.web}/`;
-  const open = async (nick, viewport) => {
+  const open = async (nick, viewport, at = url) => {
     const page = await browser.newPage();
     page.on("pageerror", (e) => { failed = true; console.error(`page error (${nick}): ${e.message}`); });
     if (viewport) await page.setViewport(viewport);
-    await page.goto(url, { waitUntil: "load" });
+    await page.goto(at, { waitUntil: "load" });
     await page.waitForFunction(() => document.getElementById("log").textContent.includes("连接成功"), { timeout: 15000, polling: 100 });
     await page.type("#input", nick);
     await page.keyboard.press("Enter");
@@ -163,6 +190,38 @@ try {
   await say(alice, "/join rust");
   await alice.waitForFunction(() => document.querySelector("#rooms li.current")?.textContent.includes("#rust"), { timeout: 15000, polling: 100 });
 
+  // Resume: erin's connection drops; what carol says meanwhile reaches erin
+  // once after the reconnect, and nobody sees erin leave or join again.
+  step = "erin opens the page through a relay";
+  const link = relay(Number(args.web));
+  const erin = await open("erin", null, `http://${host}:${await link.listen()}/`);
+  const count = (page, needle) => page.evaluate((s) =>
+    [...document.querySelectorAll("#log .line")].filter((l) => l.textContent.includes(s)).length, needle);
+  framed.send("before the drop");
+  await logHas(erin, "before the drop");
+  await erin.waitForFunction(() => [...document.querySelectorAll("#members li")].length >= 4, { timeout: 15000, polling: 100 });
+  step = "erin's connection drops";
+  link.drop();
+  await logHas(erin, "connection lost");
+  const missed = ["missed one", "missed two", "missed three"];
+  for (const m of missed) framed.send(m);
+  for (const m of missed)
+    await framed.waitFor((e) => e.type === "message" && e.from === "carol" && e.text === m, "carol's " + m);
+  step = "erin reconnects and resumes";
+  link.allow();
+  await logHas(erin, "back as erin: nothing was missed");
+  framed.send("after the resume");
+  await logHas(erin, "after the resume");
+  for (const m of ["before the drop", ...missed, "after the resume"]) {
+    const n = await count(erin, m);
+    if (n !== 1) throw new Error(`erin's page shows "${m}" ${n} times, not once`);
+  }
+  if (await count(erin, "nickname_taken") !== 0) throw new Error("erin was refused her nickname");
+  const seen = framed.events().filter((e) => (e.type === "leave" || e.type === "join") && e.nick === "erin");
+  if (seen.length !== 1 || seen[0].type !== "join")
+    throw new Error("the room saw erin come and go: " + JSON.stringify(seen));
+  link.close();
+
   step = "taking the screenshot";
   if (args.screenshot) {
     await say(alice, "/join lobby");
@@ -175,7 +234,7 @@ try {
   framed.close();
   line.close();
   if (failed) throw new Error("the page reported a script error");
-  console.log("ok: two browsers, a framed client and a line user chatted; markup stayed text");
+  console.log("ok: two browsers, a framed client and a line user chatted; markup stayed text; a dropped page resumed");
 } catch (e) {
   console.error(`FAILED while ${step}: ${e.message}`);
   for (const [nick, page] of Object.entries(pages)) {

@@ -117,7 +117,25 @@ R"parley_page(<!doctype html>
     joining: null,         // the room of a /join sent and not yet answered
     viewing: null,         // the room shown in the members list
     backoff: 500, reconnectTimer: null, closedByUser: false, everWelcomed: false,
+    resumeToken: null,     // the last nick_accepted's resume_token (docs/PROTOCOL.md §8)
+    positions: new Map(),  // room -> {seq, epoch} of the last message seen there
+    resuming: false,       // a /resume was sent and not yet answered
   };
+
+  function see(name, seq, epoch) {
+    if (typeof seq !== "number" || typeof epoch !== "string" || !epoch) return;
+    const p = state.positions.get(name);
+    if (!p || p.epoch !== epoch || seq > p.seq) state.positions.set(name, { seq, epoch });
+  }
+
+  function resumeLine() {
+    let line = "/resume " + state.resumeToken;
+    for (const name of [...state.rooms.keys()].slice(0, 16)) {
+      const p = state.positions.get(name);
+      if (p) line += " " + name + "=" + p.seq + "@" + p.epoch;
+    }
+    return line;
+  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -204,7 +222,11 @@ R"parley_page(<!doctype html>
       state.backoff = 500;
       setStatus("connected", true);
       if (state.token) send("/auth " + state.token);
-      if (state.wantedNick) {
+      state.resuming = false;
+      if (state.wantedNick && state.resumeToken) {
+        state.resuming = true; // reconnecting: take the session back
+        send(resumeLine());
+      } else if (state.wantedNick) {
         send(state.wantedNick); // reconnecting: take the nickname again
       } else {
         addLine({ text: ev.prompt });
@@ -212,6 +234,13 @@ R"parley_page(<!doctype html>
       }
     },
     nick_accepted(ev) {
+      state.resumeToken = typeof ev.resume_token === "string" && ev.resume_token ? ev.resume_token : null;
+      if (state.resuming) { // the rooms are kept; the missed messages follow
+        state.nick = ev.nick;
+        state.wantedNick = ev.nick;
+        return;
+      }
+      state.positions.clear();
       const rejoin = [...state.rooms.keys()].filter((r) => r !== "lobby");
       const current = state.current;
       state.nick = ev.nick;
@@ -226,6 +255,7 @@ R"parley_page(<!doctype html>
     message(ev) {
       const mine = ev.from === state.nick;
       const r = room(ev.room);
+      see(ev.room, ev.seq, ev.epoch);
       if (ev.room !== state.current) r.unread++;
       addLine({ cls: mine ? "mine" : "", time: ev.time, room: ev.room, from: ev.from, text: ev.text });
       renderRooms();
@@ -250,6 +280,7 @@ R"parley_page(<!doctype html>
       const r = state.rooms.get(ev.room);
       if (ev.nick === state.nick) {
         state.rooms.delete(ev.room);
+        state.positions.delete(ev.room);
         if (state.current === ev.room) state.current = [...state.rooms.keys()].pop() || null;
         if (state.viewing === ev.room) state.viewing = state.current;
       } else if (r) {
@@ -266,6 +297,7 @@ R"parley_page(<!doctype html>
     },
     members(ev) {
       const r = room(ev.room);
+      see(ev.room, ev.seq, ev.epoch);
       r.members = ev.members.slice();
       state.viewing = ev.room;
       if (ev.room === state.joining) {
@@ -277,7 +309,19 @@ R"parley_page(<!doctype html>
         addLine({ room: ev.room, text: ev.count + " members, " + ev.members.length + " listed" });
       renderRooms();
     },
+    resumed(ev) {
+      state.resuming = false;
+      addLine({ text: "back as " + ev.nick + (ev.recovered ? ": nothing was missed" : ": some messages may be missing") });
+      renderRooms();
+    },
     error(ev) {
+      if (ev.code === "resume_failed" || (state.resuming && ev.code === "bad_arguments")) {
+        state.resuming = false; // choose the nickname as without resume
+        state.resumeToken = null;
+        addLine({ cls: "error", text: "could not resume the session; joining again" });
+        if (state.wantedNick) send(state.wantedNick);
+        return;
+      }
       if (ev.code === "access_required" || ev.code === "access_denied") {
         state.needToken = true;
         state.token = null;
