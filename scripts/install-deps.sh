@@ -33,6 +33,8 @@ TEST_PACKAGES=(
   # test helpers (the tests that need one skip without it: python3-websockets
   # is the WebSocket interop peer) and the shell-script lint
   python3 python3-websockets tmux shellcheck
+  # promtool (checks the chat's /metrics scrape; without it that test skips)
+  prometheus
 )
 # full: scripts/test.sh --full (clang, its sanitizer runtimes, the fuzz
 # targets) and bench/micro's Google Benchmark (skipped by CMake when missing).
