@@ -36,6 +36,8 @@ TEST_PACKAGES=(
   # the WebSocket interop peer (Node's ws) and the chat page's browser test
   # (puppeteer-core driving Chromium): tests/web, `npm ci` by scripts/test.sh
   nodejs chromium
+  # promtool (checks the chat's /metrics scrape; without it that test skips)
+  prometheus
 )
 # full: scripts/test.sh --full (clang, its sanitizer runtimes, the fuzz
 # targets) and bench/micro's Google Benchmark (skipped by CMake when missing).

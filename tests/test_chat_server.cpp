@@ -762,3 +762,42 @@ TEST_CASE("resume: a client reset mid-stream 20 times gets every message once, i
     mallory.say("mallory");
     CHECK(mallory.expect<pc::nick_accepted_event>().nick == "mallory");
 }
+
+TEST_CASE("the web port serves /healthz, and /metrics counted at the time of the scrape") {
+    pc::server_options options;
+    options.web_port = 0;
+    server_fixture f(options);
+    const auto web = f.server().web_port();
+    const auto health = http_get(web, "/healthz");
+    REQUIRE(health);
+    CHECK(health->rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(health->size() >= 3);
+    CHECK(health->compare(health->size() - 3, 3, "ok\n") == 0);
+
+    const auto deliveries = [&](const std::string& scrape) -> long long {
+        const std::string name = "\nparley_chat_deliveries_total ";
+        const auto at = scrape.find(name);
+        return at == std::string::npos ? -1 : std::stoll(scrape.substr(at + name.size()));
+    };
+    const auto before = http_get(web, "/metrics");
+    REQUIRE(before);
+    CHECK(before->find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+    CHECK(before->find("parley_chat_connections{transport=\"framed\"} 0\n") != std::string::npos);
+    const auto d0 = deliveries(*before);
+    REQUIRE(d0 >= 0);
+
+    client alice(f.port());
+    alice.login("alice");
+    client bob(f.port());
+    bob.login("bob");
+    alice.expect<pc::join_event>();
+    alice.say("hello bob");
+    CHECK(bob.expect<pc::message_event>().text == "hello bob");
+    CHECK(alice.expect<pc::message_event>().text == "hello bob");
+
+    const auto after = http_get(web, "/metrics");
+    REQUIRE(after);
+    CHECK(after->find("parley_chat_connections{transport=\"framed\"} 2\n") != std::string::npos);
+    CHECK(after->find("parley_chat_rooms 1\n") != std::string::npos);
+    CHECK(deliveries(*after) >= d0 + 2); // the message, to each of the two
+}

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -219,6 +220,16 @@ public:
         return true;
     }
 
+    /// Everything until the server closes the connection (nullopt if it
+    /// does not in time).
+    std::optional<std::string> recv_until_closed(clock::duration timeout = patience) {
+        const auto deadline = clock::now() + timeout;
+        while (!closed_)
+            if (!fill(deadline) && !closed_)
+                return std::nullopt;
+        return std::exchange(buffer_, {});
+    }
+
     bool closed() const noexcept { return closed_; }
 
     /// Orderly close (FIN).
@@ -262,6 +273,14 @@ private:
     std::string buffer_;
     bool closed_ = false;
 };
+
+/// The whole response (head and body) to `GET path` on 127.0.0.1:`port`,
+/// for a server that answers once and closes (the chat's web port).
+inline std::optional<std::string> http_get(std::uint16_t port, std::string_view path) {
+    connection c(port);
+    c.send_raw("GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    return c.recv_until_closed();
+}
 
 /// A framed chat client that decodes every event and keeps them all.
 class client {

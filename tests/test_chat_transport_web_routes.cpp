@@ -99,3 +99,22 @@ TEST_CASE("web routes: everything else is a plain HTTP error") {
     CHECK(big.what == kind::respond);
     CHECK(status_of(big.response) == 431);
 }
+
+TEST_CASE("web routes: /healthz is ok; /metrics asks the server at each request, or is not found") {
+    const auto health = route("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(health.what == kind::respond);
+    CHECK(health.status == 200);
+    CHECK(health.response.find("\r\n\r\nok\n") != std::string::npos);
+
+    CHECK(route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").status == 404);
+    transport::web_options options;
+    int calls = 0;
+    options.metrics = [&] { return "parley_chat_rooms " + std::to_string(++calls) + "\n"; };
+    const auto first = route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", options);
+    CHECK(first.status == 200);
+    CHECK(first.what == kind::respond);
+    CHECK(first.response.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+    CHECK(first.response.find("\r\n\r\nparley_chat_rooms 1\n") != std::string::npos);
+    const auto second = route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", options);
+    CHECK(second.response.find("\r\n\r\nparley_chat_rooms 2\n") != std::string::npos);
+}

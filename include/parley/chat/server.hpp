@@ -136,7 +136,9 @@ struct server_options {
     /// Port for line-mode clients; 0 picks a free one; nullopt: no line mode.
     std::optional<std::uint16_t> line_port = 9998;
     /// Port for browsers (docs/PROTOCOL.md §1b): `GET /` is the chat page,
-    /// `GET /ws` the chat over a WebSocket. 0 picks a free one; nullopt
+    /// `GET /ws` the chat over a WebSocket, `GET /metrics` the counters
+    /// (Prometheus text format) and `GET /healthz` "ok": firewall it from
+    /// the public if they are private. 0 picks a free one; nullopt
     /// (the default): none.
     std::optional<std::uint16_t> web_port{};
     /// Origins (e.g. "https://chat.example.org") whose pages may open the

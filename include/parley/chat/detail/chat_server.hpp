@@ -32,6 +32,10 @@
 #include <unordered_map>
 #include <utility>
 
+namespace parley::chat {
+struct metrics_snapshot;
+}
+
 namespace parley::chat::detail {
 
 // "127.0.0.1" of "127.0.0.1:5000", "[::1]" of "[::1]:5000"; empty for
@@ -173,6 +177,8 @@ private:
     std::shared_ptr<parley::session<Stream>> enter(Stream stream, transport::encoding how,
                                                    std::string peer);
     void web_refused(int status);
+    // What GET /metrics shows (parley/chat/metrics.hpp).
+    metrics_snapshot metrics() const;
     void on_closed(core::conn_id id, std::error_code reason);
 
     // On the chat strand: the core under the lock, the actions after it.

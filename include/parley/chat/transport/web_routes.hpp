@@ -1,6 +1,7 @@
 // parley chat transports: what the web port answers to one HTTP request,
 // free of I/O. `GET /` is the chat page, `GET /ws` the WebSocket upgrade
-// to the chat; anything else a plain HTTP error. The I/O around it is
+// to the chat; `GET /metrics` the server's counters in the Prometheus
+// text format, `GET /healthz` "ok"; anything else a plain HTTP error. The I/O around it is
 // web_door.hpp.
 #ifndef PARLEY_CHAT_TRANSPORT_WEB_ROUTES_HPP
 #define PARLEY_CHAT_TRANSPORT_WEB_ROUTES_HPP
@@ -11,6 +12,7 @@
 #include <parley/http/response.hpp>
 #include <parley/websocket/handshake.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -29,6 +31,9 @@ struct web_options {
     /// Whether the port is under TLS (the same-origin check then expects
     /// an https:// origin).
     bool secure = false;
+    /// Makes the text `GET /metrics` answers (parley/chat/metrics.hpp),
+    /// called at each request. Empty: /metrics is not found.
+    std::function<std::string()> metrics;
 };
 
 /// What to do with one request.
@@ -78,6 +83,16 @@ inline web_answer route_web_request(const http::request_parser& request, const w
              {"Content-Security-Policy",
               "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"}});
+        return answer;
+    }
+    if (path == "/healthz") {
+        answer.response = http::make_response(200, "text/plain; charset=utf-8", "ok\n",
+                                              {{"Cache-Control", "no-store"}});
+        return answer;
+    }
+    if (path == "/metrics" && options.metrics) {
+        answer.response = http::make_response(200, "text/plain; version=0.0.4; charset=utf-8", options.metrics(),
+                                              {{"Cache-Control", "no-store"}});
         return answer;
     }
     answer.status = 404;

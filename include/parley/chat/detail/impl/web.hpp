@@ -4,6 +4,8 @@
 #ifndef PARLEY_CHAT_DETAIL_IMPL_WEB_HPP
 #define PARLEY_CHAT_DETAIL_IMPL_WEB_HPP
 
+#include <parley/chat/metrics.hpp>
+
 namespace parley::chat::detail {
 
 template <class Stream>
@@ -11,7 +13,13 @@ void chat_server::open_door(Stream stream, std::string peer) {
     // Ids apart from the TLS handshakes' (parley/chat/tls.hpp counts from 1).
     const std::uint64_t id = (std::uint64_t{1} << 63) | next_door_.fetch_add(1, std::memory_order_relaxed);
     std::weak_ptr<chat_server> weak = weak_from_this();
-    transport::web_options web{options_.web_origins, options_.tls != nullptr};
+    transport::web_options web;
+    web.allowed_origins = options_.web_origins;
+    web.secure = options_.tls != nullptr;
+    web.metrics = [weak] {
+        auto self = weak.lock();
+        return self ? render_metrics(self->metrics()) : std::string();
+    };
     auto door = std::make_shared<transport::web_door<Stream>>(
         std::move(stream), std::move(web), http::head_limits{}, options_.web_request_timeout,
         [weak, peer](Stream&& upgraded, std::string first_bytes) {
@@ -47,6 +55,19 @@ void chat_server::adopt_websocket(Stream stream, std::string peer, std::string f
     s->stream().unread(std::as_bytes(std::span(first_bytes)));
     s->read_with(transport::websocket_input<chat_server>(shared_from_this(), s->id(),
                                                          options_.max_frame_bytes));
+}
+
+inline metrics_snapshot chat_server::metrics() const {
+    metrics_snapshot s;
+    s.hub = counters();
+    s.limits = limits();
+    s.security = security();
+    s.cluster = cluster_counters();
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, conn] : connections_)
+        if (conn.encoding < s.connections.size())
+            ++s.connections[conn.encoding];
+    return s;
 }
 
 inline void chat_server::web_refused(int status) {

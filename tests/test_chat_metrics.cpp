@@ -1,0 +1,137 @@
+// Tests for include/parley/chat/metrics.hpp: the Prometheus text the web
+// port serves at /metrics. Included first: the header must stand on its own.
+#include <parley/chat/metrics.hpp>
+
+#include "support/skip.hpp"
+#include "test_chat_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+namespace pc = parley::chat;
+
+struct family {
+    int help = 0;
+    int type = 0;
+    std::string kind;
+    int samples = 0;
+};
+
+// Checks `text` line by line against the 0.0.4 format as the chat uses
+// it (no timestamps, integer values); returns the families by name.
+std::map<std::string, family> parse(const std::string& text) {
+    static const std::regex name_re("[a-zA-Z_:][a-zA-Z0-9_:]*");
+    static const std::regex sample_re(
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (0|[1-9][0-9]*))");
+    std::map<std::string, family> out;
+    REQUIRE(!text.empty());
+    CHECK(text.back() == '\n');
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        INFO("line: " << line);
+        REQUIRE(!line.empty());
+        std::smatch m;
+        if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) {
+            const auto rest = line.substr(7);
+            const auto sp = rest.find(' ');
+            REQUIRE(sp != std::string::npos);
+            const auto name = rest.substr(0, sp);
+            CHECK(std::regex_match(name, name_re));
+            auto& f = out[name];
+            CHECK(f.samples == 0); // HELP and TYPE come before the samples
+            if (line[2] == 'H') {
+                ++f.help;
+            } else {
+                ++f.type;
+                f.kind = rest.substr(sp + 1);
+                CHECK((f.kind == "counter" || f.kind == "gauge"));
+            }
+        } else {
+            REQUIRE(std::regex_match(line, m, sample_re));
+            REQUIRE(out.count(m[1].str()) == 1); // declared by its HELP/TYPE
+            ++out[m[1].str()].samples;
+        }
+    }
+    return out;
+}
+
+void check_families(const std::map<std::string, family>& families) {
+    for (const auto& [name, f] : families) {
+        INFO("metric " << name);
+        CHECK(f.help == 1);
+        CHECK(f.type == 1);
+        CHECK(f.samples >= 1);
+        const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+        CHECK(total == (f.kind == "counter"));
+        CHECK(name.rfind("parley_chat_", 0) == 0);
+    }
+}
+
+} // namespace
+
+TEST_CASE("metrics: every line parses, each family has one HELP and TYPE, counters end in _total") {
+    pc::metrics_snapshot s;
+    s.connections = {3, 2, 1};
+    s.hub.rooms = 4;
+    s.hub.deliveries = 1234567890123;
+    s.limits.slow_consumers = 7;
+    s.limits.outbound_bytes = 4096;
+    s.security.access_denied = 5;
+    s.cluster.connected = true;
+    const auto text = pc::render_metrics(s);
+    const auto families = parse(text);
+    check_families(families);
+    CHECK(families.size() >= 25);
+    CHECK(text.find("parley_chat_connections{transport=\"framed\"} 3\n") != std::string::npos);
+    CHECK(text.find("parley_chat_connections{transport=\"line\"} 2\n") != std::string::npos);
+    CHECK(text.find("parley_chat_connections{transport=\"web\"} 1\n") != std::string::npos);
+    CHECK(text.find("parley_chat_rooms 4\n") != std::string::npos);
+    CHECK(text.find("parley_chat_deliveries_total 1234567890123\n") != std::string::npos);
+    CHECK(text.find("parley_chat_disconnects_total{reason=\"slow_consumer\"} 7\n") != std::string::npos);
+    CHECK(text.find("parley_chat_disconnects_total{reason=\"access_denied\"} 5\n") != std::string::npos);
+    CHECK(text.find("parley_chat_outbound_queued_bytes 4096\n") != std::string::npos);
+    CHECK(text.find("parley_chat_cluster_connected 1\n") != std::string::npos);
+}
+
+TEST_CASE("metrics: a zero snapshot still lists every family") {
+    const auto families = parse(pc::render_metrics({}));
+    check_families(families);
+    CHECK(families.size() == parse(pc::render_metrics({.connections = {1, 1, 1}})).size());
+}
+
+TEST_CASE("promtool: check metrics accepts a scrape of a live server") {
+    if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+        parley::test::skip("promtool not installed (Debian package prometheus)");
+        return;
+    }
+    using namespace parley::test::chat;
+    pc::server_options options;
+    options.web_port = 0;
+    server_fixture f(options);
+    client alice(f.port());
+    alice.login("alice");
+    alice.say("hello");
+    const auto response = http_get(f.server().web_port(), "/metrics");
+    REQUIRE(response);
+    const auto body_at = response->find("\r\n\r\n");
+    REQUIRE(body_at != std::string::npos);
+    char path[] = "/tmp/parley_metrics_XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    std::ofstream(path, std::ios::binary) << response->substr(body_at + 4);
+    const int rc = std::system(("promtool check metrics < " + std::string(path) + " 2>&1").c_str());
+    std::remove(path);
+    CHECK(rc == 0);
+}
