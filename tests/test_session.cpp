@@ -371,7 +371,10 @@ TEST_CASE("session: back-pressure pauses a decoder-driven publisher until its re
                    .policy = parley::overflow_policy::backpressure, .high_water = 64 * 1024},
          .write_timeout = 20s});
     reader->stream().next_layer().set_option(asio::socket_base::send_buffer_size(4096));
-    auto [publisher, publisher_client] = l.connect();
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    auto connected = l.connect();
+    auto& publisher = connected.first;
+    auto& publisher_client = connected.second;
     publisher->stream().read_chunk_size(1024); // about one line per read
     constexpr std::size_t lines = 200;
     const auto big = frame(std::string(16 * 1024, 'y'));
