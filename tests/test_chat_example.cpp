@@ -228,10 +228,14 @@ TEST_CASE("chat page in a browser: two pages, a framed client and an nc user cha
     REQUIRE(line_port.has_value());
     REQUIRE(web_port.has_value());
     const std::string screenshot = "/tmp/parley-chat-page-" + std::to_string(::getpid()) + ".png";
-    const auto [status, out] =
+    // Not a structured binding: INFO captures the output (clang 14 cannot
+    // capture a binding).
+    const auto ran =
         run("cd " PARLEY_SOURCE_DIR "/tests/web && timeout 150 node chat_page_test.mjs --web " +
             std::to_string(*web_port) + " --framed " + std::to_string(server.port()) + " --line " +
             std::to_string(*line_port) + " --screenshot " + screenshot);
+    const int status = ran.first;
+    const std::string& out = ran.second;
     INFO("chat_page_test.mjs said:\n" << out);
     if (status == 77) {
         parley::test::skip("the browser test could not start a browser");

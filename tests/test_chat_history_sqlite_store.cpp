@@ -524,7 +524,6 @@ TEST_CASE("sqlite_store: a writer killed with SIGKILL loses at most its last bat
         o.max_records_per_room = 0; // keep every seq, however far the child gets
         o.max_queued_records = queue_bound;
         history::sqlite_store s(ioc.get_executor(), path, o);
-        std::optional<std::uint64_t> committed_upto;
         for (std::uint64_t i = 1; i <= 10000000;) {
             auto ec = s.append(rec("lobby", i, "crash-epoch"));
             if (ec == history::store_error::queue_full) {

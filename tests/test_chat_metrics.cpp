@@ -67,7 +67,11 @@ std::map<std::string, family> parse(const std::string& text) {
 }
 
 void check_families(const std::map<std::string, family>& families) {
-    for (const auto& [name, f] : families) {
+    for (const auto& entry : families) {
+        // Not a structured binding: INFO captures `name`, which clang 14
+        // cannot do with a binding.
+        const std::string& name = entry.first;
+        const family& f = entry.second;
         INFO("metric " << name);
         CHECK(f.help == 1);
         CHECK(f.type == 1);
