@@ -169,7 +169,8 @@ struct raw_client {
         seen out;
         ws::message_reader reader({.side = ws::role::client, .max_message_size = 4u << 20});
         std::vector<std::byte> buf(in.size());
-        std::memcpy(buf.data(), in.data(), in.size());
+        if (!in.empty()) // memcpy from a null pointer is undefined, even for 0 bytes
+            std::memcpy(buf.data(), in.data(), in.size());
         in.clear();
         for (;;) {
             reader.feed(buf);
