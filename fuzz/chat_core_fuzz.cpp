@@ -90,14 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto note_message = [&](core::conn_id to, const pc::event& ev) {
         if (auto* m = std::get_if<pc::message_event>(&ev); m && m->seq != 0) {
             auto& [epoch, seq] = last_seq[{to, m->room}];
-            // Open finding (issue 14): fuzz/findings/chat_core_seq_not_increasing.bin
-            // makes a connection see a room's seq not increase (a resume and a
-            // close interleaved; not yet explained). Until it is, the check is
-            // reported by PARLEY_FUZZ_STRICT_SEQ=1 builds only, so that the
-            // fuzz job keeps guarding every other invariant.
-#ifdef PARLEY_FUZZ_STRICT_SEQ
             check(epoch != m->epoch || m->seq > seq, "a room's seq that does not increase");
-#endif
             epoch = m->epoch;
             seq = m->seq;
         } else if (auto* l = std::get_if<pc::leave_event>(&ev); l && l->nick == nicks[to]) {
@@ -130,8 +123,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         resuming.clear();
         switch (op) {
         case 'c':
-            if (open.insert(id).second)
+            if (open.insert(id).second) {
+                // A new connection that reuses a closed one's id starts with
+                // nothing seen (the join replay repeats what the old one saw).
+                std::erase_if(last_seq, [id](const auto& e) { return e.first.first == id; });
+                nicks.erase(id);
                 chat.connect(id, {"p", "a" + std::to_string(id % 2), (id & 4) != 0}, now, out);
+            }
             break;
         case 'i':
             chat.input(id, rest, now, out);
