@@ -292,10 +292,10 @@ private:
         if (!wanted_nick_.empty() && !resume_token_.empty()) {
             // Back after a lost connection: take the session back (docs/PROTOCOL.md §8.5).
             std::string line = "/resume " + resume_token_;
-            std::size_t given = 0;
+            // Every room it is in: the server's room limit bounds them.
             for (const auto& room : rooms_) {
                 const auto it = positions_.find(room);
-                if (it != positions_.end() && given++ < 16)
+                if (it != positions_.end())
                     line += " " + room + "=" + std::to_string(it->second.first) + "@" +
                             it->second.second;
             }

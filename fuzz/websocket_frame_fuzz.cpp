@@ -18,7 +18,7 @@
 //   byte 0: bit 0 role (server/client), bit 1 delivery (whole/pieces),
 //           bit 2 permessage-deflate negotiated, bits 3-4 the size limit
 //   byte 1: chunking seed
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>

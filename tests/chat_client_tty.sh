@@ -30,6 +30,8 @@ server="$examples/chat_server"
 
 skip() { echo "SKIP: $*"; exit 77; }
 command -v tmux >/dev/null 2>&1 || skip "tmux is not installed (Debian: apt-get install tmux)"
+# The relay of the resume check and the hostile server are Python.
+command -v python3 >/dev/null 2>&1 || skip "python3 is not installed (Debian: apt-get install python3)"
 [ -x "$client" ] && [ -x "$server" ] || skip "chat_client or chat_server not built in $examples"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-tty.XXXXXX")
@@ -185,10 +187,9 @@ tm send-keys -t chat Enter
 wait_pane "alice: back again"
 
 # --- a network drop: resume ---------------------------------------------------------
-if command -v python3 >/dev/null 2>&1; then
-    # A TCP relay to the server: SIGUSR1 resets every connection through it
-    # and stops listening; SIGUSR2 listens again on the same port.
-    cat >"$tmp/relay.py" <<'PY'
+# A TCP relay to the server: SIGUSR1 resets every connection through it
+# and stops listening; SIGUSR2 listens again on the same port.
+cat >"$tmp/relay.py" <<'PY'
 import selectors, signal, socket, struct, sys
 target = ("127.0.0.1", int(sys.argv[1]))
 sel = selectors.DefaultSelector()
@@ -242,38 +243,35 @@ while True:
         elif what == "allow" and listener is None:
             listener = listen(port)
 PY
-    python3 "$tmp/relay.py" "$port" >"$tmp/relay.port" &
-    relay_pid=$!
-    wait_file "$tmp/relay.port"
-    relay_port=$(cat "$tmp/relay.port")
-    tm new-session -d -s ivan -x 120 -y 30 "'$client' --port $relay_port --nick ivan; sleep 600"
-    wait_pane "welcome, ivan" ivan
-    wait_pane "ivan joined lobby"
-    says kim "before the drop"
-    wait_pane "kim: before the drop" ivan
-    kill -USR1 "$relay_pid"
-    wait_pane "reconnect" ivan
-    says lou "missed one"
-    says max "missed two"
-    kill -USR2 "$relay_pid"
-    wait_pane "resumed as ivan: nothing was missed" ivan
-    for text in "kim: before the drop" "lou: missed one" "max: missed two"; do
-        n=$(pane "" ivan | grep -cF -- "$text")
-        [ "$n" = 1 ] || fail "ivan's pane shows \"$text\" $n times, not once"
-    done
-    pane "" ivan | grep -qF "taken" && fail "ivan's nickname was refused after the drop"
-    joined | grep -qF "ivan left" && fail "the room saw ivan leave during the drop"
-    [ "$(joined | grep -cF "ivan joined")" = 1 ] || fail "the room saw ivan join again"
-    tm send-keys -t ivan -l "QUIT"
-    tm send-keys -t ivan Enter
-    wait_joined "ivan left lobby (quit)"
-    tm kill-session -t ivan
-    kill "$relay_pid" 2>/dev/null
-    wait "$relay_pid" 2>/dev/null
-    relay_pid=
-else
-    echo "note: python3 not found, the resume check was skipped"
-fi
+python3 "$tmp/relay.py" "$port" >"$tmp/relay.port" &
+relay_pid=$!
+wait_file "$tmp/relay.port"
+relay_port=$(cat "$tmp/relay.port")
+tm new-session -d -s ivan -x 120 -y 30 "'$client' --port $relay_port --nick ivan; sleep 600"
+wait_pane "welcome, ivan" ivan
+wait_pane "ivan joined lobby"
+says kim "before the drop"
+wait_pane "kim: before the drop" ivan
+kill -USR1 "$relay_pid"
+wait_pane "reconnect" ivan
+says lou "missed one"
+says max "missed two"
+kill -USR2 "$relay_pid"
+wait_pane "resumed as ivan: nothing was missed" ivan
+for text in "kim: before the drop" "lou: missed one" "max: missed two"; do
+    n=$(pane "" ivan | grep -cF -- "$text")
+    [ "$n" = 1 ] || fail "ivan's pane shows \"$text\" $n times, not once"
+done
+pane "" ivan | grep -qF "taken" && fail "ivan's nickname was refused after the drop"
+joined | grep -qF "ivan left" && fail "the room saw ivan leave during the drop"
+[ "$(joined | grep -cF "ivan joined")" = 1 ] || fail "the room saw ivan join again"
+tm send-keys -t ivan -l "QUIT"
+tm send-keys -t ivan Enter
+wait_joined "ivan left lobby (quit)"
+tm kill-session -t ivan
+kill "$relay_pid" 2>/dev/null
+wait "$relay_pid" 2>/dev/null
+relay_pid=
 
 # --- line editing ------------------------------------------------------------------
 # Left, then a letter inserted in the middle.
@@ -401,11 +399,10 @@ grep -qF "the server shut down" "$tmp/carol.err" ||
     fail "no clear message after the server shut down: $(cat "$tmp/carol.err")"
 
 # --- hostile text from the network ----------------------------------------------------------
-if command -v python3 >/dev/null 2>&1; then
-    # A fake server whose events carry escape sequences: clear screen, set
-    # the window title, a bidirectional override. The real server refuses
-    # such text; a client must not trust that every server does.
-    cat >"$tmp/evil.py" <<'PY'
+# A fake server whose events carry escape sequences: clear screen, set
+# the window title, a bidirectional override. The real server refuses
+# such text; a client must not trust that every server does.
+cat >"$tmp/evil.py" <<'PY'
 import json, socket, struct, sys
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
@@ -423,29 +420,26 @@ send({"type": "message", "id": 1, "room": "lobby", "from": "mallory\u001b[31m",
       "text": "pwned\u001b]0;title\u0007\u202e!txet\u0085\u009b2J", "time": "2024-05-01T12:00:00.000Z"})
 conn.recv(100)
 PY
-    python3 "$tmp/evil.py" >"$tmp/evil.port" &
-    fake_pid=$!
-    wait_file "$tmp/evil.port"
-    evil_port=$(cat "$tmp/evil.port")
-    # The client starts once pipe-pane records everything written to the pane.
-    tm new-session -d -s evil -x 120 -y 30 \
-        "while [ ! -e '$tmp/evil.raw' ]; do sleep 0.05; done; '$client' --port $evil_port --nick eve; sleep 600"
-    tm pipe-pane -t evil -o "cat >>'$tmp/evil.raw'"
-    for _ in $(seq 50); do [ -e "$tmp/evil.raw" ] && break; sleep 0.05; done
-    : >>"$tmp/evil.raw"
-    wait_pane "pwned" evil
-    sleep 0.3
-    raw="$tmp/evil.raw"
-    grep -q $'\x1b\\[2J' "$raw" && fail "an escape sequence from the network reached the terminal (clear screen)"
-    grep -q $'\x1b\\]0;' "$raw" && fail "an escape sequence from the network reached the terminal (title)"
-    grep -q $'\x1b\\[31mmallory\x1b\\[31m' "$raw" && fail "a nickname injected a colour"
-    grep -q $'\xe2\x80\xae' "$raw" && fail "a bidirectional override reached the terminal"
-    grep -q $'\xc2\x85\|\xc2\x9b' "$raw" && fail "a C1 control reached the terminal"
-    grep -qF $'pwned\xef\xbf\xbd]0;title\xef\xbf\xbd' "$raw" ||
-        fail "the hostile message was not shown with its controls replaced by U+FFFD"
-else
-    echo "note: python3 not found, the hostile-server check was skipped"
-fi
+python3 "$tmp/evil.py" >"$tmp/evil.port" &
+fake_pid=$!
+wait_file "$tmp/evil.port"
+evil_port=$(cat "$tmp/evil.port")
+# The client starts once pipe-pane records everything written to the pane.
+tm new-session -d -s evil -x 120 -y 30 \
+    "while [ ! -e '$tmp/evil.raw' ]; do sleep 0.05; done; '$client' --port $evil_port --nick eve; sleep 600"
+tm pipe-pane -t evil -o "cat >>'$tmp/evil.raw'"
+for _ in $(seq 50); do [ -e "$tmp/evil.raw" ] && break; sleep 0.05; done
+: >>"$tmp/evil.raw"
+wait_pane "pwned" evil
+sleep 0.3
+raw="$tmp/evil.raw"
+grep -q $'\x1b\\[2J' "$raw" && fail "an escape sequence from the network reached the terminal (clear screen)"
+grep -q $'\x1b\\]0;' "$raw" && fail "an escape sequence from the network reached the terminal (title)"
+grep -q $'\x1b\\[31mmallory\x1b\\[31m' "$raw" && fail "a nickname injected a colour"
+grep -q $'\xe2\x80\xae' "$raw" && fail "a bidirectional override reached the terminal"
+grep -q $'\xc2\x85\|\xc2\x9b' "$raw" && fail "a C1 control reached the terminal"
+grep -qF $'pwned\xef\xbf\xbd]0;title\xef\xbf\xbd' "$raw" ||
+    fail "the hostile message was not shown with its controls replaced by U+FFFD"
 
 if [ -n "${PARLEY_TEST_VERBOSE:-}" ]; then
     echo "--- pane chat:"; pane | grep -v '^[[:space:]]*$'

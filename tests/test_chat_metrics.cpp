@@ -91,6 +91,9 @@ TEST_CASE("metrics: every line parses, each family has one HELP and TYPE, counte
     s.hub.deliveries = 1234567890123;
     s.limits.slow_consumers = 7;
     s.limits.outbound_bytes = 4096;
+    s.limits.resumes = 11;
+    s.limits.resumes_failed = 2;
+    s.limits.graces_expired = 3;
     s.security.access_denied = 5;
     s.cluster.connected = true;
     const auto text = pc::render_metrics(s);
@@ -105,6 +108,9 @@ TEST_CASE("metrics: every line parses, each family has one HELP and TYPE, counte
     CHECK(text.find("parley_chat_disconnects_total{reason=\"slow_consumer\"} 7\n") != std::string::npos);
     CHECK(text.find("parley_chat_disconnects_total{reason=\"access_denied\"} 5\n") != std::string::npos);
     CHECK(text.find("parley_chat_outbound_queued_bytes 4096\n") != std::string::npos);
+    CHECK(text.find("parley_chat_resumes_total{result=\"ok\"} 11\n") != std::string::npos);
+    CHECK(text.find("parley_chat_resumes_total{result=\"failed\"} 2\n") != std::string::npos);
+    CHECK(text.find("parley_chat_resume_graces_expired_total 3\n") != std::string::npos);
     CHECK(text.find("parley_chat_cluster_connected 1\n") != std::string::npos);
 }
 

@@ -12,7 +12,7 @@
 // surrogates, noncharacters).
 #include <parley/codec/utf8_validator.hpp>
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 
 #include <doctest/doctest.h>
 

@@ -84,14 +84,6 @@ constexpr int code_point_width(char32_t cp) noexcept {
     return 1;
 }
 
-/// Columns taken by valid UTF-8 `text` without escape sequences.
-inline std::size_t display_width(std::string_view text) {
-    std::size_t width = 0;
-    for (std::size_t i = 0; i < text.size();)
-        width += static_cast<std::size_t>(code_point_width(parley::utf8_decode_next(text, i)));
-    return width;
-}
-
 // --- output ----------------------------------------------------------------------
 
 /// Writes all of `data` to `fd`, waiting when the descriptor is in

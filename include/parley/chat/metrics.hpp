@@ -113,6 +113,10 @@ inline std::string render_metrics(const metrics_snapshot& s) {
              labeled("reason=\"nickname_timeout\"", l.nickname_timeouts),
              labeled("reason=\"frame_too_large\"", l.frames_too_large),
              labeled("reason=\"access_denied\"", sec.access_denied));
+    w.family("parley_chat_resumes_total", "counter", "Sessions resumed with /resume, by result.",
+             labeled("result=\"ok\"", l.resumes), labeled("result=\"failed\"", l.resumes_failed));
+    w.family("parley_chat_resume_graces_expired_total", "counter",
+             "Disconnected sessions whose grace period ended before a resume.", one(l.graces_expired));
     w.family("parley_chat_connections_refused_total", "counter", "Connections refused at accept, by reason.",
              labeled("reason=\"server_full\"", l.server_full),
              labeled("reason=\"address_full\"", l.address_full));

@@ -123,6 +123,9 @@ struct limit_counters {
     std::uint64_t accept_pauses = 0;        ///< accept loop paused after an error (EMFILE...)
     std::uint64_t rate_limited = 0;         ///< inputs dropped by flood control
     std::uint64_t flood_disconnects = 0;    ///< flooders disconnected
+    std::uint64_t resumes = 0;              ///< sessions taken back with /resume
+    std::uint64_t resumes_failed = 0;       ///< /resume refused (forged, used, expired token)
+    std::uint64_t graces_expired = 0;       ///< sessions whose grace period ended unresumed
     std::size_t outbound_bytes = 0;         ///< queued for writing now, all clients
     std::size_t outbound_peak_bytes = 0;    ///< the most ever queued at once
 };

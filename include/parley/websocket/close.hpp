@@ -7,7 +7,7 @@
 #ifndef PARLEY_WEBSOCKET_CLOSE_HPP
 #define PARLEY_WEBSOCKET_CLOSE_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/websocket/error.hpp>
 
 #include <array>

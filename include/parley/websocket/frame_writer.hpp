@@ -8,8 +8,8 @@
 #ifndef PARLEY_WEBSOCKET_FRAME_WRITER_HPP
 #define PARLEY_WEBSOCKET_FRAME_WRITER_HPP
 
-#include <parley/message.hpp>
-#include <parley/utf8.hpp>
+#include <parley/hub/message.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
@@ -38,14 +38,19 @@ concept mask_key_source = requires(G& g) {
 /// not a real entropy source, supply a generator of your own.
 class random_mask_keys {
 public:
-    random_mask_keys() {
-        std::random_device device;
-        state_ = (std::uint64_t{device()} << 32) ^ device();
-    }
+    /// Seeded on first use: a server's writer never masks, and must not
+    /// pay for std::random_device (a system call or a file read) per
+    /// connection.
+    random_mask_keys() noexcept = default;
     /// A fixed sequence, for tests only.
-    explicit random_mask_keys(std::uint64_t seed) noexcept : state_(seed) {}
+    explicit random_mask_keys(std::uint64_t seed) noexcept : state_(seed), seeded_(true) {}
 
-    mask_key operator()() noexcept {
+    mask_key operator()() {
+        if (!seeded_) {
+            std::random_device device;
+            state_ = (std::uint64_t{device()} << 32) ^ device();
+            seeded_ = true;
+        }
         state_ += 0x9E3779B97F4A7C15ull;
         std::uint64_t z = state_;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -56,7 +61,8 @@ public:
     }
 
 private:
-    std::uint64_t state_;
+    std::uint64_t state_ = 0;
+    bool seeded_ = false;
 };
 
 /// What a frame to send says besides its payload.

@@ -30,7 +30,7 @@
 #include <parley/error.hpp>
 #include <parley/http/error.hpp>
 #include <parley/http/request_parser.hpp>
-#include <parley/message.hpp>
+#include <parley/hub/message.hpp>
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>

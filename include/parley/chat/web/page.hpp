@@ -130,7 +130,7 @@ R"parley_page(<!doctype html>
 
   function resumeLine() {
     let line = "/resume " + state.resumeToken;
-    for (const name of [...state.rooms.keys()].slice(0, 16)) {
+    for (const name of state.rooms.keys()) { // the server's room limit bounds them
       const p = state.positions.get(name);
       if (p) line += " " + name + "=" + p.seq + "@" + p.epoch;
     }

@@ -3,7 +3,7 @@
 #ifndef PARLEY_WEBSOCKET_IMPL_STREAM_IO_HPP
 #define PARLEY_WEBSOCKET_IMPL_STREAM_IO_HPP
 
-#include <parley/utf8.hpp>
+#include <parley/codec/utf8.hpp>
 #include <parley/websocket/impl/stream_handshake.hpp>
 
 #include <asio/compose.hpp>
@@ -138,8 +138,8 @@ private:
                 if (s.close_sent_)
                     return teardown(self);
                 s.close_sent_ = true;
-                // Echo the peer's code (RFC 6455 5.5.1); an empty close gets one.
-                out = s.writer_.close(is_valid_close_code(ev.code) ? ev.code : close_code::no_status, "", ec);
+                // Echo the peer's code (RFC 6455 5.5.1); an empty close is answered empty.
+                out = s.writer_.close(ev.code, "", ec);
                 continue_after = false;
                 return send(self);
             case event_kind::none:
@@ -215,14 +215,15 @@ struct write_op {
             if (!s.open_)
                 return post_fail(self, error::not_open);
             const std::span<const std::byte> payload(static_cast<const std::byte*>(data.data()), data.size());
-            if (type == message_type::text &&
-                !is_valid_utf8({static_cast<const char*>(data.data()), data.size()}))
-                return post_fail(self, error::invalid_utf8_to_send);
             const opcode op = type == message_type::text ? opcode::text : opcode::binary;
             if (s.side_ == role::client) {
+                // The writer checks a text payload's UTF-8 as it masks.
                 frame = s.writer_.frame({op}, payload, ec);
                 if (ec)
                     return post_fail(self, ec);
+            } else if (type == message_type::text &&
+                       !is_valid_utf8({static_cast<const char*>(data.data()), data.size()})) {
+                return post_fail(self, error::invalid_utf8_to_send);
             }
             return send(self);
         }

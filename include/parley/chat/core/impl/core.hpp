@@ -13,7 +13,7 @@ inline chat::chat(core::options l)
       rates_{limits_.messages_per_second, limits_.burst_messages, limits_.bytes_per_second,
              limits_.burst_bytes} {
     if (!limits_.random) // epochs still differ between runs
-        epoch_base_ = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+        epoch_base_ = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count());
 }

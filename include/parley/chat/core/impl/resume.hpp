@@ -32,8 +32,10 @@ inline std::string chat::random_hex(std::size_t bytes) {
 }
 
 inline std::string chat::new_epoch() {
+    // At most 15 characters: a string that short holds no heap block, and
+    // every message event (and its history copy) carries one.
     if (limits_.random)
-        return random_hex(8);
+        return random_hex(7);
     return epoch_base_ + "-" + std::to_string(++epochs_);
 }
 
@@ -161,10 +163,12 @@ inline void chat::resume(client& c, std::string_view token, std::string_view pos
     }
     if (it->second.conn != 0) { // its old connection is not known to be lost yet
         client* old = find(it->second.conn);
-        if (!old || !park(*old, leave_reason::disconnected, {}, now, out))
+        if (!old || !park(*old, leave_reason::disconnected, {}, now, out)) {
+            ++hits_.resumes_failed;
             return refuse(c, errc::resume_failed,
                           "the session of this token cannot be resumed now; choose a nickname",
                           out);
+        }
         close(*old, out, std::chrono::milliseconds(0));
     }
     ticket t = std::move(it->second);

@@ -163,6 +163,9 @@ inline limit_counters chat_server::limits() const {
         out.address_full = h.address_full;
         out.rate_limited = h.rate_limited;
         out.flood_disconnects = h.flood_disconnects;
+        out.resumes = h.resumes;
+        out.resumes_failed = h.resumes_failed;
+        out.graces_expired = h.graces_expired;
     }
     out.write_timeouts = get(hits_.write_timeouts);
     out.slow_consumers = get(hits_.slow_disconnects);

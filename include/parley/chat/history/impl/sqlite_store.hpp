@@ -74,6 +74,7 @@ inline sqlite_store::~sqlite_store() {
 }
 
 inline std::error_code sqlite_store::append(record r) {
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         std::error_code ec;
@@ -87,11 +88,16 @@ inline std::error_code sqlite_store::append(record r) {
             counters_.refused.fetch_add(1, std::memory_order_relaxed);
             return ec;
         }
+        // The writer needs waking for the first record (it waits for any
+        // job) and for the one that fills a batch (it waits for that or
+        // its batch delay), not for each record between.
+        wake = jobs_.empty() || queued_records_ + 1 == options_.batch_max_records;
         jobs_.emplace_back(std::move(r));
         ++queued_records_;
     }
     counters_.queued.fetch_add(1, std::memory_order_relaxed);
-    wake_.notify_one();
+    if (wake)
+        wake_.notify_one();
     return {};
 }
 
@@ -403,6 +409,7 @@ inline void sqlite_store::answer(read_job& j) {
         first.bind(1, j.q.room);
         if (db.step(first))
             out.first_seq = static_cast<std::uint64_t>(first.int64(0));
+        first.reset(); // an unfinished statement would hold a read transaction open
         const bool ascending = j.q.after.has_value();
         auto& s = ascending ? stmts_->read_up : stmts_->read_down;
         s.reset();
@@ -422,6 +429,7 @@ inline void sqlite_store::answer(read_job& j) {
             r.unix_ms = s.int64(5);
             out.records.push_back(std::move(r));
         }
+        s.reset();
         if (!ascending)
             std::reverse(out.records.begin(), out.records.end());
     } catch (const detail::sqlite_failure& f) {
