@@ -14,11 +14,14 @@
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <sys/wait.h>
 
@@ -40,6 +43,35 @@ std::pair<int, std::string> run(const std::string& command) {
     out << in.rdbuf();
     std::remove(path);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out.str()};
+}
+
+// An io_context running on a thread of its own (a WebSocket client's),
+// joined however the test ends.
+struct io_thread {
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
+    std::thread runner{[this] { io.run(); }};
+    ~io_thread() {
+        work.reset();
+        io.stop();
+        runner.join();
+    }
+};
+
+// Reads WebSocket messages until the connection closes; the error that
+// ended it (websocket::error::closed after a close frame).
+std::error_code read_to_close(parley::websocket::stream<asio::ip::tcp::socket>& ws,
+                              std::vector<std::string>& seen) {
+    for (int i = 0; i < 100; ++i) {
+        std::string text;
+        try {
+            ws.async_read(text, asio::use_future).get();
+        } catch (const std::system_error& e) {
+            return e.code();
+        }
+        seen.push_back(std::move(text));
+    }
+    return {};
 }
 
 } // namespace
@@ -143,18 +175,7 @@ TEST_CASE("chat_server: a WebSocket client chats with framed and nc users on the
     bob.send_raw("bob\n");
     alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "bob"; });
 
-    // The WebSocket client's io_context runs on a thread of its own, joined
-    // however the test ends.
-    struct io_thread {
-        asio::io_context io;
-        asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
-        std::thread runner{[this] { io.run(); }};
-        ~io_thread() {
-            work.reset();
-            io.stop();
-            runner.join();
-        }
-    } io_runner;
+    io_thread io_runner;
     auto& io = io_runner.io;
     parley::websocket::stream<asio::ip::tcp::socket> carol(io);
     carol.next_layer().connect({asio::ip::make_address("127.0.0.1"), *web_port});
@@ -206,6 +227,42 @@ TEST_CASE("chat_server: a WebSocket client chats with framed and nc users on the
     CHECK(carol.peer_close().code == parley::websocket::close_code::normal);
     auto l = alice.wait_for<pc::leave_event>([](const auto& e) { return e.nick == "carol"; });
     CHECK(l.reason == "quit");
+}
+
+TEST_CASE("chat_server: a binary or oversized WebSocket message ends the connection with a reason") {
+    parley::test::server_process server(parley::test::example_path("chat_server"),
+                                        {"--port", "0", "--no-line-mode", "--web-port", "0"});
+    const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);
+    REQUIRE(web_port.has_value());
+    io_thread io_runner;
+    const auto open = [&] {
+        auto ws = std::make_unique<parley::websocket::stream<asio::ip::tcp::socket>>(io_runner.io);
+        ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), *web_port});
+        ws->async_handshake("127.0.0.1:" + std::to_string(*web_port), "/ws", asio::use_future).get();
+        return ws;
+    };
+    {
+        // Chat inputs are text: a binary message is refused with 1003.
+        auto ws = open();
+        const std::string bytes("\x01\x02", 2);
+        ws->async_write(parley::websocket::message_type::binary, asio::buffer(bytes), asio::use_future).get();
+        std::vector<std::string> seen;
+        CHECK(read_to_close(*ws, seen) == parley::websocket::error::closed);
+        CHECK(ws->peer_close().code == parley::websocket::close_code::unsupported_data);
+    }
+    {
+        // Over max_frame_bytes (65536): the frame_too_large error event,
+        // then a close frame.
+        auto ws = open();
+        const std::string big(70000, 'x');
+        ws->async_write(parley::websocket::message_type::text, asio::buffer(big), asio::use_future).get();
+        std::vector<std::string> seen;
+        CHECK(read_to_close(*ws, seen) == parley::websocket::error::closed);
+        CHECK(std::any_of(seen.begin(), seen.end(), [](const std::string& m) {
+            return m.find("\"code\":\"frame_too_large\"") != std::string::npos;
+        }));
+        CHECK(ws->peer_close().code == parley::websocket::close_code::normal);
+    }
 }
 
 TEST_CASE("chat page in a browser: two pages, a framed client and an nc user chat") {

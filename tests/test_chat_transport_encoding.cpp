@@ -34,6 +34,18 @@ TEST_CASE("transport encoding: lazy encodings encode each form once, on first us
     CHECK(enc.get(7).get() == enc.get(0).get()); // an unknown encoding falls back to framed
 }
 
+TEST_CASE("transport encoding: last words are the event, and for a WebSocket a close frame after it") {
+    const pc::event e = pc::notice_event{"goodbye", "bye"};
+    const auto framed = tr::encode(e, tr::encoding::framed);
+    CHECK(tr::last_words(tr::encoding::framed, framed).get() == framed.get());
+    CHECK_FALSE(tr::last_words(tr::encoding::line, parley::message_ptr{}));
+    const auto ws = tr::encode(e, tr::encoding::websocket);
+    const std::string both = bytes_of(tr::last_words(tr::encoding::websocket, ws));
+    CHECK(both == bytes_of(ws) + std::string("\x88\x02\x03\xe8", 4));
+    CHECK(tr::last_words(tr::encoding::websocket, ws)->frame_count() == 2);
+    CHECK(bytes_of(tr::last_words(tr::encoding::websocket, parley::message_ptr{})) == std::string("\x88\x02\x03\xe8", 4));
+}
+
 TEST_CASE("transport encoding: websocket is the JSON in one unmasked text frame") {
     const pc::event e = pc::join_event{"lobby", "alice", "2024-05-01T12:34:56.789Z"};
     const std::string json = pc::to_json(e);

@@ -52,16 +52,3 @@ TEST_CASE("input_decoder: a result reads on and consumes nothing by default") {
     CHECK(r.next == parley::read_action::more);
 }
 
-TEST_CASE("input_decoder: a decoder consumes whole records, may answer on its session, and holds") {
-    fake_session s;
-    dot_counter d;
-    std::string input = "ab.c";
-    auto r = d.decode(s, std::as_writable_bytes(std::span(input)));
-    CHECK(r.consumed == 3);
-    CHECK(r.next == parley::read_action::more);
-    std::string rest = "cd.";
-    r = d.decode(s, std::as_writable_bytes(std::span(rest)));
-    CHECK(r.consumed == 3);
-    CHECK(r.next == parley::read_action::hold);
-    CHECK(s.sent == "ack ack ");
-}

@@ -138,7 +138,7 @@ inline std::string render_metrics(const metrics_snapshot& s) {
     w.family("parley_chat_tls_handshake_timeouts_total", "counter", "TLS handshakes not finished in time.",
              one(sec.tls_handshake_timeouts));
     w.family("parley_chat_handshakes_refused_total", "counter",
-             "Connections dropped before their TLS or HTTP handshake (too many at once, or stopping).",
+             "Connections dropped before their TLS handshake (too many at once, or stopping).",
              one(sec.tls_handshakes_refused));
     w.family("parley_chat_web_requests_refused_total", "counter", "Web port requests answered with an HTTP error.",
              one(sec.web_requests_refused));

@@ -48,9 +48,6 @@ namespace detail {
 class chat_server;
 }
 
-/// TLS for a chat server's ports (server_options::tls). Made by
-/// parley::chat::make_tls() in parley/chat/tls.hpp, the one chat header
-/// that needs OpenSSL; this interface keeps the server itself free of it.
 /// Which of a server's ports a connection came in on.
 enum class port_kind : unsigned char {
     framed, ///< JSON events in length-prefixed frames
@@ -58,6 +55,9 @@ enum class port_kind : unsigned char {
     web,    ///< HTTP: the chat page, and the chat over a WebSocket
 };
 
+/// TLS for a chat server's ports (server_options::tls). Made by
+/// parley::chat::make_tls() in parley/chat/tls.hpp, the one chat header
+/// that needs OpenSSL; this interface keeps the server itself free of it.
 class tls_layer {
 public:
     virtual ~tls_layer() = default;
@@ -83,7 +83,8 @@ struct security_counters {
     /// Clients that presented a wrong access token (and were closed).
     std::uint64_t access_denied = 0;
     /// Web port: requests answered with an HTTP error (malformed, too
-    /// large, another site's origin, an unknown path).
+    /// large, another site's origin, an unknown path), and connections
+    /// dropped unread (too many requests under way, or stopping).
     std::uint64_t web_requests_refused = 0;
     /// Web port: connections that sent no whole request head in time.
     std::uint64_t web_request_timeouts = 0;

@@ -71,7 +71,7 @@ private:
                     s->lowest_layer().close(ignored);
                 }
             });
-        });
+        }, &security_counters::tls_handshakes_refused);
         if (!admitted)
             return; // the socket closes with the stream
         parley::tls::async_handshake(

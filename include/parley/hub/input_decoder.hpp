@@ -22,8 +22,9 @@ enum class read_action : unsigned char {
     /// Reads on (or decodes the rest at once, see input_decoder).
     more,
     /// Holds reading until session_base::release_reading() is called once
-    /// (from any thread): the same as calling hold_reading() and returning
-    /// `more`. The way to wait until the input was handled elsewhere.
+    /// (from any thread); bytes not consumed are handed over again only
+    /// after the release. The way to wait until the input was handled
+    /// elsewhere.
     hold,
     /// Stops reading for good; the session stays open for writing (close
     /// it, or close(last), when done).

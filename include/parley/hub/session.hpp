@@ -153,8 +153,13 @@ private:
 
     void resume_reading() override {
         post_pooled([self = this->shared_from_this()] {
-            if (!self->closed_)
-                self->read_next();
+            if (self->closed_)
+                return;
+            // Bytes a decoder left when it held are decoded first: this
+            // handler is posted already, no recursion to break.
+            if (self->undecoded_)
+                return self->on_input({});
+            self->read_next();
         });
     }
 

@@ -144,7 +144,8 @@ public:
 
     session_stats stats() const {
         detail::optional_lock lock(mutex_);
-        return {queue_.bytes(), queue_.size(), sent_, dropped_, peak_bytes_, read_pauses_};
+        return {queue_.bytes(), queue_.size(), sent_, dropped_, peak_bytes_,
+                read_pauses_.load(std::memory_order_relaxed)};
     }
 
     /// Stops reading, sends everything queued, then closes.
@@ -257,6 +258,9 @@ protected:
     bool finish_send(outcome result, session_base* hold, bool* paused_publisher) {
         if (hold != nullptr) {
             hold->read_holds_.fetch_add(1, std::memory_order_relaxed);
+            // Counted here, not where reading stops: a decoder's own holds
+            // (read_action::hold) are not back-pressure.
+            hold->read_pauses_.fetch_add(1, std::memory_order_relaxed);
             if (paused_publisher)
                 *paused_publisher = true;
         }
@@ -347,7 +351,6 @@ protected:
         if (read_holds_.load(std::memory_order_relaxed) <= 0)
             return false;
         read_stopped_ = true;
-        ++read_pauses_;
         return true;
     }
 
@@ -387,7 +390,7 @@ protected:
     detail::held_publishers held_;
     std::atomic<int> read_holds_{0};
     bool read_stopped_ = false; // held, with no read outstanding
-    std::uint64_t read_pauses_ = 0;
+    std::atomic<std::uint64_t> read_pauses_{0};
 
 private:
     static id_type next_id() noexcept {

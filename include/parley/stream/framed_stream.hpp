@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <algorithm>
 #include <cstring>
 #include <span>
 #include <string>

@@ -138,6 +138,12 @@ inline message_ptr make_server_text(std::string_view text, std::error_code& ec) 
     return make_server_frame({opcode::text}, std::as_bytes(std::span(text)), ec);
 }
 
+/// make_server_text() for text the caller guarantees is valid UTF-8 (an
+/// encoder that writes nothing else): one pass less over the payload.
+inline message_ptr make_server_text_unchecked(std::string_view text) {
+    return detail::build_frame({opcode::text}, std::as_bytes(std::span(text)), nullptr);
+}
+
 /// A client's frame, masked with a fresh key from `keys`. Errors as
 /// make_server_frame().
 template <mask_key_source Keys>

@@ -138,7 +138,9 @@ public:
 
     // TLS handshakes (parley/chat/tls.hpp).
     void handshake_failed(const std::string& peer, std::error_code ec, const std::string& why);
-    bool handshake_started(std::uint64_t id, std::function<void()> cancel);
+    // `refused`: the security counter a refusal adds to.
+    bool handshake_started(std::uint64_t id, std::function<void()> cancel,
+                           std::uint64_t security_counters::*refused);
     void handshake_ended(std::uint64_t id) {
         std::lock_guard lock(mutex_);
         handshaking_.erase(id);

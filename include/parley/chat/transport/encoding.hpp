@@ -12,8 +12,10 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace parley::chat::transport {
@@ -27,6 +29,15 @@ enum class encoding : std::size_t {
 };
 inline constexpr std::size_t encoding_count = 3;
 
+/// An event's JSON (to_json) in `how`, framed or WebSocket.
+inline message_ptr encode_json(std::string_view json, encoding how) {
+    if (how == encoding::websocket) // to_json writes valid UTF-8 only (impl/json_escape.hpp)
+        return websocket::make_server_text_unchecked(json);
+    static const frame_codec<> codec{max_event_bytes};
+    std::error_code ec;
+    return make_frame_message(codec, std::as_bytes(std::span(json)), ec);
+}
+
 /// `e` in `how`; null if it cannot be encoded (over max_event_bytes).
 inline message_ptr encode(const event& e, encoding how) {
     if (how == encoding::line) {
@@ -34,12 +45,24 @@ inline message_ptr encode(const event& e, encoding how) {
         text += '\n';
         return make_raw_message(text);
     }
-    const std::string payload = to_json(e);
-    std::error_code ec;
-    if (how == encoding::websocket)
-        return websocket::make_server_text(payload, ec);
-    static const frame_codec<> codec{max_event_bytes};
-    return make_frame_message(codec, std::as_bytes(std::span(payload)), ec);
+    return encode_json(to_json(e), how);
+}
+
+/// What a connection in `how` is sent last before the server closes it:
+/// `last` (an event, or null), and for a WebSocket a close frame (1000)
+/// after it, in one message.
+inline message_ptr last_words(encoding how, const message_ptr& last) {
+    if (how != encoding::websocket)
+        return last;
+    // FIN + close, 2 bytes of payload: the code 1000, unmasked.
+    static constexpr std::byte close_normal[] = {std::byte{0x88}, std::byte{0x02}, std::byte{0x03},
+                                                 std::byte{0xE8}};
+    const std::size_t before = last ? last->size() : 0;
+    message* m = message::allocate(before + sizeof close_normal, 0, last ? 2 : 1);
+    if (last)
+        std::memcpy(m->mutable_data(), last->data(), before);
+    std::memcpy(m->mutable_data() + before, close_normal, sizeof close_normal);
+    return message_ptr::adopt(m);
 }
 
 /// One event's encodings, each made on first use.
@@ -50,13 +73,22 @@ public:
         const std::size_t i = index < encoding_count ? index : 0;
         if (!made_[i]) {
             made_[i] = true;
-            messages_[i] = encode(event_, static_cast<encoding>(i));
+            const auto how = static_cast<encoding>(i);
+            if (how == encoding::line) {
+                messages_[i] = encode(event_, how);
+            } else {
+                // The framed and WebSocket encodings share one JSON text.
+                if (json_.empty())
+                    json_ = to_json(event_);
+                messages_[i] = encode_json(json_, how);
+            }
         }
         return messages_[i];
     }
 
 private:
     const event& event_;
+    std::string json_;
     std::array<message_ptr, encoding_count> messages_{};
     std::array<bool, encoding_count> made_{};
 };

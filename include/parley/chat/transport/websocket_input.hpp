@@ -27,11 +27,16 @@
 
 namespace parley::chat::transport {
 
-/// A server close frame: the last message of a WebSocket connection.
+/// A server close frame: the last message of a WebSocket connection. The
+/// reason is cut to what a close frame holds, at a character boundary.
 inline message_ptr websocket_close_frame(websocket::close_code code, std::string_view reason = {}) {
+    reason = reason.substr(0, websocket::max_close_reason);
+    while (!reason.empty() && !is_valid_utf8(reason))
+        reason.remove_suffix(1);
+    websocket::close_payload_buffer payload;
     std::error_code ec;
-    auto frame = websocket::frame_writer<>(websocket::role::server).close(code, reason, ec);
-    return ec ? websocket::frame_writer<>(websocket::role::server).close(code, {}, ec) : frame;
+    const std::size_t n = websocket::write_close_payload(code, reason, payload, ec);
+    return websocket::make_server_frame({websocket::opcode::close}, std::span(payload).first(n), ec);
 }
 
 /// Text messages from a browser (or any WebSocket client) as chat inputs.
@@ -112,10 +117,7 @@ private:
     decode_result end(Session& s, input_batch batch, websocket::close_code code, std::string_view why) {
         if (!batch.inputs.empty())
             sink_->on_batch(id_, std::move(batch), [] {});
-        std::string reason(why.substr(0, 123));
-        while (!reason.empty() && !is_valid_utf8(reason))
-            reason.pop_back();
-        s.close(websocket_close_frame(code, reason));
+        s.close(websocket_close_frame(code, why));
         return {0, read_action::stop};
     }
 

@@ -336,10 +336,11 @@ inline void chat_server::handshake_failed(const std::string& peer, std::error_co
 
 // False (and the connection is to be dropped) when too many are under way
 // or the server is stopping; `cancel` is called on stop() while it runs.
-inline bool chat_server::handshake_started(std::uint64_t id, std::function<void()> cancel) {
+inline bool chat_server::handshake_started(std::uint64_t id, std::function<void()> cancel,
+                                           std::uint64_t security_counters::*refused) {
     std::lock_guard lock(mutex_);
     if (stopping_ || handshaking_.size() >= options_.max_clients) {
-        ++security_.tls_handshakes_refused;
+        ++(security_.*refused);
         return false;
     }
     handshaking_.emplace(id, std::move(cancel));

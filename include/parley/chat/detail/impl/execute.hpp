@@ -28,10 +28,10 @@ inline void chat_server::on_batch(core::conn_id id, transport::input_batch batch
             }
             if (batch.finished)
                 c.peer_finished(id, now, out);
-            else
-                asio::post(self->chat_, std::move(resume)); // after this batch's actions
         };
-        self->run_here(step);
+        self->run_here(step); // the batch's actions are carried out on return
+        if (!batch.finished)
+            resume();
     });
 }
 
@@ -52,19 +52,7 @@ inline void chat_server::close_connection(connection& conn, const core::close_ac
     auto session = conn.session;
     auto timer = std::make_shared<asio::steady_timer>(chat_, c.flush);
     conn.close_timer = timer;
-    if (conn.encoding == static_cast<std::size_t>(transport::encoding::websocket)) {
-        // A WebSocket ends with a close frame, after the last event.
-        std::string wire;
-        if (last)
-            wire.assign(reinterpret_cast<const char*>(last->data()), last->size());
-        const auto bye = transport::websocket_close_frame(websocket::close_code::normal);
-        wire.append(reinterpret_cast<const char*>(bye->data()), bye->size());
-        session->close(make_raw_message(std::as_bytes(std::span(wire)), last ? 2 : 1));
-    } else if (last) {
-        session->close(last);
-    } else {
-        session->close();
-    }
+    session->close(transport::last_words(static_cast<transport::encoding>(conn.encoding), last));
     timer->async_wait([timer, weak = std::weak_ptr<session_base>(session)](std::error_code ec) {
         if (!ec)
             if (auto s = weak.lock())

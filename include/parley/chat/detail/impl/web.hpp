@@ -43,7 +43,7 @@ void chat_server::open_door(Stream stream, std::string peer) {
                 if (auto d = weak_door.lock())
                     d->cancel();
             });
-        }))
+        }, &security_counters::web_requests_refused))
         return; // the connection closes with the door
     asio::dispatch(executor, [door] { door->start(); });
 }
