@@ -316,6 +316,54 @@ TEST_CASE("session: a decoder closes with a last message; the peer gets it, then
     CHECK(loopback::wait(reason) == parley::error::session_closed);
 }
 
+TEST_CASE("session: a lingering close: a peer still sending gets the last message, not a reset") {
+    loopback l;
+    // Small socket buffers on both sides, so that most of what the client
+    // sends is still to come when the session closes.
+    l.acceptor.set_option(asio::socket_base::receive_buffer_size(8192));
+    auto [s, client] = l.connect();
+    client.set_option(asio::socket_base::send_buffer_size(8192));
+    auto reason = loopback::close_reason(*s);
+    line_splitter d;
+    d.on_line = [](session& self, const std::string&) {
+        self.close(frame("too much"));
+        return parley::read_action::stop;
+    };
+    asio::dispatch(s->get_executor(), [s = s, d] { s->read_with(d); });
+    // A line, then 2 MiB the session never decodes. A socket closed with
+    // that unread would reset the connection: this send would fail and
+    // "too much" could be lost before the client reads it.
+    std::error_code ec;
+    client.send(std::string("first\n") + std::string(2 << 20, 'x'), 5s, ec);
+    CHECK_FALSE(ec);
+    // The close handlers ran when the lingering started, before this
+    // client closed its side.
+    CHECK(loopback::wait(reason) == parley::error::session_closed);
+    CHECK(client.recv_frame(5s, ec) == "too much");
+    CHECK_FALSE(ec);
+    client.recv_frame(5s, ec);
+    CHECK(ec == asio::error::eof);
+}
+
+TEST_CASE("session: lingering ends after the linger time when the peer never closes") {
+    loopback l;
+    auto [s, client] = l.connect({.linger = 200ms});
+    auto reason = loopback::close_reason(*s);
+    s->close(frame("bye"));
+    CHECK(client.recv_frame() == "bye");
+    std::error_code ec;
+    client.recv_frame(5s, ec);
+    CHECK(ec == asio::error::eof); // the session shut its sending side
+    CHECK(loopback::wait(reason) == parley::error::session_closed);
+    // The client keeps its side open. The lingering read and timer hold
+    // the session until the linger time is over, then let it go (to this
+    // test's and the loopback's references).
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (s.use_count() > 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    CHECK(s.use_count() == 2);
+}
+
 TEST_CASE("session: close(last) queues past a full queue, without dropping, and sends it last") {
     loopback l;
     const parley::queue_limits limits{.max_bytes = 256 * 1024, .max_messages = 1000,

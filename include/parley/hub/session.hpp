@@ -69,7 +69,8 @@ public:
     using batch_handler = std::function<void(session&, frame_batch)>;
 
     explicit session(Stream stream, const session_options& options = {})
-        : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout) {
+        : session_base(options), stream_(std::move(stream)), write_timeout_(options.write_timeout),
+          linger_(options.linger) {
         if (options.queue.policy == overflow_policy::backpressure && write_timeout_.count() == 0)
             write_timeout_ = std::chrono::seconds(10);
         // A session that is not thread-safe on the io_context's own
@@ -205,8 +206,12 @@ private:
     void read_next() {
         if (decoder_)
             return read_input();
+        read_pending_ = true;
         stream_.async_read_frame(
             [self = this->shared_from_this()](std::error_code ec, frame_view frame) {
+                self->read_pending_ = false;
+                if (self->lingering_)
+                    return self->linger_read(ec);
                 if (self->closed_)
                     return;
                 if (self->on_batch_) {
@@ -360,28 +365,12 @@ private:
     }
 
     // Everything queued is written after close(): end the stream's own
-    // protocol if it has one (TLS close_notify), then shut.
-    void end_gracefully() {
-        using end = detail::graceful_end<typename stream_type::next_layer_type>;
-        if constexpr (end::needed) {
-            {
-                detail::optional_lock lock(mutex_);
-                if (writing_ || closed_)
-                    return;
-                writing_ = true; // nothing else may write meanwhile
-            }
-            end::async_end(stream_.next_layer(),
-                           [self = this->shared_from_this()](std::error_code) {
-                               self->shut(error::session_closed);
-                           });
-        } else {
-            shut(error::session_closed);
-        }
-    }
+    // protocol if it has one (TLS close_notify), then shut, lingering.
+    void end_gracefully();
 
     // Ends the session: closes the stream, drops the queue, tells the
     // close handlers. Runs on the session's executor.
-    void shut(std::error_code reason) {
+    void shut(std::error_code reason, bool linger = false) {
         detail::held_publishers::list released;
         {
             detail::optional_lock lock(mutex_);
@@ -393,12 +382,8 @@ private:
         release_publishers(released); // a cut reader no longer holds anyone
         if (write_timer_)
             write_timer_->cancel();
-        std::error_code ignored;
-        auto& socket = lowest_layer(stream_.next_layer());
-        if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })
-            socket.shutdown(asio::socket_base::shutdown_both, ignored);
-        if constexpr (requires { socket.close(ignored); })
-            socket.close(ignored);
+        if (!linger || !start_linger())
+            close_socket();
         on_frame_ = nullptr;
         on_batch_ = nullptr;
         if (!decoding_)
@@ -468,9 +453,12 @@ private:
         });
     }
 
-    // read_with()'s loop (parley/hub/impl/session.hpp).
+    // read_with()'s loop and the lingering close (parley/hub/impl/session.hpp).
     void read_input();
     void on_input(std::error_code ec);
+    bool start_linger();
+    void linger_read(std::error_code ec);
+    void close_socket();
 
     stream_type stream_;
     detail::flush_list<session_base>* flush_list_ = nullptr; // see the constructor
@@ -485,6 +473,11 @@ private:
     std::unique_ptr<asio::steady_timer> write_timer_; // created at the first stall
     std::chrono::steady_clock::time_point write_progress_{};
     bool write_timer_armed_ = false;
+    bool read_pending_ = false; // a read of the stream is in progress
+    bool lingering_ = false;    // closed, the socket kept to drain the peer (linger)
+    std::size_t lingered_bytes_ = 0;
+    std::chrono::milliseconds linger_;
+    std::unique_ptr<asio::steady_timer> linger_timer_;
 };
 
 } // namespace parley

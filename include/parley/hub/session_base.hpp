@@ -54,6 +54,15 @@ struct session_options {
     /// A budget of queued bytes shared with other sessions (see
     /// outbound_budget); null for none.
     std::shared_ptr<outbound_budget> budget{};
+    /// Lingering close: once close() has sent everything, the session shuts
+    /// its sending side and waits this long for the peer to close its own,
+    /// discarding what the peer still sends (4 MiB at most), before it
+    /// closes the socket. A socket closed with unread input sends a reset,
+    /// which can destroy the last messages before the peer reads them (an
+    /// error reply, a WebSocket close frame). The session counts as closed
+    /// (its close handlers run) when the wait starts. 0 closes at once;
+    /// TLS streams end with their close_notify exchange instead.
+    std::chrono::milliseconds linger{1000};
 };
 
 /// Counters of one session's outbound side.

@@ -1,4 +1,5 @@
-// parley: session bodies: read_with()'s read loop.
+// parley: session bodies: read_with()'s read loop, the graceful and
+// lingering close.
 #ifndef PARLEY_HUB_IMPL_SESSION_HPP
 #define PARLEY_HUB_IMPL_SESSION_HPP
 
@@ -13,8 +14,13 @@ void session<Stream>::read_input() {
             if (!self->closed_)
                 self->on_input({});
         });
-    stream_.async_read_some_input(
-        [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_input(ec); });
+    read_pending_ = true;
+    stream_.async_read_some_input([self = this->shared_from_this()](std::error_code ec, std::size_t) {
+        self->read_pending_ = false;
+        if (self->lingering_)
+            return self->linger_read(ec);
+        self->on_input(ec);
+    });
 }
 
 template <class Stream>
@@ -58,6 +64,81 @@ void session<Stream>::on_input(std::error_code ec) {
     if (next == read_action::hold)
         hold_reading();
     continue_reading();
+}
+
+// After close(), once everything queued is written.
+template <class Stream>
+void session<Stream>::end_gracefully() {
+    using end = detail::graceful_end<typename stream_type::next_layer_type>;
+    if constexpr (end::needed) {
+        {
+            detail::optional_lock lock(mutex_);
+            if (writing_ || closed_)
+                return;
+            writing_ = true; // nothing else may write meanwhile
+        }
+        end::async_end(stream_.next_layer(),
+                       [self = this->shared_from_this()](std::error_code) {
+                           self->shut(error::session_closed);
+                       });
+    } else {
+        shut(error::session_closed, linger_.count() > 0);
+    }
+}
+
+// Shuts the sending side (the peer reads everything, then end of stream)
+// and drains the peer until it closes too or the linger time is over.
+// False when the socket cannot be shut that way.
+template <class Stream>
+bool session<Stream>::start_linger() {
+    auto& socket = lowest_layer(stream_.next_layer());
+    if constexpr (requires(std::error_code& ec) {
+                      socket.shutdown(asio::socket_base::shutdown_send, ec);
+                      socket.close(ec);
+                  }) {
+        std::error_code ec;
+        socket.shutdown(asio::socket_base::shutdown_send, ec);
+        if (ec)
+            return false;
+        lingering_ = true;
+        linger_timer_ = std::make_unique<asio::steady_timer>(get_executor(), linger_);
+        linger_timer_->async_wait([self = this->shared_from_this()](std::error_code) {
+            if (self->lingering_)
+                self->close_socket(); // the pending read ends with an error
+        });
+        if (!read_pending_) // else its completion drains on
+            linger_read({});
+        return true;
+    } else {
+        return false;
+    }
+}
+
+template <class Stream>
+void session<Stream>::linger_read(std::error_code ec) {
+    constexpr std::size_t max_lingered_bytes = std::size_t{4} << 20;
+    stream_.consume_input(stream_.buffered_input().size());
+    if (ec || !lingering_ || lingered_bytes_ > max_lingered_bytes)
+        return close_socket();
+    read_pending_ = true;
+    stream_.async_read_some_input([self = this->shared_from_this()](std::error_code rec, std::size_t n) {
+        self->read_pending_ = false;
+        self->lingered_bytes_ += n;
+        self->linger_read(rec);
+    });
+}
+
+template <class Stream>
+void session<Stream>::close_socket() {
+    lingering_ = false;
+    if (linger_timer_)
+        linger_timer_->cancel();
+    std::error_code ignored;
+    auto& socket = lowest_layer(stream_.next_layer());
+    if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })
+        socket.shutdown(asio::socket_base::shutdown_both, ignored);
+    if constexpr (requires { socket.close(ignored); })
+        socket.close(ignored);
 }
 
 } // namespace parley
