@@ -106,8 +106,13 @@ bool session<Stream>::start_linger() {
             if (self->lingering_)
                 self->close_socket(); // the pending read ends with an error
         });
-        if (!read_pending_) // else its completion drains on
-            linger_read({});
+        // Posted: shut() may run inside a decoder's call, whose view of
+        // the read buffer must stay valid until it returns. A read in
+        // progress drains on when it completes.
+        post_pooled([self = this->shared_from_this()] {
+            if (self->lingering_ && !self->read_pending_)
+                self->linger_read({});
+        });
         return true;
     } else {
         return false;
