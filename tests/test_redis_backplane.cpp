@@ -863,6 +863,70 @@ TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join co
     CHECK(b->silent(100ms));
 }
 
+TEST_CASE("redis backplane: shared history: every member on every server sees the same seq, "
+          "gapless") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty())
+        return skip_without_redis();
+    cluster cl(redis_server, 2, {"--redis-history", "100", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    auto c = login_with_history(cl.port(0), "carol", history);
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    b->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    constexpr int per_sender = 20;
+    for (int i = 0; i < per_sender; ++i)
+        for (auto* x : {a.get(), b.get(), c.get()})
+            x->say("m" + std::to_string(i));
+    std::vector<std::vector<pc::message_event>> seen;
+    for (auto* x : {a.get(), b.get(), c.get()}) {
+        std::vector<pc::message_event> got;
+        while (got.size() < 3 * per_sender) {
+            auto e = x->next();
+            REQUIRE_MESSAGE(e.has_value(), "received only " << got.size() << " messages");
+            if (auto* m = std::get_if<pc::message_event>(&*e))
+                got.push_back(*m);
+        }
+        CHECK(x->silent(100ms)); // nothing twice
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CHECK(got[i].seq == i + 1);
+            CHECK(got[i].epoch == got[0].epoch);
+        }
+        seen.push_back(std::move(got));
+    }
+    CHECK(seen[0][0].epoch.size() == 14);
+    for (std::size_t k = 1; k < seen.size(); ++k)
+        for (std::size_t i = 0; i < seen[0].size(); ++i) {
+            CHECK(seen[k][i].from == seen[0][i].from);
+            CHECK(seen[k][i].text == seen[0][i].text);
+            CHECK(seen[k][i].epoch == seen[0][i].epoch);
+        }
+
+    // A server restarted (or a new one) continues the room where it was:
+    // same epoch, next seq; its joiner's history carries the same numbers.
+    REQUIRE(cl.servers[1]->terminate(SIGTERM, 5s) == 0);
+    cl.add();
+    auto d = std::make_unique<client>(cl.port(2));
+    d->welcome_and_send("dave");
+    CHECK(d->expect<pc::nick_accepted_event>().nick == "dave");
+    history = joined_with_history(*d, "dave", "lobby");
+    REQUIRE(history.size() == 3 * per_sender);
+    CHECK(history.back().seq == 3 * per_sender);
+    CHECK(history.back().epoch == seen[0][0].epoch);
+    d->say("/list");
+    const auto m = d->wait_for<pc::members_event>([](const auto&) { return true; });
+    CHECK(m.seq == 3 * per_sender);
+    CHECK(m.epoch == seen[0][0].epoch);
+    d->say("after");
+    for (auto* x : {a.get(), d.get()}) {
+        const auto after = x->wait_for<pc::message_event>([](const auto&) { return true; });
+        CHECK(after.text == "after");
+        CHECK(after.seq == 3 * per_sender + 1);
+        CHECK(after.epoch == seen[0][0].epoch);
+    }
+}
+
 #else
 
 TEST_CASE("redis backplane: cross-instance tests") {

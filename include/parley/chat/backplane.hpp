@@ -118,6 +118,23 @@ public:
         publish(std::move(payload));
     }
 
+    /// Whether publish_numbered() numbers stored messages (only when
+    /// history_length() is not 0).
+    virtual bool numbers_messages() const { return false; }
+
+    /// Like publish_stored(), and numbers the message in its room: the
+    /// backplane gives it the room's next seq and the room's epoch (kept by
+    /// the backplane, the same for every instance), stores and publishes it
+    /// as an N payload (parley/chat/cluster/codec.hpp) in one atomic step,
+    /// and delivers that to this instance's on_message() too, in order with
+    /// the others'. `failed` is called instead, on the backplane's executor,
+    /// when the message was certainly not stored (link down, refused).
+    virtual void publish_numbered(std::string room, std::string payload,
+                                  std::function<void()> failed) {
+        (void)failed;
+        publish_stored(std::move(room), std::move(payload));
+    }
+
     /// Result of read_history(): the payloads, oldest first; nullopt when
     /// the history could not be read (link down, timeout, too many reads).
     using history_handler = std::function<void(std::optional<std::vector<std::string>>)>;

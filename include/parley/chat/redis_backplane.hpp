@@ -19,6 +19,8 @@
 //   presence:<id>        hash: member key -> presence value, per instance
 //   nick:<key>           string: the instance holding nickname <key>, with expiry
 //   history:<room>       stream: the room's last messages (with shared history on)
+//   seq:<room>           integer: the room's last seq (with shared history on)
+//   epoch:<room>         string: the room's epoch (with shared history on)
 // A Lua script per step keeps each step atomic: a heartbeat renews the
 // instance's score and its nicknames, and removes any instance whose last
 // heartbeat is older than `expiry`; the instance whose script removed it is
@@ -39,6 +41,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -122,6 +125,10 @@ public:
     backplane_counters counters() const override;
     std::size_t history_length() const override { return options_.history.max_messages; }
     void publish_stored(std::string room, std::string payload) override;
+    /// Numbered whenever history is kept (history.max_messages != 0).
+    bool numbers_messages() const override { return options_.history.max_messages != 0; }
+    void publish_numbered(std::string room, std::string payload,
+                          std::function<void()> failed) override;
     void read_history(std::string room, history_handler done) override;
 
     const redis_backplane_options& options() const noexcept { return options_; }
@@ -160,6 +167,7 @@ private:
     };
     std::unordered_map<std::uint64_t, history_read> reads_;
     std::uint64_t next_read_ = 0;
+    std::mt19937_64 epochs_{std::random_device{}()}; // room epoch candidates (no secret)
     std::chrono::steady_clock::time_point outage_began_{};
     std::atomic<bool> connected_{false};
     std::atomic<std::uint64_t> outages_{0}, reconnects_{0}, published_{0}, received_{0},

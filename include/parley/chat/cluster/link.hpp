@@ -101,7 +101,15 @@ public:
 
     void publish(std::string payload) override { backplane_->publish(std::move(payload)); }
     void store(std::string room, std::string payload) override {
-        backplane_->publish_stored(std::move(room), std::move(payload));
+        if (!backplane_->numbers_messages())
+            return backplane_->publish_stored(std::move(room), std::move(payload));
+        std::string copy = payload;
+        backplane_->publish_numbered(std::move(room), std::move(payload),
+                                     [run = run_, copy = std::move(copy)]() mutable {
+            run([copy = std::move(copy)](core::chat& c, core::actions& out) {
+                c.store_failed(copy, core::moment::now(), out);
+            });
+        });
     }
     void presence(std::string key, std::string value) override {
         backplane_->set_presence(std::move(key), std::move(value));

@@ -97,6 +97,9 @@ public:
     /// The answer to a cluster_read_history action (nullopt: not read).
     void history_read(std::uint64_t serial, std::optional<std::vector<std::string>> payloads,
                       const moment& now, actions& out);
+    /// With options::numbered: the stored payload of a cluster_store action
+    /// could not be stored; it is delivered here only, under a local epoch.
+    void store_failed(std::string_view payload, const moment& now, actions& out);
 
     // --- what it knows ---------------------------------------------------------------
 
@@ -157,6 +160,7 @@ private:
         std::uint64_t seq = 0;  // the last message's
         std::string epoch;
         std::size_t parked = 0; // disconnected members in their grace period
+        bool numbered = false;  // seq and epoch are the backplane's (options::numbered)
     };
 
     // A resume token's state: held by a live client (conn != 0), or by a
@@ -254,8 +258,10 @@ private:
     void complete_wait(client& c, const std::shared_ptr<history_wait>& w,
                        const std::optional<std::vector<std::string>>& history, const moment& now,
                        actions& out);
-    void send_history(const client& c, const history_wait& w,
-                      const std::vector<std::string>& history, actions& out);
+    std::optional<std::pair<std::uint64_t, std::string>>
+    send_history(const client& c, const history_wait& w, const std::vector<std::string>& history,
+                 actions& out);
+    bool place(room& r, message_event& m);
     void cancel_wait(client& c);
     void hold_for_waiting(const std::string& room, const event& ev, bool covered_by_read,
                           std::unordered_set<conn_id>* told, const moment& now, actions& out);

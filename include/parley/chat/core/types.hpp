@@ -79,6 +79,10 @@ struct options {
     std::size_t burst_bytes = 256 * 1024;
     std::size_t max_dropped = 100;
     bool clustered = false; ///< a backplane is there: cluster actions are emitted
+    /// The backplane numbers stored messages (seq and epoch shared by every
+    /// instance, docs/SCALING.md): a room message is delivered, here too,
+    /// when it comes back numbered (cluster_message()), or by store_failed().
+    bool numbered = false;
 
     // Offsets, resume and paging (docs/PROTOCOL.md §8).
     /// Fills `n` bytes with secure random bytes (resume tokens, epochs).

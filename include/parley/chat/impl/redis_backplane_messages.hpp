@@ -31,10 +31,17 @@ inline void redis_backplane::publish(std::string payload) {
 }
 
 inline void redis_backplane::publish_stored(std::string room, std::string payload) {
+    publish_numbered(std::move(room), std::move(payload), {});
+}
+
+inline void redis_backplane::publish_numbered(std::string room, std::string payload,
+                                              std::function<void()> failed) {
     asio::post(strand_, [self = shared_from_this(), room = std::move(room),
-                         payload = std::move(payload)] {
+                         payload = std::move(payload), failed = std::move(failed)] {
         if (!self->up_) {
             self->dropped_.fetch_add(1, std::memory_order_relaxed);
+            if (failed)
+                failed();
             return;
         }
         const auto& h = self->options_.history;
@@ -45,10 +52,15 @@ inline void redis_backplane::publish_stored(std::string room, std::string payloa
         framed += payload;
         self->run_script(detail::store_script,
                          {room, std::to_string(h.max_messages), std::to_string(h.expiry.count()),
-                          std::move(framed)},
-                         [self](std::error_code ec, const redis::reply& r) {
-                             (ec || r.is_error() ? self->dropped_ : self->published_)
+                          std::move(framed), detail::epoch_text(self->epochs_())},
+                         [self, failed](std::error_code ec, const redis::reply& r) {
+                             const bool bad = ec || r.is_error();
+                             (bad ? self->dropped_ : self->published_)
                                  .fetch_add(1, std::memory_order_relaxed);
+                             // Lost with the link: its echo cannot come either (the
+                             // subscriber is closed with it), so it is delivered here.
+                             if (bad && failed)
+                                 failed();
                          });
     });
 }

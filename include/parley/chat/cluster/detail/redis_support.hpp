@@ -131,15 +131,36 @@ return 1
 
 // store (shared history): ARGV[3] = room, ARGV[4] = messages kept,
 // ARGV[5] = expiry (ms), ARGV[6] = the payload as published (instance id,
-// '\n', payload). Appends the payload to the room's stream and publishes
-// it in one atomic step, so that a read sees it iff it was published
-// before the read.
+// '\n', an S payload), ARGV[7] = an epoch for the room if it has none.
+// Numbers the message (the room's counter, INCR; its epoch, made once with
+// SET NX), appends it as an N payload (S's fields, then seq and epoch) to
+// the room's stream and publishes it, in one atomic step: a read sees it
+// iff it was published before the read, and every subscriber gets the
+// room's messages in seq order. The three keys expire together, so a
+// room whose history is gone starts a new epoch at seq 1.
 inline constexpr const char* store_script = R"lua(
-local k = ARGV[1] .. 'history:' .. ARGV[3]
-redis.call('XADD', k, 'MAXLEN', '~', ARGV[4], '*', 'm', string.sub(ARGV[6], #ARGV[2] + 2))
+local p, room = ARGV[1], ARGV[3]
+local k, sk, ek = p .. 'history:' .. room, p .. 'seq:' .. room, p .. 'epoch:' .. room
+redis.call('SET', ek, ARGV[7], 'NX')
+local epoch = redis.call('GET', ek)
+local seq = redis.call('INCR', sk)
+local body = string.sub(ARGV[6], #ARGV[2] + 2)
+local n = 'N' .. string.sub(body, 2) .. '\n' .. seq .. '\n' .. epoch
+redis.call('XADD', k, 'MAXLEN', '~', ARGV[4], '*', 'm', n)
 redis.call('PEXPIRE', k, ARGV[5])
-return redis.call('PUBLISH', ARGV[1] .. 'chat', ARGV[6])
+redis.call('PEXPIRE', sk, ARGV[5])
+redis.call('PEXPIRE', ek, ARGV[5])
+return redis.call('PUBLISH', p .. 'chat', ARGV[2] .. '\n' .. n)
 )lua";
+
+// A room epoch: 14 hex digits, as the chat core makes them.
+inline std::string epoch_text(std::uint64_t v) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out(14, '0');
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = hex[(v >> (4 * i)) & 0xf];
+    return out;
+}
 
 // read (shared history): ARGV[3] = room, ARGV[4] = messages at most,
 // ARGV[5] = bytes at most, ARGV[6] = token. Publishes on this instance's
