@@ -15,6 +15,7 @@ TEST_CASE("cluster codec: every kind round-trips") {
         cl::rename_payload{"bob", "robert", "t"},
         cl::private_payload{"alice", "bob", "psst", "t"},
         cl::quit_payload{"bob"},
+        cl::taken_payload{"0123456789abcdef", "12", "bob"},
     };
     for (const auto& p : all) {
         const std::string text = cl::encode(p);
@@ -56,6 +57,10 @@ TEST_CASE("cluster codec: a numbered message's seq and epoch are checked") {
     CHECK_FALSE(cl::decode(head + "7\n" + std::string(33, 'a'))); // epoch too long
     CHECK_FALSE(cl::decode(head + "7"));                           // a field short
     CHECK_FALSE(cl::decode(head + "7\nabc\nx"));                  // a field over
+    CHECK(cl::decode("T\n0123456789abcdef\n12\nbob"));
+    CHECK_FALSE(cl::decode("T\n0123456789ABCDEF\n12\nbob"));     // instance: lower case
+    CHECK_FALSE(cl::decode("T\n0123456789abcdef\n012\nbob"));
+    CHECK_FALSE(cl::decode("T\n0123456789abcdef\n12\nb b"));
 }
 
 TEST_CASE("cluster codec: presence values") {

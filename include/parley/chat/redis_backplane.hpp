@@ -21,6 +21,7 @@
 //   history:<room>       stream: the room's last messages (with shared history on)
 //   seq:<room>           integer: the room's last seq (with shared history on)
 //   epoch:<room>         string: the room's epoch (with shared history on)
+//   resume:<sha1(token)> hash: a parked session, for a resume on any instance
 // A Lua script per step keeps each step atomic: a heartbeat renews the
 // instance's score and its nicknames, and removes any instance whose last
 // heartbeat is older than `expiry`; the instance whose script removed it is
@@ -130,6 +131,10 @@ public:
     void publish_numbered(std::string room, std::string payload,
                           std::function<void()> failed) override;
     void read_history(std::string room, history_handler done) override;
+    void park_ticket(std::string token, std::uint64_t serial, std::string key, std::string record,
+                     std::string current, std::chrono::milliseconds ttl) override;
+    void unpark_ticket(std::string token) override;
+    void take_ticket(std::string token, take_handler done) override;
 
     const redis_backplane_options& options() const noexcept { return options_; }
 

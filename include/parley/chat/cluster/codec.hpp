@@ -13,6 +13,8 @@
 //   R old new time             a rename
 //   P from to text time        a private message
 //   Q nick                     a member left the whole chat
+//   T instance serial nick     a member parked on `instance` (its resume ticket
+//                              `serial`) resumed on the sender's instance
 // A presence value is the nick, then its rooms, joined by '\n'.
 //
 // Anyone who can publish on the backplane's channel can send anything, so
@@ -88,8 +90,15 @@ struct quit_payload {
     bool operator==(const quit_payload&) const = default;
 };
 
+struct taken_payload {
+    static constexpr char kind = 'T';
+    std::string instance, serial, nick;
+    bool operator==(const taken_payload&) const = default;
+};
+
 using payload = std::variant<message_payload, stored_payload, numbered_payload, join_payload,
-                             leave_payload, rename_payload, private_payload, quit_payload>;
+                             leave_payload, rename_payload, private_payload, quit_payload,
+                             taken_payload>;
 
 /// One member of another instance, as its presence value says.
 struct presence {

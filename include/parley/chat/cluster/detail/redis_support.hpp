@@ -189,6 +189,43 @@ end
 return redis.call('PUBLISH', ARGV[1] .. 'instance:' .. ARGV[2], table.concat(out))
 )lua";
 
+// Parked sessions (resume on any instance): the key is the SHA-1 of the
+// token, so that only its holder can name it (the secret itself is never
+// compared, nor stored).
+// park: ARGV[3] = token, ARGV[4] = lifetime (ms), ARGV[5] = serial,
+// ARGV[6] = member key, ARGV[7] = presence value, ARGV[8] = current room.
+inline constexpr const char* park_script = R"lua(
+local k = ARGV[1] .. 'resume:' .. redis.sha1hex(ARGV[3])
+redis.call('DEL', k)
+redis.call('HSET', k, 'inst', ARGV[2], 'serial', ARGV[5], 'key', ARGV[6], 'rec', ARGV[7],
+           'cur', ARGV[8])
+redis.call('PEXPIRE', k, ARGV[4])
+return 1
+)lua";
+
+// unpark: ARGV[3] = token.
+inline constexpr const char* unpark_script = R"lua(
+return redis.call('DEL', ARGV[1] .. 'resume:' .. redis.sha1hex(ARGV[3]))
+)lua";
+
+// take: ARGV[3] = token, ARGV[4] = nickname lifetime (ms). Removes the
+// session (so it is taken once), moves its nickname and presence entry to
+// this instance, publishes a T payload, and returns {instance, serial,
+// key, presence value, current room}; 0 if there is no such session.
+inline constexpr const char* take_script = R"lua(
+local p, id = ARGV[1], ARGV[2]
+local k = p .. 'resume:' .. redis.sha1hex(ARGV[3])
+local v = redis.call('HMGET', k, 'inst', 'serial', 'key', 'rec', 'cur')
+if not v[1] or not v[2] or not v[3] or not v[4] or not v[5] then return 0 end
+redis.call('DEL', k)
+redis.call('SET', p .. 'nick:' .. v[3], id, 'PX', tonumber(ARGV[4]))
+redis.call('HDEL', p .. 'presence:' .. v[1], v[3])
+redis.call('HSET', p .. 'presence:' .. id, v[3], v[4])
+local nick = string.match(v[4], '^[^\n]*')
+redis.call('PUBLISH', p .. 'chat', id .. '\nT\n' .. v[1] .. '\n' .. v[2] .. '\n' .. nick)
+return v
+)lua";
+
 inline std::string random_instance_id() {
     std::random_device rd;
     std::uniform_int_distribution<std::uint64_t> any;

@@ -39,6 +39,8 @@ PARLEY_CLUSTER_LAYOUT(private_payload, {&private_payload::from, R::nick},
                       {&private_payload::to, R::nick}, {&private_payload::text, R::text},
                       {&private_payload::time, R::short_text});
 PARLEY_CLUSTER_LAYOUT(quit_payload, {&quit_payload::nick, R::nick});
+PARLEY_CLUSTER_LAYOUT(taken_payload, {&taken_payload::instance, R::epoch},
+                      {&taken_payload::serial, R::seq}, {&taken_payload::nick, R::nick});
 
 #undef PARLEY_CLUSTER_LAYOUT
 
@@ -97,7 +99,8 @@ inline bool field_ok(field_rule rule, std::string_view field) {
                field.find('\n') == std::string_view::npos;
     case field_rule::seq:
         return !field.empty() && field.size() <= 19 && field.front() != '0' &&
-               std::all_of(field.begin(), field.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+               std::all_of(field.begin(), field.end(),
+                           [](char ch) { return ch >= '0' && ch <= '9'; }) &&
                (field.size() < 19 || field <= "9223372036854775807");
     case field_rule::epoch:
         return !field.empty() && field.size() <= 32 &&

@@ -185,6 +185,14 @@ inline void chat::cluster_message(std::string_view instance, std::string_view te
                                      private_event{++next_id_, std::move(p.from), to->nick,
                                                    std::move(p.text), std::move(p.time)},
                                      now, out);
+            } else if constexpr (std::is_same_v<T, cluster::taken_payload>) {
+                const auto serial = parley::chat::detail::decimal(p.serial);
+                if (!serial)
+                    return note_malformed(out);
+                if (p.instance == limits_.instance && !limits_.instance.empty())
+                    drop_taken(instance, *serial, p.nick, out);
+                else if (auto it = remote_.find(nickname_key(p.nick)); it != remote_.end())
+                    it->second.instance = std::string(instance); // moved there
             } else {
                 static_assert(std::is_same_v<T, cluster::quit_payload>);
                 if (!nicks_.contains(nickname_key(p.nick)))
@@ -298,6 +306,8 @@ inline void chat::history_read(std::uint64_t serial,
         return;
     auto w = it->second;
     reads_.erase(it);
+    if (!w->resume.empty())
+        return resume_read(w, serial, std::move(payloads), now, out);
     if (w->answered)
         return; // given up already (too much held)
     w->answered = true;
@@ -417,11 +427,16 @@ inline void chat::store_failed(std::string_view text, const moment& now, actions
 inline void chat::cancel_wait(client& c) {
     if (!c.wait)
         return;
-    if (auto it = waits_.find(c.wait->room); it != waits_.end()) {
-        std::erase(it->second, c.wait);
-        if (it->second.empty())
-            waits_.erase(it);
-    }
+    const auto unwait = [&](const std::string& room) {
+        if (auto it = waits_.find(room); it != waits_.end()) {
+            std::erase(it->second, c.wait);
+            if (it->second.empty())
+                waits_.erase(it);
+        }
+    };
+    unwait(c.wait->room);
+    for (const auto& r : c.wait->resume)
+        unwait(r.room);
     c.wait.reset();
 }
 
@@ -451,14 +466,22 @@ inline void chat::send_or_hold(client& to, event ev, const moment& now, actions&
 // held events are delivered at once.
 inline void chat::hold_event(client& c, const std::shared_ptr<history_wait>& w, const event& ev,
                              bool covered_by_read, const moment& now, actions& out) {
-    w->held.push_back({ev, covered_by_read && !w->answered});
+    w->held.push_back({ev, covered_by_read && !read_answered(*w, ev)});
     w->held_bytes += detail::held_size(ev);
     if (w->held.size() <= limits_.held_messages && w->held_bytes <= limits_.held_bytes)
         return;
     if (!w->answered) {
         w->answered = true; // no history
         reads_.erase(w->serial);
-        complete_wait(c, w, std::nullopt, now, out);
+        for (auto& r : w->resume)
+            if (!r.answered) {
+                r.answered = true; // r.history stays empty: not read
+                reads_.erase(r.serial);
+            }
+        if (w->resume.empty())
+            complete_wait(c, w, std::nullopt, now, out);
+        else
+            complete_resume(c, w, now, out);
     }
 }
 
