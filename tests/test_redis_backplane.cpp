@@ -863,6 +863,176 @@ TEST_CASE("redis backplane: shared history: with Redis frozen or down, a join co
     CHECK(b->silent(100ms));
 }
 
+TEST_CASE("redis backplane: shared history: every member on every server sees the same seq, "
+          "gapless") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty())
+        return skip_without_redis();
+    cluster cl(redis_server, 2, {"--redis-history", "100", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    auto c = login_with_history(cl.port(0), "carol", history);
+    a->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    b->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    constexpr int per_sender = 20;
+    for (int i = 0; i < per_sender; ++i)
+        for (auto* x : {a.get(), b.get(), c.get()})
+            x->say("m" + std::to_string(i));
+    std::vector<std::vector<pc::message_event>> seen;
+    for (auto* x : {a.get(), b.get(), c.get()}) {
+        std::vector<pc::message_event> got;
+        while (got.size() < 3 * per_sender) {
+            auto e = x->next();
+            REQUIRE_MESSAGE(e.has_value(), "received only " << got.size() << " messages");
+            if (auto* m = std::get_if<pc::message_event>(&*e))
+                got.push_back(*m);
+        }
+        CHECK(x->silent(100ms)); // nothing twice
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            CHECK(got[i].seq == i + 1);
+            CHECK(got[i].epoch == got[0].epoch);
+        }
+        seen.push_back(std::move(got));
+    }
+    CHECK(seen[0][0].epoch.size() == 14);
+    for (std::size_t k = 1; k < seen.size(); ++k)
+        for (std::size_t i = 0; i < seen[0].size(); ++i) {
+            CHECK(seen[k][i].from == seen[0][i].from);
+            CHECK(seen[k][i].text == seen[0][i].text);
+            CHECK(seen[k][i].epoch == seen[0][i].epoch);
+        }
+
+    // A server restarted (or a new one) continues the room where it was:
+    // same epoch, next seq; its joiner's history carries the same numbers.
+    REQUIRE(cl.servers[1]->terminate(SIGTERM, 5s) == 0);
+    cl.add();
+    auto d = std::make_unique<client>(cl.port(2));
+    d->welcome_and_send("dave");
+    CHECK(d->expect<pc::nick_accepted_event>().nick == "dave");
+    history = joined_with_history(*d, "dave", "lobby");
+    REQUIRE(history.size() == 3 * per_sender);
+    CHECK(history.back().seq == 3 * per_sender);
+    CHECK(history.back().epoch == seen[0][0].epoch);
+    d->say("/list");
+    const auto m = d->wait_for<pc::members_event>([](const auto&) { return true; });
+    CHECK(m.seq == 3 * per_sender);
+    CHECK(m.epoch == seen[0][0].epoch);
+    d->say("after");
+    for (auto* x : {a.get(), d.get()}) {
+        const auto after = x->wait_for<pc::message_event>([](const auto&) { return true; });
+        CHECK(after.text == "after");
+        CHECK(after.seq == 3 * per_sender + 1);
+        CHECK(after.epoch == seen[0][0].epoch);
+    }
+}
+
+// Resume on another server (docs/PROTOCOL.md §8, docs/SCALING.md): a client
+// reset on server 0 mid-stream resumes on server 1 with its token.
+TEST_CASE("redis backplane: shared history: a client reset on one server resumes on the other") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty())
+        return skip_without_redis();
+    cluster cl(redis_server, 2, {"--redis-history", "100", "--flood-rate", "0"});
+    std::vector<pc::message_event> history;
+    auto a = login_with_history(cl.port(0), "alice", history);
+    auto b = login_with_history(cl.port(1), "bob", history);
+    auto c = login_with_history(cl.port(0), "carol", history);
+    for (auto* x : {a.get(), b.get()})
+        x->wait_for<pc::join_event>([](const pc::join_event& j) { return j.nick == "carol"; });
+    const std::string token = a->seen_of<pc::nick_accepted_event>().at(0).resume_token;
+    REQUIRE(token.size() > 40);
+
+    // bob talks; alice reads some of it, then her connection is reset with
+    // the rest in flight, and bob keeps talking.
+    for (int i = 0; i < 20; ++i)
+        b->say("n" + std::to_string(i));
+    std::uint64_t last = 0;
+    std::string epoch;
+    for (int i = 0; i < 5; ++i) {
+        const auto m = a->expect<pc::message_event>();
+        CHECK(m.text == "n" + std::to_string(i));
+        last = m.seq;
+        epoch = m.epoch;
+    }
+    a->conn().reset();
+    REQUIRE(eventually([&] { return cluster::has(*cl.servers[0], "away: alice"); }));
+    for (int i = 20; i < 30; ++i)
+        b->say("n" + std::to_string(i));
+    c->wait_for<pc::message_event>([](const auto& m) { return m.text == "n29"; });
+
+    // On the other server: the missed messages once, in order, then resumed.
+    auto a2 = std::make_unique<client>(cl.port(1));
+    a2->expect<pc::welcome_event>();
+    a2->say("/resume " + token + " lobby=" + std::to_string(last) + "@" + epoch);
+    const auto accepted = a2->expect<pc::nick_accepted_event>();
+    CHECK(accepted.nick == "alice");
+    CHECK(accepted.resume_token != token);
+    std::vector<pc::message_event> missed;
+    for (;;) {
+        auto e = a2->next();
+        REQUIRE_MESSAGE(e.has_value(), "no resumed event");
+        if (auto* m = std::get_if<pc::message_event>(&*e))
+            missed.push_back(*m);
+        else if (auto* r = std::get_if<pc::resumed_event>(&*e)) {
+            CHECK(r->recovered);
+            REQUIRE(r->rooms.size() == 1);
+            CHECK(r->rooms[0].from == last);
+            CHECK(r->rooms[0].seq == last + 25);
+            CHECK(r->rooms[0].epoch == epoch);
+            break;
+        }
+    }
+    REQUIRE(missed.size() == 25);
+    for (std::size_t i = 0; i < missed.size(); ++i) {
+        CHECK(missed[i].seq == last + 1 + i);
+        CHECK(missed[i].epoch == epoch);
+        CHECK(missed[i].text == "n" + std::to_string(5 + i));
+    }
+    CHECK(ids_increase(missed));
+    CHECK(a2->silent(100ms)); // nothing twice
+    // Nobody saw alice leave or join; server 0 ended her session quietly.
+    b->say("after");
+    for (auto* x : {a2.get(), b.get(), c.get()}) {
+        const auto m = x->wait_for<pc::message_event>([](const auto& m) { return m.text == "after"; });
+        CHECK(m.seq == last + 26);
+    }
+    for (auto* x : {b.get(), c.get()}) {
+        CHECK(x->seen_of<pc::leave_event>().empty());
+        CHECK(x->seen_of<pc::join_event>().size() <= 3);
+    }
+    CHECK(eventually([&] { return cluster::has(*cl.servers[0], "resumed on instance"); }));
+    // She is one member, on server 1 now: /list on both, and her nickname
+    // is still taken everywhere.
+    for (auto* x : {a2.get(), c.get()}) {
+        x->say("/list");
+        CHECK(x->wait_for<pc::members_event>([](const auto&) { return true; }).count == 3);
+    }
+    {
+        client e(cl.port(0));
+        e.welcome_and_send("alice");
+        e.expect_error("nickname_taken");
+    }
+
+    // The token is single use, on either server.
+    for (std::size_t i : {0, 1}) {
+        client m(cl.port(i));
+        m.expect<pc::welcome_event>();
+        m.say("/resume " + token + " lobby=1");
+        m.expect_error("resume_failed");
+        m.say("mallory" + std::to_string(i));
+        CHECK(m.expect<pc::nick_accepted_event>().nick == "mallory" + std::to_string(i));
+    }
+    // And the new token works back on server 0, for a clean quit.
+    a2->conn().reset();
+    REQUIRE(eventually([&] { return cluster::has(*cl.servers[1], "away: alice"); }));
+    client a3(cl.port(0));
+    a3.expect<pc::welcome_event>();
+    a3.say("/resume " + accepted.resume_token + " lobby=" + std::to_string(last + 26) + "@" + epoch);
+    CHECK(a3.expect<pc::nick_accepted_event>().nick == "alice");
+    CHECK(a3.wait_for<pc::resumed_event>([](const auto&) { return true; }).recovered);
+}
+
 #else
 
 TEST_CASE("redis backplane: cross-instance tests") {

@@ -11,6 +11,7 @@
 #ifndef PARLEY_CHAT_BACKPLANE_HPP
 #define PARLEY_CHAT_BACKPLANE_HPP
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,13 @@ struct backplane_counters {
     std::uint64_t malformed = 0; ///< payloads received that could not be understood
     std::uint64_t nick_conflicts = 0; ///< nicknames found taken elsewhere on reconnect
     std::uint64_t instances_lost = 0; ///< other instances this one found dead and cleaned up
+};
+
+/// A parked session taken by backplane::take_ticket().
+struct taken_ticket {
+    std::string instance;     ///< where it was parked
+    std::uint64_t serial = 0; ///< its ticket's serial there
+    std::string key, record, current;
 };
 
 /// One instance's presence: member key -> presence value (opaque to the
@@ -116,6 +124,45 @@ public:
     virtual void publish_stored(std::string room, std::string payload) {
         (void)room;
         publish(std::move(payload));
+    }
+
+    /// Whether publish_numbered() numbers stored messages (only when
+    /// history_length() is not 0).
+    virtual bool numbers_messages() const { return false; }
+
+    /// Like publish_stored(), and numbers the message in its room: the
+    /// backplane gives it the room's next seq and the room's epoch (kept by
+    /// the backplane, the same for every instance), stores and publishes it
+    /// as an N payload (parley/chat/cluster/codec.hpp) in one atomic step,
+    /// and delivers that to this instance's on_message() too, in order with
+    /// the others'. `failed` is called instead, on the backplane's executor,
+    /// when the message was certainly not stored (link down, refused).
+    virtual void publish_numbered(std::string room, std::string payload,
+                                  std::function<void()> failed) {
+        (void)failed;
+        publish_stored(std::move(room), std::move(payload));
+    }
+
+    // --- Resume on any instance (optional; docs/SCALING.md) -------------------
+    // Only called when numbers_messages() is true.
+
+    /// Keeps a parked session for `ttl`, found by `token` only.
+    virtual void park_ticket(std::string token, std::uint64_t serial, std::string key,
+                             std::string record, std::string current,
+                             std::chrono::milliseconds ttl) {
+        (void)token, (void)serial, (void)key, (void)record, (void)current, (void)ttl;
+    }
+    /// Forgets the parked session of `token`.
+    virtual void unpark_ticket(std::string token) { (void)token; }
+    /// Result of take_ticket(): whether the backplane answered, and the
+    /// session if `token` named one (nullopt: unknown, taken or expired).
+    using take_handler = std::function<void(bool reached, std::optional<taken_ticket>)>;
+    /// Takes the parked session of `token`, once: removes it, moves its
+    /// nickname and presence entry to this instance, and tells the others
+    /// (a T payload). `done` is called once, on the backplane's executor.
+    virtual void take_ticket(std::string token, take_handler done) {
+        (void)token;
+        done(false, std::nullopt);
     }
 
     /// Result of read_history(): the payloads, oldest first; nullopt when

@@ -19,6 +19,9 @@
 //   presence:<id>        hash: member key -> presence value, per instance
 //   nick:<key>           string: the instance holding nickname <key>, with expiry
 //   history:<room>       stream: the room's last messages (with shared history on)
+//   seq:<room>           integer: the room's last seq (with shared history on)
+//   epoch:<room>         string: the room's epoch (with shared history on)
+//   resume:<sha1(token)> hash: a parked session, for a resume on any instance
 // A Lua script per step keeps each step atomic: a heartbeat renews the
 // instance's score and its nicknames, and removes any instance whose last
 // heartbeat is older than `expiry`; the instance whose script removed it is
@@ -39,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -122,7 +126,15 @@ public:
     backplane_counters counters() const override;
     std::size_t history_length() const override { return options_.history.max_messages; }
     void publish_stored(std::string room, std::string payload) override;
+    /// Numbered whenever history is kept (history.max_messages != 0).
+    bool numbers_messages() const override { return options_.history.max_messages != 0; }
+    void publish_numbered(std::string room, std::string payload,
+                          std::function<void()> failed) override;
     void read_history(std::string room, history_handler done) override;
+    void park_ticket(std::string token, std::uint64_t serial, std::string key, std::string record,
+                     std::string current, std::chrono::milliseconds ttl) override;
+    void unpark_ticket(std::string token) override;
+    void take_ticket(std::string token, take_handler done) override;
 
     const redis_backplane_options& options() const noexcept { return options_; }
 
@@ -160,6 +172,7 @@ private:
     };
     std::unordered_map<std::uint64_t, history_read> reads_;
     std::uint64_t next_read_ = 0;
+    std::mt19937_64 epochs_{std::random_device{}()}; // room epoch candidates (no secret)
     std::chrono::steady_clock::time_point outage_began_{};
     std::atomic<bool> connected_{false};
     std::atomic<std::uint64_t> outages_{0}, reconnects_{0}, published_{0}, received_{0},

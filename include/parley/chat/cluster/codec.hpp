@@ -5,11 +5,16 @@
 // hold one: names and texts exclude control characters):
 //   M room nick text time      a room message
 //   S room nick text time      the same, also kept in the room's shared history
+//   N room nick text time seq epoch
+//                              a stored message numbered by the backplane (the
+//                              room's seq and epoch, the same on every instance)
 //   J room nick time           a join
 //   L room nick reason time    a leave
 //   R old new time             a rename
 //   P from to text time        a private message
 //   Q nick                     a member left the whole chat
+//   T instance serial nick     a member parked on `instance` (its resume ticket
+//                              `serial`) resumed on the sender's instance
 // A presence value is the nick, then its rooms, joined by '\n'.
 //
 // Anyone who can publish on the backplane's channel can send anything, so
@@ -22,6 +27,7 @@
 #include <parley/chat/protocol.hpp>
 #include <parley/codec/utf8.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -34,7 +40,14 @@
 namespace parley::chat::cluster {
 
 /// How a field is checked when decoded.
-enum class field_rule : unsigned char { nick, room, text, short_text };
+enum class field_rule : unsigned char {
+    nick,
+    room,
+    text,
+    short_text,
+    seq,   ///< decimal, 1 to 2^63-1, no leading zero (a room seq, a serial)
+    epoch, ///< 1 to 32 of [0-9a-z-] (an epoch, an instance id)
+};
 
 struct message_payload {
     static constexpr char kind = 'M';
@@ -45,6 +58,11 @@ struct stored_payload {
     static constexpr char kind = 'S';
     std::string room, nick, text, time;
     bool operator==(const stored_payload&) const = default;
+};
+struct numbered_payload {
+    static constexpr char kind = 'N';
+    std::string room, nick, text, time, seq, epoch;
+    bool operator==(const numbered_payload&) const = default;
 };
 struct join_payload {
     static constexpr char kind = 'J';
@@ -72,8 +90,15 @@ struct quit_payload {
     bool operator==(const quit_payload&) const = default;
 };
 
-using payload = std::variant<message_payload, stored_payload, join_payload, leave_payload,
-                             rename_payload, private_payload, quit_payload>;
+struct taken_payload {
+    static constexpr char kind = 'T';
+    std::string instance, serial, nick;
+    bool operator==(const taken_payload&) const = default;
+};
+
+using payload = std::variant<message_payload, stored_payload, numbered_payload, join_payload,
+                             leave_payload, rename_payload, private_payload, quit_payload,
+                             taken_payload>;
 
 /// One member of another instance, as its presence value says.
 struct presence {

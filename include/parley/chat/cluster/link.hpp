@@ -32,6 +32,12 @@ public:
     virtual void claim(core::conn_id id, std::uint64_t serial, std::string key) = 0;
     /// Answered with core::chat::history_read().
     virtual void read_history(std::uint64_t serial, std::string room) = 0;
+    virtual void park(core::cluster_park p) { (void)p; }
+    virtual void unpark(std::string token) { (void)token; }
+    /// Answered with core::chat::ticket_taken().
+    virtual void take(core::conn_id id, std::uint64_t serial, std::string token) {
+        (void)id, (void)serial, (void)token;
+    }
 
     /// Hands a cluster action of the core to the matching function; false
     /// for an action that is not the cluster's.
@@ -48,6 +54,12 @@ public:
             return claim(c->conn, c->serial, std::move(c->key)), true;
         if (auto* h = std::get_if<core::cluster_read_history>(&a))
             return read_history(h->serial, std::move(h->room)), true;
+        if (auto* p = std::get_if<core::cluster_park>(&a))
+            return park(std::move(*p)), true;
+        if (auto* u = std::get_if<core::cluster_unpark>(&a))
+            return unpark(std::move(u->token)), true;
+        if (auto* t = std::get_if<core::cluster_take>(&a))
+            return take(t->conn, t->serial, std::move(t->token)), true;
         return false;
     }
 };
@@ -101,7 +113,15 @@ public:
 
     void publish(std::string payload) override { backplane_->publish(std::move(payload)); }
     void store(std::string room, std::string payload) override {
-        backplane_->publish_stored(std::move(room), std::move(payload));
+        if (!backplane_->numbers_messages())
+            return backplane_->publish_stored(std::move(room), std::move(payload));
+        std::string copy = payload;
+        backplane_->publish_numbered(std::move(room), std::move(payload),
+                                     [run = run_, copy = std::move(copy)]() mutable {
+            run([copy = std::move(copy)](core::chat& c, core::actions& out) {
+                c.store_failed(copy, core::moment::now(), out);
+            });
+        });
     }
     void presence(std::string key, std::string value) override {
         backplane_->set_presence(std::move(key), std::move(value));
@@ -111,6 +131,20 @@ public:
         backplane_->claim_nick(std::move(key), [run = run_, id, serial](claim_result r) {
             run([id, serial, r](core::chat& c, core::actions& out) {
                 c.nick_claimed(id, serial, r, core::moment::now(), out);
+            });
+        });
+    }
+    void park(core::cluster_park p) override {
+        backplane_->park_ticket(std::move(p.token), p.serial, std::move(p.key), std::move(p.record),
+                                std::move(p.current), p.grace);
+    }
+    void unpark(std::string token) override { backplane_->unpark_ticket(std::move(token)); }
+    void take(core::conn_id id, std::uint64_t serial, std::string token) override {
+        backplane_->take_ticket(std::move(token), [run = run_, id, serial](
+                                                      bool reached, std::optional<taken_ticket> t) {
+            run([id, serial, reached, t = std::move(t)](core::chat& c,
+                                                        core::actions& out) mutable {
+                c.ticket_taken(id, serial, reached, std::move(t), core::moment::now(), out);
             });
         });
     }

@@ -97,6 +97,13 @@ public:
     /// The answer to a cluster_read_history action (nullopt: not read).
     void history_read(std::uint64_t serial, std::optional<std::vector<std::string>> payloads,
                       const moment& now, actions& out);
+    /// With options::numbered: the stored payload of a cluster_store action
+    /// could not be stored; it is delivered here only, under a local epoch.
+    void store_failed(std::string_view payload, const moment& now, actions& out);
+    /// The answer to a cluster_take action: `reached` false when the
+    /// backplane could not be asked; `t` the session, if the token named one.
+    void ticket_taken(conn_id id, std::uint64_t serial, bool reached,
+                      std::optional<taken_ticket> t, const moment& now, actions& out);
 
     // --- what it knows ---------------------------------------------------------------
 
@@ -129,6 +136,8 @@ private:
         std::shared_ptr<history_wait> wait; // a join waiting for shared history
         std::deque<std::string> held;   // inputs while claiming or waiting
         std::uint64_t ticket = 0;       // its resume token's serial (0: none)
+        std::string take_positions;     // a /resume's positions, while its token is taken
+        std::uint64_t take_here = 0;    // and the serial of its session parked here (0: none)
         std::chrono::steady_clock::time_point connected{}, last_input{};
         bool pinged = false;            // since the last input
         std::optional<std::chrono::steady_clock::time_point> scheduled;
@@ -148,6 +157,18 @@ private:
         std::deque<held_event> held;
         std::size_t held_bytes = 0;
         bool answered = false;
+        // A resume of another instance's session (impl/cluster_resume.hpp):
+        // one read per room, all answered before it completes.
+        struct room_read {
+            std::string room;
+            std::uint64_t serial = 0;
+            bool answered = false;
+            std::optional<std::vector<std::string>> history;
+            bool given = false; // the client gave its position in the room
+            std::uint64_t from = 0;
+            std::string epoch;
+        };
+        std::vector<room_read> resume;
     };
 
     struct room {
@@ -157,6 +178,7 @@ private:
         std::uint64_t seq = 0;  // the last message's
         std::string epoch;
         std::size_t parked = 0; // disconnected members in their grace period
+        bool numbered = false;  // seq and epoch are the backplane's (options::numbered)
     };
 
     // A resume token's state: held by a live client (conn != 0), or by a
@@ -240,6 +262,31 @@ private:
     void history_page(client& c, const history_input& h, actions& out);
     std::vector<const message_event*> replay_of(const room& r) const;
 
+    // impl/cluster_resume.hpp: resuming on any instance (options::instance).
+    struct resume_position {
+        std::uint64_t seq = 0;
+        std::string epoch;
+    };
+    using positions = std::map<std::string, resume_position>;
+    std::optional<positions> positions_of(client& c, std::string_view text, actions& out);
+    void restore(client& c, std::uint64_t serial, const positions& given, const moment& now,
+                 actions& out);
+    bool cross_resume() const;
+    void park_in_cluster(const ticket& t, std::uint64_t serial, actions& out) const;
+    void take(client& c, std::string_view token, std::string_view positions,
+              std::uint64_t here, actions& out);
+    void resume_taken(client& c, const taken_ticket& t, cluster::presence p, const positions& given,
+                      const moment& now, actions& out);
+    void abandon_taken(const taken_ticket& t, const moment& now, actions& out);
+    void drop_taken(std::string_view instance, std::uint64_t serial, const std::string& nick,
+                    actions& out);
+    void resume_read(const std::shared_ptr<history_wait>& w, std::uint64_t serial,
+                     std::optional<std::vector<std::string>> payloads, const moment& now,
+                     actions& out);
+    void complete_resume(client& c, const std::shared_ptr<history_wait>& w, const moment& now,
+                         actions& out);
+    bool read_answered(const history_wait& w, const event& ev) const;
+
     // impl/cluster.hpp: the other instances and shared history.
     void cluster_send(const std::string& payload, actions& out) const;
     void cluster_presence_of(const client& c, actions& out) const;
@@ -254,8 +301,10 @@ private:
     void complete_wait(client& c, const std::shared_ptr<history_wait>& w,
                        const std::optional<std::vector<std::string>>& history, const moment& now,
                        actions& out);
-    void send_history(const client& c, const history_wait& w,
-                      const std::vector<std::string>& history, actions& out);
+    std::optional<std::pair<std::uint64_t, std::string>>
+    send_history(const client& c, const history_wait& w, const std::vector<std::string>& history,
+                 actions& out);
+    bool place(room& r, message_event& m);
     void cancel_wait(client& c);
     void hold_for_waiting(const std::string& room, const event& ev, bool covered_by_read,
                           std::unordered_set<conn_id>* told, const moment& now, actions& out);
@@ -294,5 +343,6 @@ private:
 #include <parley/chat/core/impl/identity.hpp>
 #include <parley/chat/core/impl/cluster.hpp>
 #include <parley/chat/core/impl/resume.hpp>
+#include <parley/chat/core/impl/cluster_resume.hpp>
 
 #endif

@@ -79,6 +79,14 @@ struct options {
     std::size_t burst_bytes = 256 * 1024;
     std::size_t max_dropped = 100;
     bool clustered = false; ///< a backplane is there: cluster actions are emitted
+    /// The backplane numbers stored messages (seq and epoch shared by every
+    /// instance, docs/SCALING.md): a room message is delivered, here too,
+    /// when it comes back numbered (cluster_message()), or by store_failed().
+    bool numbered = false;
+    /// This instance's id on the backplane. With `numbered` and resume on,
+    /// a parked session is also kept by the backplane, so that a client can
+    /// resume on any instance (cluster_park, cluster_take).
+    std::string instance;
 
     // Offsets, resume and paging (docs/PROTOCOL.md §8).
     /// Fills `n` bytes with secure random bytes (resume tokens, epochs).
@@ -154,9 +162,30 @@ struct cluster_read_history {
     std::string room;
 };
 
+/// A parked session (docs/PROTOCOL.md §8.3), kept by the backplane for
+/// `grace` for a resume on any instance, found by its token only.
+struct cluster_park {
+    std::string token;
+    std::uint64_t serial;
+    std::string key, record, current; // record: a presence value (nick, rooms)
+    std::chrono::milliseconds grace;
+};
+/// The parked session of `token` ended here: the backplane forgets it.
+struct cluster_unpark {
+    std::string token;
+};
+/// Takes (once) the parked session of `token`, and its nickname, for
+/// `conn`; answered by core::ticket_taken().
+struct cluster_take {
+    conn_id conn;
+    std::uint64_t serial;
+    std::string token;
+};
+
 using action = std::variant<send_action, publish_action, close_action, abort_action, log_action,
                             cluster_publish, cluster_store, cluster_presence, cluster_release,
-                            cluster_claim, cluster_read_history>;
+                            cluster_claim, cluster_read_history, cluster_park, cluster_unpark,
+                            cluster_take>;
 using actions = std::vector<action>;
 
 /// Counters the core keeps (read with core::hits()).

@@ -82,6 +82,9 @@ inline core::options core_options(const server_options& o, std::size_t shared_hi
     c.burst_bytes = o.flood.burst_bytes;
     c.max_dropped = o.flood.max_dropped;
     c.clustered = o.backplane != nullptr;
+    c.numbered = shared_history != 0 && o.backplane->numbers_messages();
+    if (c.numbered)
+        c.instance = o.backplane->instance_id(); // resume on any instance
     c.resume_grace = o.resume_grace;
     c.resume_messages = o.resume_messages;
     c.resume_bytes = o.resume_bytes;

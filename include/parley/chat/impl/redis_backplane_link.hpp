@@ -126,11 +126,14 @@ inline void redis_backplane::on_push(const redis::reply& r) {
         return;
     }
     const std::string_view instance(data.data(), newline);
-    if (instance == id_)
-        return; // our own echo
-    received_.fetch_add(1, std::memory_order_relaxed);
+    const std::string_view payload = std::string_view(data).substr(newline + 1);
+    const bool own = instance == id_;
+    if (own && payload.substr(0, 2) != "N\n")
+        return; // our own echo; a numbered message is delivered here too
+    if (!own)
+        received_.fetch_add(1, std::memory_order_relaxed);
     if (events_.on_message)
-        events_.on_message(instance, std::string_view(data).substr(newline + 1));
+        events_.on_message(instance, payload);
 }
 
 inline void redis_backplane::run_script(const char* script, std::vector<std::string> args,

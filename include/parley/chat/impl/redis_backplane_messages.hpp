@@ -31,10 +31,17 @@ inline void redis_backplane::publish(std::string payload) {
 }
 
 inline void redis_backplane::publish_stored(std::string room, std::string payload) {
+    publish_numbered(std::move(room), std::move(payload), {});
+}
+
+inline void redis_backplane::publish_numbered(std::string room, std::string payload,
+                                              std::function<void()> failed) {
     asio::post(strand_, [self = shared_from_this(), room = std::move(room),
-                         payload = std::move(payload)] {
+                         payload = std::move(payload), failed = std::move(failed)] {
         if (!self->up_) {
             self->dropped_.fetch_add(1, std::memory_order_relaxed);
+            if (failed)
+                failed();
             return;
         }
         const auto& h = self->options_.history;
@@ -45,10 +52,15 @@ inline void redis_backplane::publish_stored(std::string room, std::string payloa
         framed += payload;
         self->run_script(detail::store_script,
                          {room, std::to_string(h.max_messages), std::to_string(h.expiry.count()),
-                          std::move(framed)},
-                         [self](std::error_code ec, const redis::reply& r) {
-                             (ec || r.is_error() ? self->dropped_ : self->published_)
+                          std::move(framed), detail::epoch_text(self->epochs_())},
+                         [self, failed](std::error_code ec, const redis::reply& r) {
+                             const bool bad = ec || r.is_error();
+                             (bad ? self->dropped_ : self->published_)
                                  .fetch_add(1, std::memory_order_relaxed);
+                             // Lost with the link: its echo cannot come either (the
+                             // subscriber is closed with it), so it is delivered here.
+                             if (bad && failed)
+                                 failed();
                          });
     });
 }
@@ -118,6 +130,59 @@ inline void redis_backplane::finish_read(std::uint64_t token,
     reads_.erase(it);
     read.timeout->cancel();
     read.done(std::move(result));
+}
+
+inline void redis_backplane::park_ticket(std::string token, std::uint64_t serial, std::string key,
+                                         std::string record, std::string current,
+                                         std::chrono::milliseconds ttl) {
+    asio::post(strand_, [self = shared_from_this(), token = std::move(token), serial,
+                         key = std::move(key), record = std::move(record),
+                         current = std::move(current), ttl]() mutable {
+        if (!self->up_)
+            return; // resumable on this instance only
+        self->run_script(detail::park_script,
+                         {std::move(token), std::to_string(std::max<long long>(ttl.count(), 1)),
+                          std::to_string(serial), std::move(key), std::move(record),
+                          std::move(current)},
+                         [](std::error_code, const redis::reply&) {});
+    });
+}
+
+inline void redis_backplane::unpark_ticket(std::string token) {
+    asio::post(strand_, [self = shared_from_this(), token = std::move(token)]() mutable {
+        if (self->up_)
+            self->run_script(detail::unpark_script, {std::move(token)},
+                             [](std::error_code, const redis::reply&) {});
+    });
+}
+
+inline void redis_backplane::take_ticket(std::string token, take_handler done) {
+    asio::post(strand_, [self = shared_from_this(), token = std::move(token),
+                         done = std::move(done)]() mutable {
+        if (!self->up_ || self->stopping_)
+            return done(false, std::nullopt);
+        self->run_script(
+            detail::take_script,
+            {std::move(token), std::to_string(self->options_.expiry.count())},
+            [self, done = std::move(done)](std::error_code ec, const redis::reply& r) {
+                if (ec || r.is_error())
+                    return done(false, std::nullopt);
+                if (r.type != redis::reply::kind::array || r.elements.size() != 5)
+                    return done(true, std::nullopt);
+                taken_ticket t;
+                t.instance = r.elements[0].str;
+                const auto& s = r.elements[1].str;
+                const auto [end, sec] = std::from_chars(s.data(), s.data() + s.size(), t.serial);
+                if (sec != std::errc() || end != s.data() + s.size()) {
+                    self->malformed_.fetch_add(1, std::memory_order_relaxed);
+                    return done(true, std::nullopt);
+                }
+                t.key = r.elements[2].str;
+                t.record = r.elements[3].str;
+                t.current = r.elements[4].str;
+                done(true, std::move(t));
+            });
+    });
 }
 
 // The link is lost: no answer can come any more.

@@ -131,15 +131,36 @@ return 1
 
 // store (shared history): ARGV[3] = room, ARGV[4] = messages kept,
 // ARGV[5] = expiry (ms), ARGV[6] = the payload as published (instance id,
-// '\n', payload). Appends the payload to the room's stream and publishes
-// it in one atomic step, so that a read sees it iff it was published
-// before the read.
+// '\n', an S payload), ARGV[7] = an epoch for the room if it has none.
+// Numbers the message (the room's counter, INCR; its epoch, made once with
+// SET NX), appends it as an N payload (S's fields, then seq and epoch) to
+// the room's stream and publishes it, in one atomic step: a read sees it
+// iff it was published before the read, and every subscriber gets the
+// room's messages in seq order. The three keys expire together, so a
+// room whose history is gone starts a new epoch at seq 1.
 inline constexpr const char* store_script = R"lua(
-local k = ARGV[1] .. 'history:' .. ARGV[3]
-redis.call('XADD', k, 'MAXLEN', '~', ARGV[4], '*', 'm', string.sub(ARGV[6], #ARGV[2] + 2))
+local p, room = ARGV[1], ARGV[3]
+local k, sk, ek = p .. 'history:' .. room, p .. 'seq:' .. room, p .. 'epoch:' .. room
+redis.call('SET', ek, ARGV[7], 'NX')
+local epoch = redis.call('GET', ek)
+local seq = redis.call('INCR', sk)
+local body = string.sub(ARGV[6], #ARGV[2] + 2)
+local n = 'N' .. string.sub(body, 2) .. '\n' .. seq .. '\n' .. epoch
+redis.call('XADD', k, 'MAXLEN', '~', ARGV[4], '*', 'm', n)
 redis.call('PEXPIRE', k, ARGV[5])
-return redis.call('PUBLISH', ARGV[1] .. 'chat', ARGV[6])
+redis.call('PEXPIRE', sk, ARGV[5])
+redis.call('PEXPIRE', ek, ARGV[5])
+return redis.call('PUBLISH', p .. 'chat', ARGV[2] .. '\n' .. n)
 )lua";
+
+// A room epoch: 14 hex digits, as the chat core makes them.
+inline std::string epoch_text(std::uint64_t v) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out(14, '0');
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = hex[(v >> (4 * i)) & 0xf];
+    return out;
+}
 
 // read (shared history): ARGV[3] = room, ARGV[4] = messages at most,
 // ARGV[5] = bytes at most, ARGV[6] = token. Publishes on this instance's
@@ -166,6 +187,43 @@ for i = #kept, 1, -1 do
   table.insert(out, #kept[i] .. ':' .. kept[i])
 end
 return redis.call('PUBLISH', ARGV[1] .. 'instance:' .. ARGV[2], table.concat(out))
+)lua";
+
+// Parked sessions (resume on any instance): the key is the SHA-1 of the
+// token, so that only its holder can name it (the secret itself is never
+// compared, nor stored).
+// park: ARGV[3] = token, ARGV[4] = lifetime (ms), ARGV[5] = serial,
+// ARGV[6] = member key, ARGV[7] = presence value, ARGV[8] = current room.
+inline constexpr const char* park_script = R"lua(
+local k = ARGV[1] .. 'resume:' .. redis.sha1hex(ARGV[3])
+redis.call('DEL', k)
+redis.call('HSET', k, 'inst', ARGV[2], 'serial', ARGV[5], 'key', ARGV[6], 'rec', ARGV[7],
+           'cur', ARGV[8])
+redis.call('PEXPIRE', k, ARGV[4])
+return 1
+)lua";
+
+// unpark: ARGV[3] = token.
+inline constexpr const char* unpark_script = R"lua(
+return redis.call('DEL', ARGV[1] .. 'resume:' .. redis.sha1hex(ARGV[3]))
+)lua";
+
+// take: ARGV[3] = token, ARGV[4] = nickname lifetime (ms). Removes the
+// session (so it is taken once), moves its nickname and presence entry to
+// this instance, publishes a T payload, and returns {instance, serial,
+// key, presence value, current room}; 0 if there is no such session.
+inline constexpr const char* take_script = R"lua(
+local p, id = ARGV[1], ARGV[2]
+local k = p .. 'resume:' .. redis.sha1hex(ARGV[3])
+local v = redis.call('HMGET', k, 'inst', 'serial', 'key', 'rec', 'cur')
+if not v[1] or not v[2] or not v[3] or not v[4] or not v[5] then return 0 end
+redis.call('DEL', k)
+redis.call('SET', p .. 'nick:' .. v[3], id, 'PX', tonumber(ARGV[4]))
+redis.call('HDEL', p .. 'presence:' .. v[1], v[3])
+redis.call('HSET', p .. 'presence:' .. id, v[3], v[4])
+local nick = string.match(v[4], '^[^\n]*')
+redis.call('PUBLISH', p .. 'chat', id .. '\nT\n' .. v[1] .. '\n' .. v[2] .. '\n' .. nick)
+return v
 )lua";
 
 inline std::string random_instance_id() {

@@ -24,6 +24,10 @@ PARLEY_CLUSTER_LAYOUT(message_payload, {&message_payload::room, R::room},
 PARLEY_CLUSTER_LAYOUT(stored_payload, {&stored_payload::room, R::room},
                       {&stored_payload::nick, R::nick}, {&stored_payload::text, R::text},
                       {&stored_payload::time, R::short_text});
+PARLEY_CLUSTER_LAYOUT(numbered_payload, {&numbered_payload::room, R::room},
+                      {&numbered_payload::nick, R::nick}, {&numbered_payload::text, R::text},
+                      {&numbered_payload::time, R::short_text}, {&numbered_payload::seq, R::seq},
+                      {&numbered_payload::epoch, R::epoch});
 PARLEY_CLUSTER_LAYOUT(join_payload, {&join_payload::room, R::room}, {&join_payload::nick, R::nick},
                       {&join_payload::time, R::short_text});
 PARLEY_CLUSTER_LAYOUT(leave_payload, {&leave_payload::room, R::room},
@@ -35,10 +39,12 @@ PARLEY_CLUSTER_LAYOUT(private_payload, {&private_payload::from, R::nick},
                       {&private_payload::to, R::nick}, {&private_payload::text, R::text},
                       {&private_payload::time, R::short_text});
 PARLEY_CLUSTER_LAYOUT(quit_payload, {&quit_payload::nick, R::nick});
+PARLEY_CLUSTER_LAYOUT(taken_payload, {&taken_payload::instance, R::epoch},
+                      {&taken_payload::serial, R::seq}, {&taken_payload::nick, R::nick});
 
 #undef PARLEY_CLUSTER_LAYOUT
 
-inline constexpr std::size_t max_fields = 5; // the kind and four fields at most
+inline constexpr std::size_t max_fields = 7; // the kind and six fields at most
 
 // Splits `text` at '\n' into `out`; the number of fields, or 0 when there
 // are more than out.size().
@@ -91,6 +97,16 @@ inline bool field_ok(field_rule rule, std::string_view field) {
     case field_rule::short_text:
         return field.size() <= 64 && is_valid_utf8(field) &&
                field.find('\n') == std::string_view::npos;
+    case field_rule::seq:
+        return !field.empty() && field.size() <= 19 && field.front() != '0' &&
+               std::all_of(field.begin(), field.end(),
+                           [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+               (field.size() < 19 || field <= "9223372036854775807");
+    case field_rule::epoch:
+        return !field.empty() && field.size() <= 32 &&
+               std::all_of(field.begin(), field.end(), [](char ch) {
+                   return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-';
+               });
     }
     return false;
 }

@@ -19,6 +19,14 @@
 // history and everything held, so nothing live is lost. The history's
 // messages take ids reserved at the join, below every id the joiner
 // receives after.
+//
+// With options::numbered, the backplane numbers each stored message (N
+// payloads: the room's seq and epoch, the same on every instance) and
+// sends it back to its own instance too: every instance, the sender's
+// included, delivers a room's messages in the backplane's order, so all
+// see the same seq. A message that could not be stored (store_failed())
+// is delivered here only, under a new local epoch: the members can tell
+// that the shared sequence has a hole for them.
 #ifndef PARLEY_CHAT_CORE_IMPL_CLUSTER_HPP
 #define PARLEY_CHAT_CORE_IMPL_CLUSTER_HPP
 
@@ -120,6 +128,16 @@ inline void chat::cluster_message(std::string_view instance, std::string_view te
                         message_event{++next_id_, std::move(p.room), std::move(p.nick),
                                       std::move(p.text), std::move(p.time), 0, {}},
                         true, std::is_same_v<T, cluster::stored_payload>, now, out);
+            } else if constexpr (std::is_same_v<T, cluster::numbered_payload>) {
+                const auto seq = parley::chat::detail::decimal(p.seq);
+                if (!seq)
+                    return note_malformed(out);
+                const std::string room = p.room;
+                publish(room,
+                        message_event{++next_id_, std::move(p.room), std::move(p.nick),
+                                      std::move(p.text), std::move(p.time), *seq,
+                                      std::move(p.epoch)},
+                        true, true, now, out);
             } else if constexpr (std::is_same_v<T, cluster::join_payload>) {
                 auto& m = remote_[nickname_key(p.nick)];
                 m.instance = std::string(instance);
@@ -167,6 +185,14 @@ inline void chat::cluster_message(std::string_view instance, std::string_view te
                                      private_event{++next_id_, std::move(p.from), to->nick,
                                                    std::move(p.text), std::move(p.time)},
                                      now, out);
+            } else if constexpr (std::is_same_v<T, cluster::taken_payload>) {
+                const auto serial = parley::chat::detail::decimal(p.serial);
+                if (!serial)
+                    return note_malformed(out);
+                if (p.instance == limits_.instance && !limits_.instance.empty())
+                    drop_taken(instance, *serial, p.nick, out);
+                else if (auto it = remote_.find(nickname_key(p.nick)); it != remote_.end())
+                    it->second.instance = std::string(instance); // moved there
             } else {
                 static_assert(std::is_same_v<T, cluster::quit_payload>);
                 if (!nicks_.contains(nickname_key(p.nick)))
@@ -280,6 +306,8 @@ inline void chat::history_read(std::uint64_t serial,
         return;
     auto w = it->second;
     reads_.erase(it);
+    if (!w->resume.empty())
+        return resume_read(w, serial, std::move(payloads), now, out);
     if (w->answered)
         return; // given up already (too much held)
     w->answered = true;
@@ -296,14 +324,21 @@ inline void chat::complete_wait(client& c, const std::shared_ptr<history_wait>& 
         return;
     cancel_wait(c);
     const bool read = history.has_value();
+    std::optional<std::pair<std::uint64_t, std::string>> position;
     if (read)
-        send_history(c, *w, *history, out);
+        position = send_history(c, *w, *history, out);
     else
         log("join: " + who(c) + " joined " + w->room +
                 " without its shared history (the backplane did not answer in time)",
             out);
     send(c, w->joined, out);
     add_member(c, w->room);
+    if (room& r = rooms_[w->room]; position && !r.numbered && r.seq == 0) {
+        // The room's shared position, as of the read: later messages follow it.
+        r.numbered = true;
+        r.seq = position->first;
+        r.epoch = std::move(position->second);
+    }
     send(c, members_of(w->room), out);
     for (auto& h : w->held)
         if (!(read && h.covered_by_read))
@@ -312,18 +347,28 @@ inline void chat::complete_wait(client& c, const std::shared_ptr<history_wait>& 
     replay_held(c, now, out);
 }
 
-inline void chat::send_history(const client& c, const history_wait& w,
-                               const std::vector<std::string>& history, actions& out) {
+// Returns the last numbered message's seq and epoch: the room's position.
+inline std::optional<std::pair<std::uint64_t, std::string>>
+chat::send_history(const client& c, const history_wait& w, const std::vector<std::string>& history,
+                   actions& out) {
     std::vector<message_event> events;
+    std::optional<std::pair<std::uint64_t, std::string>> position;
     for (const auto& text : history) {
         // Checked as carefully as a payload from another instance.
         auto p = cluster::decode(text);
         auto* s = p ? std::get_if<cluster::stored_payload>(&*p) : nullptr;
-        if (!s || s->room != w.room) {
+        auto* n = p ? std::get_if<cluster::numbered_payload>(&*p) : nullptr;
+        const auto seq = n ? parley::chat::detail::decimal(n->seq) : std::nullopt;
+        if (s && s->room == w.room) {
+            events.push_back(
+                {0, w.room, std::move(s->nick), std::move(s->text), std::move(s->time), 0, {}});
+        } else if (n && seq && n->room == w.room) {
+            position.emplace(*seq, n->epoch);
+            events.push_back({0, w.room, std::move(n->nick), std::move(n->text),
+                              std::move(n->time), *seq, std::move(n->epoch)});
+        } else {
             note_malformed(out);
-            continue;
         }
-        events.push_back({0, w.room, std::move(s->nick), std::move(s->text), std::move(s->time), 0, {}});
     }
     const std::size_t n = std::min(events.size(), limits_.shared_history);
     std::uint64_t id = w.first_id + (limits_.shared_history - n);
@@ -331,16 +376,67 @@ inline void chat::send_history(const client& c, const history_wait& w,
         events[i].id = ++id;
         send(c, std::move(events[i]), out);
     }
+    return position;
+}
+
+// A message numbered by the backplane: the room takes its position (a new
+// epoch drops what was kept of the old one). False for a repeat.
+inline bool chat::place(room& r, message_event& m) {
+    if (r.numbered && m.epoch == r.epoch && m.seq <= r.seq)
+        return false;
+    if (!r.numbered || m.epoch != r.epoch) {
+        r.history.clear();
+        r.history_bytes = 0;
+        r.epoch = m.epoch;
+        r.numbered = true;
+    }
+    r.seq = m.seq;
+    return true;
+}
+
+inline void chat::store_failed(std::string_view text, const moment& now, actions& out) {
+    auto p = cluster::decode(text);
+    auto* s = p ? std::get_if<cluster::stored_payload>(&*p) : nullptr;
+    if (!s || stopping_)
+        return;
+    auto it = rooms_.find(s->room);
+    if (it == rooms_.end())
+        return; // nobody here to tell
+    if (room& r = it->second; r.numbered || r.epoch.empty()) {
+        // A hole in the shared sequence for this instance's members: they
+        // see a new epoch, local until the backplane numbers messages again.
+        const bool was_shared = r.numbered;
+        r.numbered = false;
+        r.epoch = new_epoch();
+        r.seq = 0;
+        r.history.clear();
+        r.history_bytes = 0;
+        if (was_shared)
+            log("say: a message to " + s->room +
+                " could not be stored on the backplane; delivered on this server only, under "
+                "the local epoch " + r.epoch,
+            out);
+    }
+    const std::string room = s->room;
+    publish(room,
+            message_event{++next_id_, std::move(s->room), std::move(s->nick), std::move(s->text),
+                          std::move(s->time), 0, {}},
+            true, false, now, out);
 }
 
 inline void chat::cancel_wait(client& c) {
     if (!c.wait)
         return;
-    if (auto it = waits_.find(c.wait->room); it != waits_.end()) {
-        std::erase(it->second, c.wait);
-        if (it->second.empty())
-            waits_.erase(it);
-    }
+    const auto unwait = [&](const std::string& room) {
+        if (auto it = waits_.find(room); it != waits_.end()) {
+            std::erase(it->second, c.wait);
+            if (it->second.empty())
+                waits_.erase(it);
+        }
+    };
+    unwait(c.wait->room);
+    for (const auto& r : c.wait->resume)
+        unwait(r.room);
     c.wait.reset();
 }
 
@@ -370,14 +466,22 @@ inline void chat::send_or_hold(client& to, event ev, const moment& now, actions&
 // held events are delivered at once.
 inline void chat::hold_event(client& c, const std::shared_ptr<history_wait>& w, const event& ev,
                              bool covered_by_read, const moment& now, actions& out) {
-    w->held.push_back({ev, covered_by_read && !w->answered});
+    w->held.push_back({ev, covered_by_read && !read_answered(*w, ev)});
     w->held_bytes += detail::held_size(ev);
     if (w->held.size() <= limits_.held_messages && w->held_bytes <= limits_.held_bytes)
         return;
     if (!w->answered) {
         w->answered = true; // no history
         reads_.erase(w->serial);
-        complete_wait(c, w, std::nullopt, now, out);
+        for (auto& r : w->resume)
+            if (!r.answered) {
+                r.answered = true; // r.history stays empty: not read
+                reads_.erase(r.serial);
+            }
+        if (w->resume.empty())
+            complete_wait(c, w, std::nullopt, now, out);
+        else
+            complete_resume(c, w, now, out);
     }
 }
 

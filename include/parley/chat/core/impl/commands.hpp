@@ -74,6 +74,8 @@ inline void chat::say(client& c, std::string_view text, const moment& now, actio
             cluster_send(cluster::encode(cluster::message_payload{ev.room, ev.from, ev.text, ev.time}),
                          out);
     }
+    if (limits_.numbered)
+        return; // delivered when it comes back numbered (cluster_message)
     const std::string room = ev.room;
     publish(room, std::move(ev), true, false, now, out);
 }
@@ -243,8 +245,8 @@ inline void chat::leave_chat(client& c, leave_reason reason, const std::string& 
 // publish is copied before it changes (copy on write).
 inline void chat::add_member(client& c, const std::string& name) {
     room& r = rooms_[name];
-    if (r.epoch.empty())
-        r.epoch = new_epoch(); // the room's history starts
+    if (r.epoch.empty() && !limits_.numbered)
+        r.epoch = new_epoch(); // the room's history starts (numbered: the backplane's, when known)
     if (r.members.use_count() > 1)
         r.members = std::make_shared<std::vector<conn_id>>(*r.members);
     r.members->push_back(c.id);
@@ -317,8 +319,13 @@ inline void chat::publish(const std::string& name, event ev, bool keep_in_histor
     if (auto it = rooms_.find(name); it != rooms_.end()) {
         if (keep_in_history)
             if (auto* m = std::get_if<message_event>(&ev)) {
-                m->seq = ++it->second.seq; // only messages count
-                m->epoch = it->second.epoch;
+                if (m->seq != 0) { // numbered by the backplane
+                    if (!place(it->second, *m))
+                        return;
+                } else {
+                    m->seq = ++it->second.seq; // only messages count
+                    m->epoch = it->second.epoch;
+                }
                 remember(it->second, *m);
             }
         if (!waiting)

@@ -89,6 +89,7 @@ inline bool chat::park(client& c, leave_reason reason, std::string cause, const 
     forget_nick(c);
     parked_nicks_[t.key] = it->first;
     graces_.emplace(t.deadline, it->first);
+    park_in_cluster(t, it->first, out);
     log("away: " + who(c) + " disconnected (" + std::string(to_string(reason)) +
             "); its nickname and rooms wait " + std::to_string(limits_.resume_grace.count()) +
             " ms for a resume",
@@ -109,6 +110,8 @@ inline void chat::expire(std::uint64_t serial, const moment& now, actions& out) 
     tickets_.erase(it);
     parked_nicks_.erase(t.key);
     ++hits_.graces_expired;
+    if (cross_resume())
+        out.push_back(cluster_unpark{std::to_string(serial) + "." + t.secret});
     client gone; // never a member: its id is no connection's
     gone.id = std::numeric_limits<conn_id>::max();
     gone.info.peer = t.peer;
@@ -126,14 +129,11 @@ inline void chat::expire(std::uint64_t serial, const moment& now, actions& out) 
             rooms_.erase(r);
 }
 
-inline void chat::resume(client& c, std::string_view token, std::string_view positions,
-                         const moment& now, actions& out) {
-    struct position {
-        std::uint64_t seq = 0;
-        std::string epoch;
-    };
-    std::map<std::string, position> given;
-    for (std::string_view rest = positions; !rest.empty();) {
+// The ROOM=SEQ[@EPOCH] words of a /resume; nullopt (refused) if malformed.
+inline std::optional<chat::positions> chat::positions_of(client& c, std::string_view text,
+                                                         actions& out) {
+    positions given;
+    for (std::string_view rest = text; !rest.empty();) {
         const auto [word, next] = parley::chat::detail::split_word(rest);
         rest = next;
         const auto eq = word.find('=');
@@ -141,27 +141,51 @@ inline void chat::resume(client& c, std::string_view token, std::string_view pos
         const auto seq = eq == std::string_view::npos
                              ? std::nullopt
                              : parley::chat::detail::decimal(word.substr(eq + 1, at - eq - 1));
-        if (!seq || given.size() >= limits_.max_rooms_per_client)
-            return refuse(c, errc::bad_arguments,
-                          "usage: /resume TOKEN [ROOM=SEQ[@EPOCH] ...] (at most " +
-                              std::to_string(limits_.max_rooms_per_client) + " rooms)",
-                          out);
-        position& p = given[canonical_room(word.substr(0, eq))];
+        if (!seq || given.size() >= limits_.max_rooms_per_client) {
+            refuse(c, errc::bad_arguments,
+                   "usage: /resume TOKEN [ROOM=SEQ[@EPOCH] ...] (at most " +
+                       std::to_string(limits_.max_rooms_per_client) + " rooms)",
+                   out);
+            return std::nullopt;
+        }
+        resume_position& p = given[canonical_room(word.substr(0, eq))];
         p.seq = *seq;
         if (at != std::string_view::npos)
             p.epoch = std::string(word.substr(at + 1));
     }
+    return given;
+}
+
+inline void chat::resume(client& c, std::string_view token, std::string_view positions,
+                         const moment& now, actions& out) {
+    auto given = positions_of(c, positions, out);
+    if (!given)
+        return;
     const auto dot = token.find('.');
     const auto serial = parley::chat::detail::decimal(token.substr(0, dot));
     auto it = serial && dot != std::string_view::npos ? tickets_.find(*serial) : tickets_.end();
-    if (it == tickets_.end() ||
-        !constant_time_equal(token.substr(dot + 1), it->second.secret)) {
+    const bool match =
+        it != tickets_.end() && constant_time_equal(token.substr(dot + 1), it->second.secret);
+    // A session parked here is in the cluster's store too: taken from there,
+    // so that it is resumed once, here or elsewhere.
+    if (cross_resume() && (!match || it->second.conn == 0))
+        return take(c, token, positions, match ? *serial : 0, out);
+    if (!match) {
         ++hits_.resumes_failed;
         return refuse(c, errc::resume_failed,
                       "this resume token is unknown, used already or expired; choose a nickname",
                       out);
     }
-    if (it->second.conn != 0) { // its old connection is not known to be lost yet
+    restore(c, *serial, *given, now, out);
+}
+
+// Resumes the session of ticket `serial` (parked, or live: then taken
+// over) on `c`.
+inline void chat::restore(client& c, std::uint64_t serial, const positions& given,
+                          const moment& now, actions& out) {
+    auto it = tickets_.find(serial);
+    const bool taken_over = it->second.conn != 0;
+    if (taken_over) { // its old connection is not known to be lost yet
         client* old = find(it->second.conn);
         if (!old || !park(*old, leave_reason::disconnected, {}, now, out)) {
             ++hits_.resumes_failed;
@@ -173,9 +197,11 @@ inline void chat::resume(client& c, std::string_view token, std::string_view pos
     }
     ticket t = std::move(it->second);
     tickets_.erase(it);
-    graces_.erase({t.deadline, *serial});
+    graces_.erase({t.deadline, serial});
     parked_nicks_.erase(t.key);
     ++hits_.resumes;
+    if (cross_resume() && taken_over) // parked just now: not to be taken elsewhere
+        out.push_back(cluster_unpark{std::to_string(serial) + "." + t.secret});
 
     c.nick = t.nick;
     c.key = t.key;
