@@ -27,7 +27,11 @@
 namespace parley::websocket::detail {
 
 /// Whether this build can compress (zlib).
-inline constexpr bool have_deflate = PARLEY_HAVE_ZLIB + 0 != 0;
+#if PARLEY_HAVE_ZLIB
+inline constexpr bool have_deflate = true;
+#else
+inline constexpr bool have_deflate = false;
+#endif
 
 /// One connection's compressor and inflater, and their buffers.
 struct deflate_state {
