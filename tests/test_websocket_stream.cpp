@@ -327,6 +327,40 @@ TEST_CASE("websocket stream: a server's fragments on the wire") {
     CHECK(frames[2] == std::pair<int, std::string>{0x80, "89"});   // continuation, FIN
 }
 
+TEST_CASE("websocket stream: the blocking functions, a thread and an io_context per end") {
+    asio::io_context server_io, client_io;
+    tcp::acceptor acceptor(server_io, {asio::ip::address_v4::loopback(), 0});
+    const auto port = acceptor.local_endpoint().port();
+    std::string server_got;
+    std::error_code server_end;
+    std::thread server_thread([&] {
+        ws_stream server(server_io);
+        acceptor.accept(server.next_layer());
+        server.accept();
+        server.read(server_got);
+        server.write(ws::message_type::text, asio::buffer(server_got + " back"));
+        std::string more;
+        server.read(more, server_end); // the client's close, answered
+    });
+    ws_stream client(client_io);
+    client.next_layer().connect({asio::ip::address_v4::loopback(), port});
+    client.options({.max_frame_size = 3});
+    client.handshake("127.0.0.1", "/ws");
+    CHECK(client.write(ws::message_type::text, asio::buffer(std::string_view("blocking"))) == 8);
+    std::string got;
+    CHECK(client.read(got) == 13);
+    CHECK(got == "blocking back");
+    std::error_code bad;
+    client.write(ws::message_type::text, asio::buffer(std::string_view("\xff")), bad);
+    CHECK(bad == ws::error::invalid_utf8_to_send);
+    client.close(ws::close_code::normal, "bye");
+    server_thread.join();
+    CHECK(server_got == "blocking");
+    CHECK(server_end == ws::error::closed);
+    CHECK_FALSE(client.next_layer().is_open());
+    CHECK_THROWS_AS(client.read(got), std::system_error);
+}
+
 TEST_CASE("websocket stream: callbacks, use_future and a dynamic buffer") {
     ws_pair p;
     std::string got;

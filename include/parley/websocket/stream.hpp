@@ -273,6 +273,27 @@ public:
     auto async_close(close_code code, std::string_view reason, Token&& token);
 
     /// @}
+    /// @name Blocking
+    /// For a program that blocks (a thread per connection, a test, a
+    /// script): each runs its async_ counterpart and then the stream's
+    /// io_context on the calling thread until it completes, with the same
+    /// results, deadlines and errors. The executor must be an io_context's
+    /// that no other thread runs meanwhile, and the calling thread must not
+    /// be running it (never call these from a handler). Handlers of other
+    /// operations queued on that io_context run meanwhile too. The overloads
+    /// without `ec` throw std::system_error.
+    /// @{
+    void accept(const server_options& options, std::error_code& ec);
+    void accept(const server_options& options = {});
+    void handshake(client_options options, std::error_code& ec);
+    void handshake(std::string_view host, std::string_view target);
+    std::size_t read(std::string& out, std::error_code& ec);
+    std::size_t read(std::string& out);
+    std::size_t write(message_type type, asio::const_buffer data, std::error_code& ec);
+    std::size_t write(message_type type, asio::const_buffer data);
+    void close(close_code code, std::string_view reason, std::error_code& ec);
+    void close(close_code code = close_code::normal, std::string_view reason = {});
+    /// @}
 
 private:
     template <class> friend struct detail::accept_op;
@@ -330,5 +351,6 @@ private:
 } // namespace parley::websocket
 
 #include <parley/websocket/impl/stream.hpp>
+#include <parley/websocket/impl/stream_blocking.hpp>
 
 #endif
