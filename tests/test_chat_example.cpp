@@ -13,6 +13,7 @@
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -328,6 +329,15 @@ TEST_CASE("websocket deflate: chat_server --web-deflate: compressed and plain We
     CHECK(read_to_close(*dave, seen) == parley::websocket::error::closed);
     CHECK(std::any_of(seen.begin(), seen.end(),
                       [](const std::string& s) { return s.find("frame_too_large") != std::string::npos; }));
+    // Data that does not inflate: close 1007. (A frame written raw: RSV1,
+    // text, masked with a zero key.)
+    auto frank = open(true);
+    read_until(*frank, "\"type\":\"welcome\"");
+    const std::string bad("\xc1\x85\x00\x00\x00\x00\xff\xff\xff\xff\xff", 11);
+    asio::write(frank->next_layer(), asio::buffer(bad));
+    seen.clear();
+    CHECK(read_to_close(*frank, seen) == parley::websocket::error::closed);
+    CHECK(frank->peer_close().code == parley::websocket::close_code::invalid_payload);
     say(*carol, "QUIT");
     read_until(*carol, "\"code\":\"goodbye\"");
 }
