@@ -267,7 +267,8 @@ TEST_CASE("chat_server: a binary or oversized WebSocket message ends the connect
 }
 
 #if PARLEY_HAVE_ZLIB
-TEST_CASE("websocket deflate: chat_server --web-deflate: compressed and plain WebSocket clients chat with a framed user") {
+TEST_CASE("websocket deflate: chat_server --web-deflate: compressed and plain WebSocket clients chat with "
+          "a framed user") {
     parley::test::server_process server(parley::test::example_path("chat_server"),
                                         {"--port", "0", "--no-line-mode", "--web-port", "0", "--web-deflate"});
     const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);

@@ -322,16 +322,30 @@ TEST_CASE("websocket deflate: compressed messages of several sizes both ways, co
                                        {binary, pattern(126)}, {text, pattern(1000)},  {binary, noise(4000)},
                                        {text, pattern(65535)}, {binary, pattern(65536)}, {binary, noise(70000)},
                                        {text, pattern(1u << 20)}};
-    for (const bool takeover : {false, true})
-        for (const std::size_t frame_size : {std::size_t{0}, std::size_t{1000}}) {
+    struct config {
+        bool takeover;
+        std::size_t frame_size;
+        int window; // both ends' window bits
+    };
+    for (const config cfg : {config{false, 0, 15}, config{false, 1000, 15}, config{true, 0, 15},
+                             config{true, 1000, 15}, config{true, 0, 9}, config{false, 0, 11}}) {
+        {
+            const bool takeover = cfg.takeover;
             CAPTURE(takeover);
-            CAPTURE(frame_size);
-            deflate_pair p({.enabled = true, .server_no_context_takeover = !takeover},
-                           {.enabled = true, .client_no_context_takeover = !takeover},
-                           {.max_message_size = 2u << 20, .max_frame_size = frame_size});
+            CAPTURE(cfg.frame_size);
+            CAPTURE(cfg.window);
+            deflate_pair p({.enabled = true,
+                            .server_no_context_takeover = !takeover,
+                            .client_max_window_bits = cfg.window},
+                           {.enabled = true,
+                            .client_no_context_takeover = !takeover,
+                            .server_max_window_bits = cfg.window},
+                           {.max_message_size = 2u << 20, .max_frame_size = cfg.frame_size});
             REQUIRE(p.server.deflate().has_value());
             CHECK(p.server.deflate()->server_no_context_takeover == !takeover);
             CHECK(p.server.deflate()->client_no_context_takeover == !takeover);
+            CHECK(p.server.deflate()->server_max_window_bits == cfg.window);
+            CHECK(p.client.deflate()->client_max_window_bits == cfg.window);
             int checked = 0;
             spawn(p.io, [&]() -> awaitable<void> {
                 std::string got;
@@ -352,6 +366,7 @@ TEST_CASE("websocket deflate: compressed messages of several sizes both ways, co
             run(p.io);
             CHECK(checked == static_cast<int>(messages.size()));
         }
+    }
 }
 
 TEST_CASE("websocket deflate: the server sets RSV1 on a message's first frame only, never on control frames") {
