@@ -7,7 +7,9 @@
 //   nc 127.0.0.1 9998
 //
 // Browsers open http://127.0.0.1:8080/ (the chat page, speaking to the
-// server over a WebSocket at /ws) and chat in the same rooms too.
+// server over a WebSocket at /ws) and chat in the same rooms too. With
+// --web-deflate (when built with zlib) their messages are compressed
+// (permessage-deflate), each broadcast once for all of them.
 //
 // Several chat servers become one chat through Redis (docs/SCALING.md):
 //
@@ -89,6 +91,10 @@ int main(int argc, char** argv) {
         .flag("--no-line-mode", frames_only, "no line mode")
         .option("--web-port", web_port, "port for browsers (the chat page, WebSocket), 0 for any free one")
         .flag("--no-web", no_web, "no web port")
+#if PARLEY_HAVE_ZLIB
+        .flag("--web-deflate", options.web_deflate,
+              "compress WebSocket messages (permessage-deflate) for browsers that offer it")
+#endif
         .option("--web-origin", web_origin,
                 "origin whose pages may use the WebSocket (e.g. https://chat.example.org); "
                 "default: the page's own")

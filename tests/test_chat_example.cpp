@@ -13,6 +13,7 @@
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -265,6 +266,84 @@ TEST_CASE("chat_server: a binary or oversized WebSocket message ends the connect
     }
 }
 
+#if PARLEY_HAVE_ZLIB
+TEST_CASE("websocket deflate: chat_server --web-deflate: compressed and plain WebSocket clients chat with "
+          "a framed user") {
+    parley::test::server_process server(parley::test::example_path("chat_server"),
+                                        {"--port", "0", "--no-line-mode", "--web-port", "0", "--web-deflate"});
+    const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);
+    REQUIRE(web_port.has_value());
+    client alice(server.port());
+    alice.login("alice");
+
+    io_thread io_runner;
+    using ws_stream = parley::websocket::stream<asio::ip::tcp::socket>;
+    const auto open = [&](bool deflate) {
+        auto ws = std::make_unique<ws_stream>(io_runner.io);
+        ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), *web_port});
+        parley::websocket::client_options hello;
+        hello.host = "127.0.0.1:" + std::to_string(*web_port);
+        hello.target = "/ws";
+        hello.deflate.enabled = deflate;
+        ws->async_handshake(hello, asio::use_future).get();
+        return ws;
+    };
+    const auto read_until = [](ws_stream& ws, std::string_view needle) {
+        for (int i = 0; i < 50; ++i) {
+            std::string text;
+            ws.async_read(text, asio::use_future).get();
+            if (text.find(needle) != std::string::npos)
+                return text;
+        }
+        FAIL("no WebSocket message holds " << needle);
+        return std::string();
+    };
+    const auto say = [](ws_stream& ws, std::string_view text) {
+        ws.async_write(parley::websocket::message_type::text, asio::buffer(text), asio::use_future).get();
+    };
+    auto carol = open(true), dave = open(true), erin = open(false);
+    REQUIRE(carol->deflate().has_value());
+    CHECK(carol->deflate()->server_no_context_takeover);
+    CHECK(carol->deflate()->client_no_context_takeover);
+    CHECK_FALSE(erin->deflate().has_value());
+    std::string nick = "carol";
+    for (ws_stream* ws : {carol.get(), dave.get(), erin.get()}) {
+        CHECK(read_until(*ws, "\"type\":\"welcome\"").find("连接成功") != std::string::npos);
+        say(*ws, nick);
+        read_until(*ws, "\"type\":\"nick_accepted\"");
+        nick = nick == "carol" ? "dave" : "erin";
+    }
+    alice.wait_for<pc::join_event>([](const auto& j) { return j.nick == "erin"; });
+    // One broadcast, compressed once for carol and dave, plain for erin.
+    const std::string long_text = "a compressible line, " + std::string(2000, 'z');
+    alice.say(long_text);
+    for (ws_stream* ws : {carol.get(), dave.get(), erin.get()})
+        CHECK(read_until(*ws, "a compressible line").find(long_text) != std::string::npos);
+    // Compressed inputs are inflated.
+    say(*carol, "hi, compressed " + std::string(500, 'y'));
+    auto m = alice.wait_for<pc::message_event>([](const auto& e) { return e.from == "carol"; });
+    CHECK(m.text == "hi, compressed " + std::string(500, 'y'));
+    // A small message inflating past max_frame_bytes (64 KiB): refused
+    // with the frame_too_large error event, then a close.
+    say(*dave, std::string(4u << 20, ' '));
+    std::vector<std::string> seen;
+    CHECK(read_to_close(*dave, seen) == parley::websocket::error::closed);
+    CHECK(std::any_of(seen.begin(), seen.end(),
+                      [](const std::string& s) { return s.find("frame_too_large") != std::string::npos; }));
+    // Data that does not inflate: close 1007. (A frame written raw: RSV1,
+    // text, masked with a zero key.)
+    auto frank = open(true);
+    read_until(*frank, "\"type\":\"welcome\"");
+    const std::string bad("\xc1\x85\x00\x00\x00\x00\xff\xff\xff\xff\xff", 11);
+    asio::write(frank->next_layer(), asio::buffer(bad));
+    seen.clear();
+    CHECK(read_to_close(*frank, seen) == parley::websocket::error::closed);
+    CHECK(frank->peer_close().code == parley::websocket::close_code::invalid_payload);
+    say(*carol, "QUIT");
+    read_until(*carol, "\"code\":\"goodbye\"");
+}
+#endif
+
 TEST_CASE("chat page in a browser: two pages, a framed client and an nc user chat") {
     if (std::system("node --version >/dev/null 2>&1") != 0) {
         parley::test::skip("node not found (Debian: apt-get install nodejs)");
@@ -274,8 +353,15 @@ TEST_CASE("chat page in a browser: two pages, a framed client and an nc user cha
         parley::test::skip("tests/web/node_modules is missing (run `npm ci` in tests/web)");
         return;
     }
-    parley::test::server_process server(parley::test::example_path("chat_server"),
-                                        {"--port", "0", "--line-port", "0", "--web-port", "0"});
+    // With zlib, the pages talk compressed (permessage-deflate, which
+    // Chromium offers by default), and the script checks it was negotiated.
+    std::vector<std::string> server_args{"--port", "0", "--line-port", "0", "--web-port", "0"};
+    std::string deflate_arg;
+#if PARLEY_HAVE_ZLIB
+    server_args.push_back("--web-deflate");
+    deflate_arg = " --deflate 1";
+#endif
+    parley::test::server_process server(parley::test::example_path("chat_server"), server_args);
     const auto line_port = server.wait_for_line("line mode on 127.0.0.1:", patience);
     const auto web_port = server.wait_for_line("web port on 127.0.0.1:", patience);
     REQUIRE(line_port.has_value());
@@ -286,7 +372,7 @@ TEST_CASE("chat page in a browser: two pages, a framed client and an nc user cha
     const auto ran =
         run("cd " PARLEY_SOURCE_DIR "/tests/web && timeout 150 node chat_page_test.mjs --web " +
             std::to_string(*web_port) + " --framed " + std::to_string(server.port()) + " --line " +
-            std::to_string(*line_port) + " --screenshot " + screenshot);
+            std::to_string(*line_port) + " --screenshot " + screenshot + deflate_arg);
     const int status = ran.first;
     const std::string& out = ran.second;
     INFO("chat_page_test.mjs said:\n" << out);
@@ -295,6 +381,8 @@ TEST_CASE("chat page in a browser: two pages, a framed client and an nc user cha
         return;
     }
     CHECK(status == 0);
+    if (!deflate_arg.empty())
+        CHECK(out.find("ok: permessage-deflate for alice") != std::string::npos);
     CHECK(std::filesystem::file_size(screenshot) > 8000);
     std::filesystem::remove(screenshot);
 }

@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#if PARLEY_HAVE_ZLIB
+#include <parley/websocket/deflate.hpp>
+#endif
+
 #include <string>
 
 namespace pc = parley::chat;
@@ -61,3 +65,41 @@ TEST_CASE("transport encoding: websocket is the JSON in one unmasked text frame"
     CHECK(static_cast<unsigned char>(big[1]) == 126);
     CHECK(big.substr(4) == pc::to_json(long_one));
 }
+
+#if PARLEY_HAVE_ZLIB
+TEST_CASE("websocket deflate: the compressed WebSocket encoding is one RSV1 frame, made once for all") {
+    pc::message_event m;
+    m.id = 7;
+    m.room = "lobby";
+    m.from = "alice";
+    m.text = std::string(300, 'a') + " hello";
+    m.time = "2024-05-01T12:34:56.789Z";
+    const pc::event e = m;
+    tr::lazy_encodings enc(e);
+    const auto& plain = enc.get(static_cast<std::size_t>(tr::encoding::websocket));
+    const auto& z = enc.get(static_cast<std::size_t>(tr::encoding::websocket_deflate));
+    CHECK(enc.get(static_cast<std::size_t>(tr::encoding::websocket_deflate)).get() == z.get()); // shared
+    const std::string frame = bytes_of(z);
+    REQUIRE(frame.size() > 2);
+    CHECK(static_cast<unsigned char>(frame[0]) == 0xC1); // FIN, RSV1, text
+    const std::size_t len = static_cast<unsigned char>(frame[1]);
+    REQUIRE(len < 126); // 300 a's compress well
+    CHECK(frame.size() == 2 + len);
+    CHECK(frame.size() < bytes_of(plain).size());
+    // Every recipient inflates it alone (no context takeover), as often as it
+    // is sent: the same bytes inflate to the same JSON.
+    for (int i = 0; i < 2; ++i) {
+        parley::websocket::inflater in(1 << 20, true);
+        std::string json;
+        std::error_code ec;
+        in.feed(frame.substr(2), json, ec);
+        REQUIRE_FALSE(ec);
+        in.finish(json, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(json == pc::to_json(e));
+    }
+    // Its last words: the compressed event, then an uncompressed close.
+    const std::string last = bytes_of(tr::last_words(tr::encoding::websocket_deflate, z));
+    CHECK(last == frame + std::string("\x88\x02\x03\xe8", 4));
+}
+#endif

@@ -43,7 +43,7 @@ door_result serve_one(Client client, std::chrono::milliseconds deadline = 5s) {
         REQUIRE_FALSE(ec);
         std::make_shared<transport::web_door<tcp::socket>>(
             std::move(socket), transport::web_options{}, parley::http::head_limits{}, deadline,
-            [&](tcp::socket&& s, std::string rest) {
+            [&](tcp::socket&& s, std::string rest, bool) {
                 result.upgraded_rest = std::move(rest);
                 upgraded.emplace(std::move(s)); // closed when the test ends
             },

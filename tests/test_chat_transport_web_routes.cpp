@@ -118,3 +118,34 @@ TEST_CASE("web routes: /healthz is ok; /metrics asks the server at each request,
     const auto second = route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", options);
     CHECK(second.response.find("\r\n\r\nparley_chat_rooms 2\n") != std::string::npos);
 }
+
+#if PARLEY_HAVE_ZLIB
+TEST_CASE("websocket deflate: web routes accept permessage-deflate when told, without context takeover") {
+    const std::string offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    // Off by default: declined.
+    const auto off = route(upgrade(offer));
+    CHECK(off.what == kind::upgrade);
+    CHECK_FALSE(off.deflate);
+    CHECK(off.response.find("permessage-deflate") == std::string::npos);
+    transport::web_options on;
+    on.deflate = true;
+    const auto yes = route(upgrade(offer), on);
+    CHECK(yes.what == kind::upgrade);
+    CHECK(yes.deflate);
+    CHECK(yes.response.find("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                            "client_no_context_takeover") != std::string::npos);
+    // An offer limiting the server's window would need a broadcast
+    // compressed apart: declined, the connection goes uncompressed.
+    const auto limited =
+        route(upgrade("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n"), on);
+    CHECK(limited.what == kind::upgrade);
+    CHECK_FALSE(limited.deflate);
+    // ... unless a later offer in the list is acceptable.
+    const auto second = route(upgrade("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, "
+                                      "permessage-deflate\r\n"),
+                              on);
+    CHECK(second.deflate);
+    // No offer at all.
+    CHECK_FALSE(route(upgrade(""), on).deflate);
+}
+#endif

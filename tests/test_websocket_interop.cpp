@@ -3,9 +3,11 @@
 // `websockets` (tests/websocket_peer.py; Debian python3-websockets) and
 // Node's `ws` (tests/web/ws_peer.mjs; `npm ci` in tests/web). Each peer
 // sends and receives text, a 1 MiB binary message, a fragmented message,
-// pings, and ends with a close code of its own. A case whose peer is
-// missing is reported as skipped (its own ctest group: websocket_python,
-// websocket_node).
+// pings, and ends with a close code of its own; once with compression off
+// on parley's side (the peers offer permessage-deflate: it is declined),
+// once with permessage-deflate negotiated both ways (needs zlib). A case
+// whose peer is missing is reported as skipped (its own ctest group:
+// websocket_python, websocket_node).
 #include <parley/websocket/stream.hpp>
 
 #include "support/server_process.hpp"
@@ -87,8 +89,18 @@ parley::test::server_process start(const std::string& command, const std::string
     return parley::test::server_process("/bin/sh", {"-c", "exec " + command}, ready, 20s);
 }
 
+// Whether parley was built with zlib, or else says why the case is skipped.
+bool have_zlib() {
+#if PARLEY_HAVE_ZLIB
+    return true;
+#else
+    parley::test::skip("parley was built without zlib (Debian: apt-get install zlib1g-dev)");
+    return false;
+#endif
+}
+
 // The peer's client against a parley echo server.
-void peer_client(const std::string& peer, std::string_view close_reason) {
+void peer_client(const std::string& peer, std::string_view close_reason, bool deflate = false) {
     asio::io_context io;
     tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
     ws::stream<tcp::socket> server(io);
@@ -96,7 +108,9 @@ void peer_client(const std::string& peer, std::string_view close_reason) {
     std::error_code end = asio::error::would_block;
     spawn(io, [&]() -> awaitable<void> {
         co_await acceptor.async_accept(server.next_layer(), use_awaitable);
-        co_await server.async_accept({}, use_awaitable);
+        ws::server_options options;
+        options.deflate.enabled = deflate;
+        co_await server.async_accept(options, use_awaitable);
         std::string m;
         for (;;) {
             auto [ec, n] = co_await server.async_read(m, tuple);
@@ -113,7 +127,8 @@ void peer_client(const std::string& peer, std::string_view close_reason) {
     std::optional<int> status;
     std::string output;
     try {
-        auto process = start(peer + " client --port " + std::to_string(acceptor.local_endpoint().port()),
+        auto process = start(peer + " client --port " + std::to_string(acceptor.local_endpoint().port()) +
+                                 (deflate ? " --deflate" : ""),
                              "ok: text echo");
         status = process.wait_exit(30s);
         output = process.output();
@@ -127,6 +142,9 @@ void peer_client(const std::string& peer, std::string_view close_reason) {
     CHECK(output.find("ok: fragmented message echo") != std::string::npos);
     CHECK(output.find("ok: pong") != std::string::npos);
     CHECK(echoed == 3);
+    CHECK(server.deflate().has_value() == deflate);
+    if (deflate)
+        CHECK(output.find("ok: permessage-deflate") != std::string::npos);
     CHECK(end == ws::error::closed);
     CHECK(static_cast<int>(server.peer_close().code) == 4001);
     CHECK(server.peer_close().reason == close_reason);
@@ -141,8 +159,8 @@ awaitable<std::string> say_and_read(ws::stream<tcp::socket>& client, std::string
 }
 
 // A parley client against the peer's server.
-void peer_server(const std::string& peer, std::string_view close_reason) {
-    auto process = start(peer + " server", "listening on ");
+void peer_server(const std::string& peer, std::string_view close_reason, bool deflate = false) {
+    auto process = start(peer + " server" + (deflate ? " --deflate" : ""), "listening on ");
     asio::io_context io;
     ws::stream<tcp::socket> client(io);
     int steps = 0;
@@ -150,7 +168,11 @@ void peer_server(const std::string& peer, std::string_view close_reason) {
     spawn(io, [&]() -> awaitable<void> {
         co_await client.next_layer().async_connect({asio::ip::address_v4::loopback(), process.port()},
                                                    use_awaitable);
-        co_await client.async_handshake("127.0.0.1:" + std::to_string(process.port()), "/", use_awaitable);
+        ws::client_options hello;
+        hello.host = "127.0.0.1:" + std::to_string(process.port());
+        hello.deflate.enabled = deflate;
+        co_await client.async_handshake(hello, use_awaitable);
+        CHECK(client.deflate().has_value() == deflate);
         std::string m;
         const auto say = [&](std::string_view text) { return say_and_read(client, text); };
         CHECK(co_await say("hello") == "hello");
@@ -181,6 +203,8 @@ void peer_server(const std::string& peer, std::string_view close_reason) {
     const auto status = process.wait_exit(10s);
     INFO("the peer said:\n" << process.output());
     CHECK(steps == 5);
+    if (deflate)
+        CHECK(process.output().find("ok: permessage-deflate") != std::string::npos);
     CHECK(end == ws::error::closed);
     CHECK(static_cast<int>(client.peer_close().code) == 4002);
     CHECK(client.peer_close().reason == close_reason);
@@ -207,4 +231,24 @@ TEST_CASE("websocket interop node: a ws client against a parley server") {
 TEST_CASE("websocket interop node: a parley client against a ws server") {
     if (auto peer = node_peer())
         peer_server(*peer, "node server");
+}
+
+TEST_CASE("websocket interop python: permessage-deflate, a websockets client against a parley server") {
+    if (auto peer = python_peer(); peer && have_zlib())
+        peer_client(*peer, "py done", true);
+}
+
+TEST_CASE("websocket interop python: permessage-deflate, a parley client against a websockets server") {
+    if (auto peer = python_peer(); peer && have_zlib())
+        peer_server(*peer, "py server", true);
+}
+
+TEST_CASE("websocket interop node: permessage-deflate, a ws client against a parley server") {
+    if (auto peer = node_peer(); peer && have_zlib())
+        peer_client(*peer, "node done", true);
+}
+
+TEST_CASE("websocket interop node: permessage-deflate, a parley client against a ws server") {
+    if (auto peer = node_peer(); peer && have_zlib())
+        peer_server(*peer, "node server", true);
 }

@@ -72,6 +72,19 @@ TEST_CASE("permessage-deflate: parameters and their rules") {
         CHECK(ws::deflate_response(*q).find("server_max_window_bits") == std::string::npos);
     }
     {
+        // A server sharing one compressed frame among recipients declines
+        // offers that limit its window below its own; the next is tried.
+        ws::deflate_server_options o{.enabled = true, .allow_server_window_limit = false};
+        CHECK_FALSE(negotiate("permessage-deflate; server_max_window_bits=12", o));
+        const auto p = negotiate("permessage-deflate; server_max_window_bits=15", o);
+        REQUIRE(p);
+        CHECK(p->server_max_window_bits == 15);
+        const auto q = negotiate("permessage-deflate; server_max_window_bits=12, permessage-deflate", o);
+        REQUIRE(q);
+        CHECK(q->server_max_window_bits == 15);
+        CHECK(ws::deflate_response(*q) == "permessage-deflate; server_no_context_takeover");
+    }
+    {
         // client_max_window_bits only when the client allowed it.
         ws::deflate_server_options o{.enabled = true, .client_max_window_bits = 10};
         CHECK(ws::deflate_response(*negotiate("permessage-deflate", o)).find("client_max_window_bits") ==

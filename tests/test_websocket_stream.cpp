@@ -261,6 +261,106 @@ TEST_CASE("websocket stream: messages of every length class, text and binary, bo
     CHECK(checked == 2 * static_cast<int>(sizes.size()));
 }
 
+TEST_CASE("websocket stream: max_frame_size sends a message in frames, cutting text anywhere") {
+    // 7-byte frames cut the 3- and 4-byte characters; the reader checks
+    // UTF-8 across the fragments and gets the message whole.
+    ws_pair p({}, {.max_frame_size = 7});
+    const std::string text = "frames: \u00e9\u4e2d\U0001F600 " + pattern(100);
+    const std::string bytes = pattern(50);
+    std::vector<std::string> got;
+    spawn(p.io, [&]() -> awaitable<void> {
+        std::string m;
+        co_await p.client.async_write(ws::message_type::text, asio::buffer(text), use_awaitable);
+        co_await p.server.async_read(m, use_awaitable);
+        got.push_back(m);
+        co_await p.server.async_write(ws::message_type::binary, asio::buffer(bytes), use_awaitable);
+        co_await p.client.async_read(m, use_awaitable);
+        got.push_back(m);
+        CHECK_FALSE(p.client.got_text());
+        // Text that is not UTF-8 is refused whole, before any frame.
+        auto [ec, n] = co_await p.client.async_write(ws::message_type::text,
+                                                     asio::buffer(std::string_view("bad \xc0\xaf ok")),
+                                                     asio::experimental::as_tuple(use_awaitable));
+        CHECK(ec == ws::error::invalid_utf8_to_send);
+        p.server.async_read(m, [](std::error_code, std::size_t) {});
+        co_await p.client.async_close(ws::close_code::normal, "", use_awaitable);
+    });
+    run(p.io);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0] == text);
+    CHECK(got[1] == bytes);
+}
+
+TEST_CASE("websocket stream: a server's fragments on the wire") {
+    asio::io_context io;
+    socket_pair sockets{io};
+    ws_stream server{std::move(sockets.server)};
+    server.options({.max_frame_size = 4});
+    raw_client raw{sockets.client, {}};
+    std::vector<std::pair<int, std::string>> frames; // first byte, payload
+    server.async_accept({}, [&](std::error_code ec) {
+        REQUIRE_FALSE(ec);
+        server.async_write(ws::message_type::text, asio::buffer(std::string_view("0123456789")),
+                           [](std::error_code wec, std::size_t) { CHECK_FALSE(wec); });
+    });
+    spawn(io, [&]() -> awaitable<void> {
+        co_await asio::async_write(sockets.client, asio::buffer(upgrade_request()), use_awaitable);
+        co_await raw.read_head();
+        std::string& in = raw.in;
+        for (int i = 0; i < 3; ++i) {
+            if (in.size() < 2)
+                co_await asio::async_read(sockets.client, asio::dynamic_buffer(in),
+                                          asio::transfer_at_least(2 - in.size()), use_awaitable);
+            const std::size_t len = static_cast<unsigned char>(in[1]) & 0x7F;
+            if (in.size() < 2 + len)
+                co_await asio::async_read(sockets.client, asio::dynamic_buffer(in),
+                                          asio::transfer_at_least(2 + len - in.size()), use_awaitable);
+            frames.emplace_back(static_cast<unsigned char>(in[0]), in.substr(2, len));
+            in.erase(0, 2 + len);
+        }
+        sockets.client.close();
+    });
+    run(io);
+    REQUIRE(frames.size() == 3);
+    CHECK(frames[0] == std::pair<int, std::string>{0x01, "0123"}); // text, no FIN
+    CHECK(frames[1] == std::pair<int, std::string>{0x00, "4567"}); // continuation
+    CHECK(frames[2] == std::pair<int, std::string>{0x80, "89"});   // continuation, FIN
+}
+
+TEST_CASE("websocket stream: the blocking functions, a thread and an io_context per end") {
+    asio::io_context server_io, client_io;
+    tcp::acceptor acceptor(server_io, {asio::ip::address_v4::loopback(), 0});
+    const auto port = acceptor.local_endpoint().port();
+    std::string server_got;
+    std::error_code server_end;
+    std::thread server_thread([&] {
+        ws_stream server(server_io);
+        acceptor.accept(server.next_layer());
+        server.accept();
+        server.read(server_got);
+        server.write(ws::message_type::text, asio::buffer(server_got + " back"));
+        std::string more;
+        server.read(more, server_end); // the client's close, answered
+    });
+    ws_stream client(client_io);
+    client.next_layer().connect({asio::ip::address_v4::loopback(), port});
+    client.options({.max_frame_size = 3});
+    client.handshake("127.0.0.1", "/ws");
+    CHECK(client.write(ws::message_type::text, asio::buffer(std::string_view("blocking"))) == 8);
+    std::string got;
+    CHECK(client.read(got) == 13);
+    CHECK(got == "blocking back");
+    std::error_code bad;
+    client.write(ws::message_type::text, asio::buffer(std::string_view("\xff")), bad);
+    CHECK(bad == ws::error::invalid_utf8_to_send);
+    client.close(ws::close_code::normal, "bye");
+    server_thread.join();
+    CHECK(server_got == "blocking");
+    CHECK(server_end == ws::error::closed);
+    CHECK_FALSE(client.next_layer().is_open());
+    CHECK_THROWS_AS(client.read(got), std::system_error);
+}
+
 TEST_CASE("websocket stream: callbacks, use_future and a dynamic buffer") {
     ws_pair p;
     std::string got;

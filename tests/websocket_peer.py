@@ -8,6 +8,11 @@ implementation written by others, both ways.
   websocket_peer.py server            serves one connection; prints
                                       "listening on 127.0.0.1:PORT" first
 
+With --deflate, the peer insists on permessage-deflate (websockets offers
+and accepts it by default, with 12-bit windows) and says
+"ok: permessage-deflate" once it is negotiated; without, it fails if the
+parley side (with compression off) agreed to it.
+
 The server answers "fragment" with a message in three fragments, "ping" by
 pinging the client and saying "pong ok" once the pong came, "close" by
 closing with 4002 "py server", anything else by echoing it. Exit status 0
@@ -35,8 +40,19 @@ async def expect(ws, want, what):
     print("ok: " + what, flush=True)
 
 
-async def client(port):
+def check_deflate(ws, want):
+    names = [e.name for e in ws.extensions]
+    if want and names != ["permessage-deflate"]:
+        fail("permessage-deflate was not negotiated: %r" % names)
+    if not want and names:
+        fail("compression was negotiated though parley's side has it off: %r" % names)
+    if want:
+        print("ok: permessage-deflate", flush=True)
+
+
+async def client(port, deflate):
     async with websockets.connect("ws://127.0.0.1:%d/ws" % port, max_size=LIMIT) as ws:
+        check_deflate(ws, deflate)
         await ws.send("hello")
         await expect(ws, "hello", "text echo")
         big = bytes(i % 251 for i in range(MIB))
@@ -53,11 +69,12 @@ async def client(port):
             fail("the server did not echo the close code")
 
 
-async def server():
+async def server(deflate):
     finished = asyncio.Event()
 
     async def handler(ws, path=None):
         try:
+            check_deflate(ws, deflate)
             async for message in ws:
                 if message == "fragment":
                     await ws.send(["frag", "men", "ted"])
@@ -83,11 +100,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["client", "server"])
     parser.add_argument("--port", type=int)
+    parser.add_argument("--deflate", action="store_true")
     args = parser.parse_args()
     if args.mode == "client":
-        asyncio.run(asyncio.wait_for(client(args.port), 30))
+        asyncio.run(asyncio.wait_for(client(args.port, args.deflate), 30))
     else:
-        asyncio.run(server())
+        asyncio.run(server(args.deflate))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 // line-mode user in one room of a running chat_server; then a third page,
 // behind a TCP relay that drops its connection, resumes its session.
 //
-//   node chat_page_test.mjs --web PORT --framed PORT --line PORT [--screenshot FILE]
+//   node chat_page_test.mjs --web PORT --framed PORT --line PORT [--screenshot FILE] [--deflate 1]
+//
+// With --deflate 1 (a server run with --web-deflate), every page's WebSocket
+// handshake must have negotiated permessage-deflate (read from Chromium's
+// DevTools protocol).
 //
 // Exits 0 when every check held, 1 with the reason otherwise, 77 when no
 // browser is installed (the caller reports the test as skipped).
@@ -114,6 +118,15 @@ try {
   const open = async (nick, viewport, at = url) => {
     const page = await browser.newPage();
     page.on("pageerror", (e) => { failed = true; console.error(`page error (${nick}): ${e.message}`); });
+    const extensions = [];
+    if (args.deflate === "1") {
+      const cdp = await page.createCDPSession();
+      await cdp.send("Network.enable");
+      cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
+        const h = e.response.headers;
+        extensions.push(h["Sec-WebSocket-Extensions"] ?? h["sec-websocket-extensions"] ?? "");
+      });
+    }
     if (viewport) await page.setViewport(viewport);
     await page.goto(at, { waitUntil: "load" });
     await page.waitForFunction(() => document.getElementById("log").textContent.includes("连接成功"), { timeout: 15000, polling: 100 });
@@ -121,6 +134,11 @@ try {
     await page.keyboard.press("Enter");
     pages[nick] = page;
     await page.waitForFunction((n) => document.getElementById("log").textContent.includes("you are " + n), { timeout: 15000, polling: 100 }, nick);
+    if (args.deflate === "1") {
+      if (!extensions.some((x) => x.startsWith("permessage-deflate")))
+        throw new Error(`${nick}'s page did not negotiate permessage-deflate: ${JSON.stringify(extensions)}`);
+      console.log(`ok: permessage-deflate for ${nick}: ${extensions[0]}`);
+    }
     return page;
   };
   const logHas = (page, needle) =>

@@ -10,6 +10,10 @@
 // pinging the client and saying "pong ok" once the pong came, "close" by
 // closing with 4002 "node server", anything else by echoing it. Exit status 0
 // when everything went as expected; a failing check prints why.
+//
+// With --deflate, both roles insist on permessage-deflate and compress every
+// message (threshold 0), saying "ok: permessage-deflate" once negotiated;
+// without, the client offers it (ws's default) and the server does not.
 import process from "node:process";
 import { WebSocket, WebSocketServer } from "ws";
 
@@ -18,6 +22,14 @@ const LIMIT = 2 * MIB;
 const mode = process.argv[2];
 const portArg = process.argv.indexOf("--port");
 const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 0;
+const deflate = process.argv.includes("--deflate");
+
+function checkDeflate(ws) {
+  const negotiated = ws.extensions.includes("permessage-deflate");
+  if (deflate && !negotiated) fail(`permessage-deflate was not negotiated: '${ws.extensions}'`);
+  if (!deflate && negotiated) fail("compression was negotiated though parley's side has it off");
+  if (deflate) console.log("ok: permessage-deflate");
+}
 
 function fail(why) {
   console.log("FAILED: " + why);
@@ -46,11 +58,14 @@ function sendFragments(ws, parts) {
 }
 
 async function client() {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { maxPayload: LIMIT });
+  const options = { maxPayload: LIMIT };
+  if (deflate) options.perMessageDeflate = { threshold: 0 };
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, options);
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
     ws.once("error", reject);
   });
+  checkDeflate(ws);
   ws.send("hello");
   await expect(ws, "hello", false, "text echo");
   const big = Buffer.alloc(MIB);
@@ -77,9 +92,15 @@ async function client() {
 }
 
 function server() {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: LIMIT });
+  const wss = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    maxPayload: LIMIT,
+    perMessageDeflate: deflate ? { threshold: 0 } : false,
+  });
   wss.on("listening", () => console.log(`listening on 127.0.0.1:${wss.address().port}`));
   wss.on("connection", (ws) => {
+    checkDeflate(ws);
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? null : data.toString();
       if (text === "fragment") {

@@ -152,6 +152,11 @@ struct server_options {
     /// A web connection that has not sent its whole request head by then
     /// is closed.
     std::chrono::milliseconds web_request_timeout = std::chrono::seconds(10);
+    /// Negotiate permessage-deflate with browsers that offer it (they all
+    /// do): a broadcast is compressed once and the same frame goes to every
+    /// such recipient (docs/PROTOCOL.md §1b). Needs zlib (PARLEY_HAVE_ZLIB,
+    /// the parley::deflate target); ignored without. Off by default.
+    bool web_deflate = false;
     /// Text of the welcome event (line mode: the first line).
     std::string prompt = std::string(default_prompt);
     /// The room every client joins once it has a nickname.

@@ -115,6 +115,11 @@ struct deflate_server_options {
     /// A limit for the client's window, 8..15; below 15 it is sent when
     /// the client's offer allows it.
     int client_max_window_bits = 15;
+    /// false: decline offers that limit the server's window below
+    /// server_max_window_bits, so that every connection reads data
+    /// compressed with that one window (a server sharing one compressed
+    /// broadcast among recipients).
+    bool allow_server_window_limit = true;
 };
 
 /// What a client offers. Compression is off unless `enabled`.
@@ -282,6 +287,8 @@ inline std::optional<deflate_params> accept_offer(const extension& offer, const 
     p.server_no_context_takeover = p.server_no_context_takeover || opts.server_no_context_takeover;
     p.client_no_context_takeover = p.client_no_context_takeover || opts.client_no_context_takeover;
     p.server_max_window_bits = opts.server_max_window_bits;
+    if (server_bits && *server_bits < opts.server_max_window_bits && !opts.allow_server_window_limit)
+        return std::nullopt;
     if (server_bits) {
         p.server_max_window_bits = std::min(*server_bits, opts.server_max_window_bits);
         p.send_server_max_window_bits = true;

@@ -22,8 +22,13 @@
 // received frames), frame_writer.hpp (frames to send); the stream only
 // moves bytes and answers pings and closes.
 //
-// permessage-deflate is not available on the stream yet: a server declines
-// every offer (server_options::deflate is ignored), a client offers none.
+// permessage-deflate (RFC 7692) is negotiated when server_options::deflate
+// or client_options::deflate enables it (off by default) and parley is
+// built with zlib (PARLEY_HAVE_ZLIB, defined by the parley::deflate target
+// and meson's parley_deflate_dep); without zlib a server declines every
+// offer and a client offers none. Once negotiated, every data message
+// written is compressed (RSV1 on its first frame), and compressed messages
+// read are inflated, never past stream_options::max_message_size (1009).
 #ifndef PARLEY_WEBSOCKET_STREAM_HPP
 #define PARLEY_WEBSOCKET_STREAM_HPP
 
@@ -32,6 +37,7 @@
 #include <parley/http/request_parser.hpp>
 #include <parley/hub/message.hpp>
 #include <parley/websocket/close.hpp>
+#include <parley/websocket/detail/stream_deflate.hpp>
 #include <parley/websocket/error.hpp>
 #include <parley/websocket/frame.hpp>
 #include <parley/websocket/frame_writer.hpp>
@@ -45,6 +51,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,8 +68,12 @@ enum class message_type : unsigned char { text, binary };
 
 /// Limits and deadlines of a stream; set them before the handshake.
 struct stream_options {
-    /// The largest message accepted by a read (1009 beyond it).
+    /// The largest message accepted by a read (1009 beyond it); for a
+    /// compressed message, both its compressed and its inflated size.
     std::uint64_t max_message_size = 1024 * 1024;
+    /// Writes send a message in frames of at most this many payload bytes
+    /// (after compression); zero: one frame per message.
+    std::size_t max_frame_size = 0;
     /// The opening handshake must be done within this (zero: no limit);
     /// else it fails with parley::error::timed_out.
     std::chrono::milliseconds handshake_timeout{10'000};
@@ -163,6 +175,9 @@ public:
     bool got_text() const noexcept { return got_text_; }
     /// What the peer's close frame said, once a read or close saw it.
     const peer_close_info& peer_close() const noexcept { return peer_close_; }
+    /// The permessage-deflate parameters negotiated in the handshake, if
+    /// any (then data messages are compressed both ways).
+    const std::optional<deflate_params>& deflate() const noexcept { return deflate_params_; }
     /// Pongs received so far (answers to async_ping, or unsolicited).
     std::uint64_t pongs_received() const noexcept { return pongs_; }
 
@@ -224,9 +239,10 @@ public:
         requires asio::is_dynamic_buffer_v2<DynamicBuffer>::value
     auto async_read(DynamicBuffer buffer, Token&& token);
 
-    /// Writes `data` as one message of type `type` (one frame; a client's
-    /// is masked with a fresh key, copying the payload). `data` must stay
-    /// valid until the handler is called.
+    /// Writes `data` as one message of type `type`: one frame, or frames of
+    /// options().max_frame_size; compressed if permessage-deflate was
+    /// negotiated; a client's masked with a fresh key per frame (copying
+    /// the payload). `data` must stay valid until the handler is called.
     /// @code
     /// void handler(std::error_code ec, std::size_t bytes);
     /// @endcode
@@ -257,6 +273,27 @@ public:
     auto async_close(close_code code, std::string_view reason, Token&& token);
 
     /// @}
+    /// @name Blocking
+    /// For a program that blocks (a thread per connection, a test, a
+    /// script): each runs its async_ counterpart and then the stream's
+    /// io_context on the calling thread until it completes, with the same
+    /// results, deadlines and errors. The executor must be an io_context's
+    /// that no other thread runs meanwhile, and the calling thread must not
+    /// be running it (never call these from a handler). Handlers of other
+    /// operations queued on that io_context run meanwhile too. The overloads
+    /// without `ec` throw std::system_error.
+    /// @{
+    void accept(const server_options& options, std::error_code& ec);
+    void accept(const server_options& options = {});
+    void handshake(client_options options, std::error_code& ec);
+    void handshake(std::string_view host, std::string_view target);
+    std::size_t read(std::string& out, std::error_code& ec);
+    std::size_t read(std::string& out);
+    std::size_t write(message_type type, asio::const_buffer data, std::error_code& ec);
+    std::size_t write(message_type type, asio::const_buffer data);
+    void close(close_code code, std::string_view reason, std::error_code& ec);
+    void close(close_code code = close_code::normal, std::string_view reason = {});
+    /// @}
 
 private:
     template <class> friend struct detail::accept_op;
@@ -268,12 +305,14 @@ private:
 
     // Prepares reading after a successful handshake (pending_ bytes at the
     // start of rbuf_ came after the head).
-    void opened(role side);
+    void opened(role side, const std::optional<deflate_params>& deflate);
     // Forgets a previous connection's state before a handshake.
     void reset_for_handshake() noexcept {
         open_ = close_sent_ = close_received_ = torn_down_ = reading_ = writing_ = false;
         pending_ = 0;
         subprotocol_.clear();
+        deflate_params_.reset();
+        deflate_.reset();
     }
     // The frame writer for control frames and a client's data frames.
     frame_writer<>& writer() noexcept { return writer_; }
@@ -298,6 +337,8 @@ private:
     std::string subprotocol_;
     peer_close_info peer_close_;
     message_reader reader_;
+    std::optional<deflate_params> deflate_params_;
+    std::unique_ptr<detail::deflate_state> deflate_; // when negotiated
     frame_writer<> writer_{role::server};
     std::vector<std::byte> rbuf_;
     std::size_t pending_ = 0; // bytes at the start of rbuf_ not yet fed to reader_
@@ -310,5 +351,6 @@ private:
 } // namespace parley::websocket
 
 #include <parley/websocket/impl/stream.hpp>
+#include <parley/websocket/impl/stream_blocking.hpp>
 
 #endif

@@ -177,7 +177,7 @@ private:
     template <class Stream>
     void open_door(Stream stream, std::string peer);
     template <class Stream>
-    void adopt_websocket(Stream stream, std::string peer, std::string first_bytes);
+    void adopt_websocket(Stream stream, std::string peer, std::string first_bytes, bool deflate);
     template <class Stream>
     std::shared_ptr<parley::session<Stream>> enter(Stream stream, transport::encoding how,
                                                    std::string peer);

@@ -26,13 +26,14 @@ namespace parley::chat::transport {
 
 /// One web connection until its request is answered. Create with
 /// std::make_shared and call start(); it keeps itself alive until done.
-/// `on_upgrade(Stream&&, std::string first_bytes)` takes over an upgraded
-/// connection; `on_refused(int status, std::error_code)` is told of every
+/// `on_upgrade(Stream&&, std::string first_bytes, bool deflate)` takes
+/// over an upgraded connection (`deflate`: it negotiated
+/// permessage-deflate); `on_refused(int status, std::error_code)` is told of every
 /// request answered with an error (for counters and logs).
 template <class Stream>
 class web_door : public std::enable_shared_from_this<web_door<Stream>> {
 public:
-    using upgrade_handler = std::function<void(Stream&&, std::string)>;
+    using upgrade_handler = std::function<void(Stream&&, std::string, bool)>;
     using refusal_handler = std::function<void(int, std::error_code)>;
 
     web_door(Stream stream, web_options options, http::head_limits limits,
@@ -93,8 +94,9 @@ private:
             on_refused_(a.status, a.error);
         response_ = std::move(a.response);
         const bool upgrade = a.what == web_answer::kind::upgrade;
+        const bool deflate = a.deflate;
         asio::async_write(stream_, asio::buffer(response_),
-                          [self = this->shared_from_this(), upgrade,
+                          [self = this->shared_from_this(), upgrade, deflate,
                            rest = std::move(rest)](std::error_code ec, std::size_t) mutable {
                               if (ec || self->closed_)
                                   return self->close();
@@ -102,7 +104,7 @@ private:
                                   return self->finish();
                               self->timer_.cancel();
                               self->closed_ = true;
-                              self->on_upgrade_(std::move(self->stream_), std::move(rest));
+                              self->on_upgrade_(std::move(self->stream_), std::move(rest), deflate);
                           });
     }
 

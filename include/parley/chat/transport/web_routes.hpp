@@ -34,6 +34,13 @@ struct web_options {
     /// Makes the text `GET /metrics` answers (parley/chat/metrics.hpp),
     /// called at each request. Empty: /metrics is not found.
     std::function<std::string()> metrics;
+    /// Accept permessage-deflate offers (needs zlib: ignored without
+    /// PARLEY_HAVE_ZLIB), with server_no_context_takeover, so that one
+    /// compressed broadcast serves every such recipient, and
+    /// client_no_context_takeover, so that an idle connection keeps no
+    /// inflater. Offers limiting the server's window are declined (that
+    /// connection goes uncompressed).
+    bool deflate = false;
 };
 
 /// What to do with one request.
@@ -46,6 +53,8 @@ struct web_answer {
     /// Why the request was refused (empty for the page and an upgrade).
     std::error_code error;
     int status = 200;
+    /// An upgrade that negotiated permessage-deflate.
+    bool deflate = false;
 };
 
 /// The answer to a complete, valid request head.
@@ -61,7 +70,14 @@ inline web_answer route_web_request(const http::request_parser& request, const w
         } else {
             ws.allowed_origins = options.allowed_origins;
         }
+#if PARLEY_HAVE_ZLIB
+        ws.deflate = {.enabled = options.deflate,
+                      .server_no_context_takeover = true,
+                      .client_no_context_takeover = true,
+                      .allow_server_window_limit = false};
+#endif
         auto hs = websocket::accept_upgrade(request, ws);
+        answer.deflate = hs.deflate.has_value();
         answer.response = std::move(hs.response);
         if (hs) {
             answer.what = web_answer::kind::upgrade;

@@ -3,7 +3,10 @@
 // input, handed to the sink in batches like the framed and line inputs
 // (parley/chat/transport/readers.hpp); pings are answered here; a close, a
 // protocol error or a binary message ends the connection with a close frame
-// that says why.
+// that says why. On a connection that negotiated permessage-deflate (with
+// client_no_context_takeover, as the chat's web port asks), compressed
+// messages are inflated, never past the message size limit, each with an
+// inflater of its own: an idle connection holds no zlib state.
 #ifndef PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
 #define PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
 
@@ -13,9 +16,15 @@
 #include <parley/websocket/close.hpp>
 #include <parley/websocket/frame_writer.hpp>
 #include <parley/websocket/message_reader.hpp>
+#include <parley/websocket/permessage_deflate.hpp>
+
+#if PARLEY_HAVE_ZLIB
+#include <parley/websocket/deflate.hpp>
+#endif
 
 #include <asio/error.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -45,10 +54,13 @@ class websocket_input {
 public:
     /// `max_message`: the largest text message taken (the framed port's
     /// max_frame_bytes); a larger one is answered as a frame_too_large
-    /// input error and a 1009 close.
-    websocket_input(std::shared_ptr<Sink> sink, core::conn_id id, std::uint64_t max_message)
+    /// input error and a 1009 close, as is a compressed one inflating
+    /// past it. `compressed`: permessage-deflate was negotiated (with
+    /// client_no_context_takeover).
+    websocket_input(std::shared_ptr<Sink> sink, core::conn_id id, std::uint64_t max_message,
+                    bool compressed = false)
         : sink_(std::move(sink)), id_(id),
-          reader_({.side = websocket::role::server, .max_message_size = max_message}) {}
+          reader_({.side = websocket::role::server, .max_message_size = max_message, .compression = compressed}) {}
 
     template <class Session>
     decode_result decode(Session& s, input_view bytes) {
@@ -58,8 +70,17 @@ public:
         while (auto ev = reader_.next(ec)) {
             switch (ev.kind) {
             case websocket::event_kind::text:
-                batch.inputs.push_back({std::string(ev.text()), std::nullopt});
-                break;
+                if (!ev.compressed) {
+                    batch.inputs.push_back({std::string(ev.text()), std::nullopt});
+                    break;
+                }
+                if (auto text = inflate(ev.text(), ec)) {
+                    batch.inputs.push_back({std::move(*text), std::nullopt});
+                    break;
+                }
+                if (ec == websocket::error::message_too_big)
+                    return too_big(std::move(batch), bytes.size());
+                return end(s, std::move(batch), websocket::close_code::invalid_payload, ec.message());
             case websocket::event_kind::binary:
                 return end(s, std::move(batch), websocket::close_code::unsupported_data,
                            "chat inputs are text messages");
@@ -83,16 +104,8 @@ public:
             }
         }
         if (ec) {
-            if (ec == websocket::error::message_too_big) {
-                // As a framed client's oversize frame: the core says why
-                // (an error event) and closes, with a close frame 1000.
-                batch.inputs.push_back({"a message larger than " +
-                                            std::to_string(reader_.options().max_message_size) +
-                                            " bytes was refused",
-                                        errc::frame_too_large});
-                sink_->on_batch(id_, std::move(batch), [] {});
-                return {bytes.size(), read_action::stop};
-            }
+            if (ec == websocket::error::message_too_big)
+                return too_big(std::move(batch), bytes.size());
             return end(s, std::move(batch), reader_.close_code_to_send(), ec.message());
         }
         if (batch.inputs.empty())
@@ -111,6 +124,40 @@ public:
     }
 
 private:
+    // A compressed text message inflated, or nothing with `ec` set:
+    // error::message_too_big past the limit, deflate_error::corrupt_data,
+    // error::invalid_utf8.
+    std::optional<std::string> inflate(std::string_view compressed, std::error_code& ec) {
+        std::string text;
+#if PARLEY_HAVE_ZLIB
+        const std::uint64_t max = reader_.options().max_message_size;
+        websocket::inflater in(static_cast<std::size_t>(std::min<std::uint64_t>(max, SIZE_MAX)), true);
+        in.feed(compressed, text, ec);
+        if (!ec)
+            in.finish(text, ec);
+#else
+        (void)compressed;
+        ec = websocket::deflate_error::corrupt_data;
+#endif
+        if (ec == websocket::deflate_error::message_too_big)
+            ec = websocket::error::message_too_big;
+        else if (!ec && !is_valid_utf8(text))
+            ec = websocket::error::invalid_utf8;
+        if (ec)
+            return std::nullopt;
+        return text;
+    }
+
+    // As a framed client's oversize frame: the core says why (an error
+    // event) and closes, with a close frame 1000.
+    decode_result too_big(input_batch batch, std::size_t used) {
+        batch.inputs.push_back({"a message larger than " + std::to_string(reader_.options().max_message_size) +
+                                    " bytes was refused",
+                                errc::frame_too_large});
+        sink_->on_batch(id_, std::move(batch), [] {});
+        return {used, read_action::stop};
+    }
+
     // A protocol error: the inputs before it count, then the connection
     // ends with a close frame naming the error.
     template <class Session>

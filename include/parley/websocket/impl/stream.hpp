@@ -15,12 +15,17 @@
 namespace parley::websocket {
 
 template <class NextLayer>
-void stream<NextLayer>::opened(role side) {
+void stream<NextLayer>::opened(role side, const std::optional<deflate_params>& deflate) {
     side_ = side;
     open_ = true;
     close_sent_ = close_received_ = torn_down_ = reading_ = writing_ = false;
     peer_close_ = {};
-    reader_ = message_reader({.side = side, .max_message_size = options_.max_message_size});
+    deflate_params_ = deflate;
+    deflate_.reset();
+    if (deflate)
+        deflate_ = std::make_unique<detail::deflate_state>(*deflate, side, options_.max_message_size);
+    reader_ = message_reader(
+        {.side = side, .max_message_size = options_.max_message_size, .compression = deflate.has_value()});
     writer_ = frame_writer<>(side);
 }
 
@@ -28,7 +33,7 @@ template <class NextLayer>
 template <asio::completion_token_for<handshake_signature> Token>
 auto stream<NextLayer>::async_accept(const server_options& options, Token&& token) {
     server_options o = options;
-    o.deflate.enabled = false; // see the file comment
+    o.deflate.enabled = o.deflate.enabled && detail::have_deflate; // see stream.hpp's file comment
     reset_for_handshake();
     return asio::async_compose<Token, handshake_signature>(detail::accept_op<stream>{*this, std::move(o)},
                                                            token, next_layer_);
@@ -39,7 +44,7 @@ template <asio::completion_token_for<handshake_signature> Token>
 auto stream<NextLayer>::async_accept(const http::request_parser& request, asio::const_buffer already_read,
                                      const server_options& options, Token&& token) {
     server_options o = options;
-    o.deflate.enabled = false;
+    o.deflate.enabled = o.deflate.enabled && detail::have_deflate;
     reset_for_handshake();
     detail::accept_op<stream> op{*this, o, true};
     if (!request.done()) {
@@ -50,6 +55,7 @@ auto stream<NextLayer>::async_accept(const http::request_parser& request, asio::
         op.result = hs.error;
         handshake_out_ = std::move(hs.response);
         op.subprotocol = std::move(hs.subprotocol);
+        op.deflate = hs.deflate;
     }
     rbuf_.resize(std::max<std::size_t>({options_.read_chunk, already_read.size(), 1024}));
     std::memcpy(rbuf_.data(), already_read.data(), already_read.size());
@@ -69,7 +75,7 @@ auto stream<NextLayer>::async_handshake(std::string_view host, std::string_view 
 template <class NextLayer>
 template <asio::completion_token_for<handshake_signature> Token>
 auto stream<NextLayer>::async_handshake(client_options options, Token&& token) {
-    options.deflate.enabled = false;
+    options.deflate.enabled = options.deflate.enabled && detail::have_deflate;
     reset_for_handshake();
     auto hs = std::make_unique<client_handshake>(std::move(options));
     return asio::async_compose<Token, handshake_signature>(

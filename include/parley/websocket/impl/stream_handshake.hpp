@@ -14,6 +14,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 namespace parley::websocket {
 namespace detail {
@@ -127,6 +128,7 @@ struct accept_op {
     std::shared_ptr<watchdog> dog{};
     std::error_code result{};
     std::string subprotocol{};
+    std::optional<deflate_params> deflate{};
     enum class state { start, reading, writing, teardown } state_ = state::start;
 
     template <class Self>
@@ -156,6 +158,7 @@ struct accept_op {
             result = hs.error;
             s.handshake_out_ = std::move(hs.response);
             subprotocol = std::move(hs.subprotocol);
+            deflate = hs.deflate;
             // Bytes after the head are the first WebSocket bytes.
             std::memmove(s.rbuf_.data(), s.rbuf_.data() + used, n - used);
             s.pending_ = n - used;
@@ -173,7 +176,7 @@ struct accept_op {
             }
             stop_watchdog(dog);
             s.subprotocol_ = std::move(subprotocol);
-            s.opened(role::server);
+            s.opened(role::server, deflate);
             return self.complete(std::error_code{});
         case state::teardown:
             return self.complete(result);
@@ -234,7 +237,7 @@ struct client_handshake_op {
             s.pending_ = n - used;
             stop_watchdog(dog);
             s.subprotocol_ = std::string(hs->subprotocol());
-            s.opened(role::client);
+            s.opened(role::client, hs->deflate());
             return self.complete(std::error_code{});
         }
         }

@@ -16,6 +16,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 namespace parley::websocket {
 namespace detail {
@@ -97,16 +98,8 @@ private:
         for (;;) {
             std::error_code ec;
             const event ev = s.reader_.next(ec);
-            if (ec) {
-                result = ec;
-                if (s.close_sent_)
-                    return teardown(self);
-                s.close_sent_ = true;
-                std::error_code ignored;
-                out = s.writer_.close(s.reader_.close_code_to_send(), "", ignored);
-                continue_after = false;
-                return send(self);
-            }
+            if (ec)
+                return fail(self, ec, s.reader_.close_code_to_send());
             if (!ev) {
                 if (s.pending_ != 0) {
                     s.reader_.feed(std::span<std::byte>(s.rbuf_.data(), s.pending_));
@@ -119,9 +112,20 @@ private:
             }
             switch (ev.kind) {
             case event_kind::text:
-            case event_kind::binary:
+            case event_kind::binary: {
                 s.got_text_ = ev.kind == event_kind::text;
-                return finish(self, initiating, sink.put(ev.payload), ev.payload.size());
+                if (!ev.compressed || !s.deflate_)
+                    return finish(self, initiating, sink.put(ev.payload), ev.payload.size());
+                detail::deflate_state& d = *s.deflate_;
+                if (const std::error_code iec = d.inflate(ev.payload))
+                    return fail(self, iec, deflate_close_code_for(iec));
+                if (s.got_text_ && !is_valid_utf8(d.inflated))
+                    return fail(self, error::invalid_utf8, close_code::invalid_payload);
+                const std::error_code put = sink.put(std::as_bytes(std::span(d.inflated)));
+                const std::size_t n = d.inflated.size();
+                d.trim();
+                return finish(self, initiating, put, n);
+            }
             case event_kind::ping:
                 if (s.close_sent_)
                     continue;
@@ -146,6 +150,20 @@ private:
                 break;
             }
         }
+    }
+
+    // The peer broke the protocol (or sent data that does not inflate):
+    // close with `code` and end the read with `ec`.
+    template <class Self>
+    void fail(Self& self, std::error_code ec, close_code code) {
+        result = ec;
+        if (s.close_sent_)
+            return teardown(self);
+        s.close_sent_ = true;
+        std::error_code ignored;
+        out = s.writer_.close(code, "", ignored);
+        continue_after = false;
+        return send(self);
     }
 
     // Writes `out` once no other frame is being written.
@@ -196,13 +214,17 @@ private:
     }
 };
 
-// A user's data message.
+// A user's data message: one frame or several (max_frame_size),
+// compressed when permessage-deflate was negotiated.
 template <class Stream>
 struct write_op {
     Stream& s;
     message_type type;
     asio::const_buffer data;
-    message_ptr frame{}; // a client's masked copy
+    std::vector<message_ptr> frames{};        // a client's masked copies
+    std::vector<header_buffer> headers{};     // a server's fragment headers
+    std::vector<asio::const_buffer> buffers{}; // what is written, in order
+    std::array<asio::const_buffer, 2> single{}; // or a server's one frame
     std::error_code result{};
     enum class state { start, lock_wait, writing, posted } state_ = state::start;
 
@@ -214,17 +236,8 @@ struct write_op {
                 return post_fail(self, error::closed);
             if (!s.open_)
                 return post_fail(self, error::not_open);
-            const std::span<const std::byte> payload(static_cast<const std::byte*>(data.data()), data.size());
-            const opcode op = type == message_type::text ? opcode::text : opcode::binary;
-            if (s.side_ == role::client) {
-                // The writer checks a text payload's UTF-8 as it masks.
-                frame = s.writer_.frame({op}, payload, ec);
-                if (ec)
-                    return post_fail(self, ec);
-            } else if (type == message_type::text &&
-                       !is_valid_utf8({static_cast<const char*>(data.data()), data.size()})) {
-                return post_fail(self, error::invalid_utf8_to_send);
-            }
+            if (const std::error_code pec = prepare())
+                return post_fail(self, pec);
             return send(self);
         }
         case state::lock_wait:
@@ -235,6 +248,8 @@ struct write_op {
             return send(self);
         case state::writing:
             s.release_write();
+            if (s.deflate_)
+                s.deflate_->trim();
             return self.complete(ec, ec ? 0 : data.size());
         case state::posted:
             return self.complete(result, 0);
@@ -242,6 +257,64 @@ struct write_op {
     }
 
 private:
+    // Builds the frames (or, for a server's single frame, the header).
+    std::error_code prepare() {
+        std::span<const std::byte> payload(static_cast<const std::byte*>(data.data()), data.size());
+        const bool text = type == message_type::text;
+        const bool compressed = s.deflate_ != nullptr;
+        const std::size_t max = s.options_.max_frame_size;
+        const std::size_t count = max == 0 || payload.size() <= max ? 1 : (payload.size() + max - 1) / max;
+        // A client's writer checks an unfragmented uncompressed text as it
+        // masks; anything else is checked whole here.
+        if (text && (s.side_ == role::server || compressed || count > 1) &&
+            !is_valid_utf8({static_cast<const char*>(data.data()), data.size()}))
+            return error::invalid_utf8_to_send;
+        if (compressed) {
+            s.deflate_->compress(payload);
+            payload = std::as_bytes(std::span(s.deflate_->compressed));
+        }
+        const std::size_t n = max == 0 || payload.size() <= max ? 1 : (payload.size() + max - 1) / max;
+        const opcode first = text ? opcode::text : opcode::binary;
+        if (s.side_ == role::server && n == 1) {
+            // The common case: no allocation.
+            frame_header h;
+            h.op = first;
+            h.compressed = compressed;
+            h.payload_length = payload.size();
+            single = {asio::buffer(s.wheader_.data(), write_header(h, s.wheader_)),
+                      asio::buffer(payload.data(), payload.size())};
+            return {};
+        }
+        if (s.side_ == role::server) {
+            headers.resize(n);
+            buffers.reserve(2 * n);
+        } else {
+            frames.reserve(n);
+            buffers.reserve(n);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::span<const std::byte> part =
+                n == 1 ? payload : payload.subspan(i * max, std::min(max, payload.size() - i * max));
+            const frame_spec spec{i == 0 ? first : opcode::continuation, i + 1 == n, compressed && i == 0};
+            if (s.side_ == role::server) {
+                frame_header h;
+                h.op = spec.op;
+                h.fin = spec.fin;
+                h.compressed = spec.compressed;
+                h.payload_length = part.size();
+                buffers.push_back(asio::buffer(headers[i].data(), write_header(h, headers[i])));
+                buffers.push_back(asio::buffer(part.data(), part.size()));
+            } else {
+                std::error_code ec;
+                frames.push_back(s.writer_.frame(spec, part, ec));
+                if (ec)
+                    return ec;
+                buffers.push_back(frames.back()->buffer());
+            }
+        }
+        return {};
+    }
+
     template <class Self>
     void post_fail(Self& self, std::error_code ec) {
         result = ec;
@@ -257,13 +330,8 @@ private:
         }
         s.writing_ = true;
         state_ = state::writing;
-        if (frame)
-            return asio::async_write(s.next_layer_, frame->buffer(), std::move(self));
-        frame_header h;
-        h.op = type == message_type::text ? opcode::text : opcode::binary;
-        h.payload_length = data.size();
-        const std::size_t header_size = write_header(h, s.wheader_);
-        const std::array<asio::const_buffer, 2> buffers{asio::buffer(s.wheader_.data(), header_size), data};
+        if (buffers.empty())
+            return asio::async_write(s.next_layer_, single, std::move(self));
         asio::async_write(s.next_layer_, buffers, std::move(self));
     }
 };

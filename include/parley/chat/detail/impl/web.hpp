@@ -16,15 +16,16 @@ void chat_server::open_door(Stream stream, std::string peer) {
     transport::web_options web;
     web.allowed_origins = options_.web_origins;
     web.secure = options_.tls != nullptr;
+    web.deflate = options_.web_deflate;
     web.metrics = [weak] {
         auto self = weak.lock();
         return self ? render_metrics(self->metrics()) : std::string();
     };
     auto door = std::make_shared<transport::web_door<Stream>>(
         std::move(stream), std::move(web), http::head_limits{}, options_.web_request_timeout,
-        [weak, peer](Stream&& upgraded, std::string first_bytes) {
+        [weak, peer](Stream&& upgraded, std::string first_bytes, bool deflate) {
             if (auto self = weak.lock())
-                self->adopt_websocket(std::move(upgraded), peer, std::move(first_bytes));
+                self->adopt_websocket(std::move(upgraded), peer, std::move(first_bytes), deflate);
         },
         [weak](int status, std::error_code) {
             if (auto self = weak.lock())
@@ -49,12 +50,13 @@ void chat_server::open_door(Stream stream, std::string peer) {
 }
 
 template <class Stream>
-void chat_server::adopt_websocket(Stream stream, std::string peer, std::string first_bytes) {
-    auto s = enter(std::move(stream), transport::encoding::websocket, std::move(peer));
+void chat_server::adopt_websocket(Stream stream, std::string peer, std::string first_bytes, bool deflate) {
+    auto s = enter(std::move(stream), deflate ? transport::encoding::websocket_deflate : transport::encoding::websocket,
+                   std::move(peer));
     // What the client sent right behind its request: its first frames.
     s->stream().unread(std::as_bytes(std::span(first_bytes)));
     s->read_with(transport::websocket_input<chat_server>(shared_from_this(), s->id(),
-                                                         options_.max_frame_bytes));
+                                                         options_.max_frame_bytes, deflate));
 }
 
 inline metrics_snapshot chat_server::metrics() const {
@@ -65,8 +67,12 @@ inline metrics_snapshot chat_server::metrics() const {
     s.cluster = cluster_counters();
     std::lock_guard lock(mutex_);
     for (const auto& [id, conn] : connections_)
-        if (conn.encoding < s.connections.size())
-            ++s.connections[conn.encoding];
+        // Compressed or not, a web connection is a web connection.
+        if (const std::size_t i = transport::is_websocket(static_cast<transport::encoding>(conn.encoding))
+                                      ? 2
+                                      : conn.encoding;
+            i < s.connections.size())
+            ++s.connections[i];
     return s;
 }
 
