@@ -83,7 +83,19 @@ inline void chat_server::start(std::error_code& ec) {
             });
         link_->start();
     }
+    if (options_.history_store && options_.backplane && options_.backplane->history_length() != 0)
+        emit("history: the history store is not used: the backplane keeps a shared history");
+    // With a store, connections wait in the listen backlog until its rooms
+    // are loaded.
+    if (core_.settings().stored)
+        return load_history([self = shared_from_this()] { self->start_accepting(); });
+    start_accepting();
+}
+
+inline void chat_server::start_accepting() {
     asio::dispatch(control_, [self = shared_from_this()] {
+        if (!self->frame_acceptor_.is_open())
+            return; // stopped meanwhile
         self->accept(self->frame_acceptor_, port_kind::framed);
         if (self->line_acceptor_.is_open())
             self->accept(self->line_acceptor_, port_kind::line);

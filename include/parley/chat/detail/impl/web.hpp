@@ -63,7 +63,10 @@ inline metrics_snapshot chat_server::metrics() const {
     s.limits = limits();
     s.security = security();
     s.cluster = cluster_counters();
+    if (options_.history_store)
+        s.history_store = options_.history_store->stats();
     std::lock_guard lock(mutex_);
+    s.history_storing = core_.storing();
     for (const auto& [id, conn] : connections_)
         if (conn.encoding < s.connections.size())
             ++s.connections[conn.encoding];
