@@ -87,8 +87,14 @@ inline void chat_server::start(std::error_code& ec) {
         emit("history: the history store is not used: the backplane keeps a shared history");
     // With a store, connections wait in the listen backlog until its rooms
     // are loaded.
+    // The executor's work until then: its run() must not return while the
+    // store, maybe on another executor, loads.
     if (core_.settings().stored)
-        return load_history([self = shared_from_this()] { self->start_accepting(); });
+        return load_history(
+            [self = shared_from_this(),
+             work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(executor_)] {
+                self->start_accepting();
+            });
     start_accepting();
 }
 
