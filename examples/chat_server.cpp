@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
                 .max_records_per_room = history_db_keep,
                 .max_age = std::chrono::seconds(history_db_max_age_s),
                 .on_failure = [log = options.log](std::error_code, const std::string& line) {
-                    log("history: " + line);
+                    log(line); // "history store FILE: ..."
                 }});
         // A file that cannot serve (not a database, corrupt, locked, a
         // read-only directory) stops the server before it listens.

@@ -293,6 +293,12 @@ TEST_CASE("chat_server --history-db: a file that cannot serve stops the server b
         CHECK(status == 1);
         CHECK(out.find("locked by another process") != std::string::npos);
     }
+    {
+        INFO("missing directory");
+        const auto [status, out] = run(program + dir.file("no/such/dir/chat.db"));
+        CHECK(status == 1);
+        CHECK(out.find("cannot be opened or created") != std::string::npos);
+    }
     if (::geteuid() == 0) {
         MESSAGE("running as root: the read-only directory case cannot fail here, not run");
     } else {
@@ -336,25 +342,32 @@ TEST_CASE("chat_server --history-db: a store that fails while the chat runs leav
         server_fixture f(options);
         client alice(f.port());
         alice.login("alice");
-        const std::string text(900, 'x');
+        const auto web = f.server().web_port();
         std::vector<pc::message_event> got;
+        alice.say("small"); // committed first, then the disk fills up
+        got.push_back(alice.expect<pc::message_event>());
+        CHECK(server_fixture::eventually([&] {
+            return metric(web, "parley_chat_history_records_stored_total").value_or(0) >= 1;
+        }));
+        const std::string text(900, 'x');
         for (int i = 0; i < 300; ++i)
             alice.say(text);
         for (int i = 0; i < 300; ++i)
             got.push_back(alice.expect<pc::message_event>());
-        const auto web = f.server().web_port();
         CHECK(server_fixture::eventually([&] {
             return metric(web, "parley_chat_history_failures_total").value_or(0) >= 1;
         }));
         // The chat goes on; the first message that finds the store failed
         // ends the stored epoch, the next ones count from 1 in a new one.
-        alice.say("one");
-        alice.say("two");
-        got.push_back(alice.expect<pc::message_event>());
-        got.push_back(alice.expect<pc::message_event>());
+        for (const char* text : {"one", "two", "three"})
+            alice.say(text);
+        for (int i = 0; i < 3; ++i)
+            got.push_back(alice.expect<pc::message_event>());
+        const auto& two = got[got.size() - 2];
         CHECK(got.back().epoch != got.front().epoch);
-        CHECK(got.back().seq == got[got.size() - 2].seq + 1);
-        CHECK(got.back().seq <= 300);
+        CHECK(got.back().epoch == two.epoch);
+        CHECK(got.back().seq == two.seq + 1);
+        CHECK(got.back().seq <= 301);
         CHECK(f.count_log({"history: the store failed"}) == 1);
         CHECK(metric(web, "parley_chat_history_store_up") == 0);
         CHECK(metric(web, "parley_chat_history_records_stored_total").value_or(0) >= 1);
@@ -363,7 +376,7 @@ TEST_CASE("chat_server --history-db: a store that fails while the chat runs leav
         alice.conn().send_frame("/history lobby limit=2");
         auto page = alice.expect<pc::history_event>();
         REQUIRE(page.messages.size() == 2);
-        CHECK(page.messages.back().text == "two");
+        CHECK(page.messages.back().text == "three");
     }
     store.reset();
 #endif
