@@ -79,9 +79,10 @@ endif()
 # SQLite (Debian: libsqlite3-dev) is optional in the same way: only the chat
 # history store (parley/chat/history/sqlite_store.hpp) needs it. Found: the
 # in-tree target parley_sqlite links it and defines PARLEY_HAVE_SQLITE, which
-# turns on the store's tests and benchmark. Not found: those are off, and
+# turns on chat_server --history-db and the store's tests and benchmark. Not
+# found: those are off (chat_server --history-db says so), and
 # say so (the tests report themselves skipped).
-option(PARLEY_WITH_SQLITE "Use SQLite for the chat history store's tests and benchmark when found" ON)
+option(PARLEY_WITH_SQLITE "Use SQLite for chat_server --history-db and the history store's tests and benchmark when found" ON)
 if(PARLEY_WITH_SQLITE)
   find_path(PARLEY_SQLITE_INCLUDE_DIR sqlite3.h)
   find_library(PARLEY_SQLITE_LIBRARY sqlite3)
@@ -92,8 +93,8 @@ if(PARLEY_WITH_SQLITE AND PARLEY_SQLITE_INCLUDE_DIR AND PARLEY_SQLITE_LIBRARY)
   target_include_directories(parley_sqlite SYSTEM INTERFACE "${PARLEY_SQLITE_INCLUDE_DIR}")
   target_link_libraries(parley_sqlite INTERFACE "${PARLEY_SQLITE_LIBRARY}")
   target_compile_definitions(parley_sqlite INTERFACE PARLEY_HAVE_SQLITE=1)
-  message(STATUS "parley: SQLite found (${PARLEY_SQLITE_LIBRARY}): the history store's tests are on")
+  message(STATUS "parley: SQLite found (${PARLEY_SQLITE_LIBRARY}): chat_server --history-db and the history store's tests are on")
 else()
-  message(STATUS "parley: SQLite not found: the SQLite history store's tests and benchmark are off "
+  message(STATUS "parley: SQLite not found: chat_server --history-db and the SQLite history store's tests and benchmark are off "
                  "(Debian: apt-get install libsqlite3-dev)")
 endif()

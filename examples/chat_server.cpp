@@ -19,6 +19,10 @@
 // and share each room's last N messages, replayed to joiners on every
 // server, with --redis-history N (instead of --history N).
 //
+// With --history-db FILE the rooms' history is kept in an SQLite file
+// (docs/HISTORY.md): after a restart the rooms continue their seq in the
+// same epoch, and /history reaches back beyond what memory keeps.
+//
 // With --tls-cert FILE --tls-key FILE every port speaks TLS (https:// for the web port) (chat_client
 // --tls; `openssl s_client -quiet -connect 127.0.0.1:9998` for line mode).
 // With --token SECRET every client must send `/auth SECRET` before its
@@ -37,6 +41,9 @@
 #endif
 #if PARLEY_HAVE_TLS
 #include <parley/chat/tls.hpp>
+#endif
+#ifdef PARLEY_HAVE_SQLITE
+#include <parley/chat/history/sqlite_store.hpp>
 #endif
 
 #include <asio/io_context.hpp>
@@ -81,6 +88,9 @@ int main(int argc, char** argv) {
     std::string tls_cert, tls_key;
     unsigned idle_s = 120, ping_s = 45, write_s = 30, shutdown_ms = 2000, flood_rate = 20;
     unsigned resume_grace_s = 120;
+    std::string history_db;
+    std::uint64_t history_db_keep = 10000;
+    unsigned history_db_max_age_s = 0;
 
     parley::examples::command_line cli(
         "chat_server", "A chat server: rooms, nicknames and private messages, for framed "
@@ -104,6 +114,12 @@ int main(int argc, char** argv) {
         .option("--resume-grace", resume_grace_s,
                 "seconds a lost client's nickname and rooms wait for its /resume, 0: no resume",
                 0u, 86400u)
+        .option("--history-db", history_db,
+                "keep the rooms' history in this SQLite file: it survives restarts")
+        .option("--history-db-keep", history_db_keep,
+                "messages kept per room in --history-db, 0 for no limit")
+        .option("--history-db-max-age", history_db_max_age_s,
+                "seconds a message stays in --history-db, 0 for ever")
         .option("--threads", threads, "threads running the I/O", 1u, 64u)
         .option("--redis", redis_url,
                 "join the chat servers sharing this Redis, e.g. redis://127.0.0.1:6379")
@@ -200,6 +216,45 @@ int main(int argc, char** argv) {
         return 2;
 #endif
     }
+    if (!history_db.empty() && !redis_url.empty()) {
+        std::cerr << "chat_server: --history-db keeps one server's history; with --redis use "
+                     "--redis-history\n";
+        return 2;
+    }
+#ifdef PARLEY_HAVE_SQLITE
+    std::shared_ptr<parley::chat::history::sqlite_store> store;
+    if (!history_db.empty()) {
+        store = std::make_shared<parley::chat::history::sqlite_store>(
+            ioc.get_executor(), history_db,
+            parley::chat::history::sqlite_store_options{
+                .max_records_per_room = history_db_keep,
+                .max_age = std::chrono::seconds(history_db_max_age_s),
+                .on_failure = [log = options.log](std::error_code, const std::string& line) {
+                    log(line); // "history store FILE: ..."
+                }});
+        // A file that cannot serve (not a database, corrupt, locked, a
+        // read-only directory) stops the server before it listens.
+        std::error_code load_error;
+        store->async_load_rooms(
+            [&](std::error_code ec, std::vector<parley::chat::history::room_state>) {
+                load_error = ec;
+            });
+        ioc.run();
+        ioc.restart();
+        if (load_error) {
+            std::cerr << "chat_server: --history-db " << history_db << ": " << load_error.message()
+                      << '\n';
+            return 1;
+        }
+        options.history_store = store;
+    }
+#else
+    if (!history_db.empty()) {
+        std::cerr << "chat_server: --history-db: this chat_server was built without SQLite "
+                     "(install libsqlite3-dev and rebuild)\n";
+        return 2;
+    }
+#endif
     parley::chat::server server(ioc, options);
     // The server holds its own reference. `options` outlives ioc, and a
     // backplane (timers, sockets on ioc) must not be destroyed after it.
@@ -251,6 +306,17 @@ int main(int argc, char** argv) {
     for (auto& t : pool)
         t.join();
     std::cerr << (stats(server) + '\n');
+#ifdef PARLEY_HAVE_SQLITE
+    if (store) { // what is queued is written before the file closes
+        options.history_store.reset();
+        std::error_code ec;
+        store->async_close([&](std::error_code e) { ec = e; });
+        ioc.restart();
+        ioc.run();
+        if (ec)
+            std::cerr << "chat_server: --history-db " << history_db << ": " << ec.message() << '\n';
+    }
+#endif
     std::cout << "stopped" << std::endl;
     return 0;
 }

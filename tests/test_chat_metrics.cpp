@@ -145,3 +145,68 @@ TEST_CASE("promtool: check metrics accepts a scrape of a live server") {
     std::remove(path);
     CHECK(rc == 0);
 }
+
+namespace {
+pc::metrics_snapshot with_history_store() {
+    pc::metrics_snapshot s;
+    parley::chat::history::store_stats h;
+    h.records_queued = 1000;
+    h.records_stored = 990;
+    h.records_refused = 4;
+    h.records_lost = 10;
+    h.batches = 7;
+    h.failures = 1;
+    h.commits_within[1] = 3; // (0.0005, 0.001]
+    h.commits_within[4] = 2; // (0.005, 0.01]
+    h.commit_ns_total = 25'500'000;
+    s.history_store = h;
+    s.history_storing = false;
+    return s;
+}
+} // namespace
+
+TEST_CASE("metrics: the history store's counters and its commit-time histogram in seconds") {
+    CHECK(pc::render_metrics({}).find("parley_chat_history") == std::string::npos); // no store
+    const auto text = pc::render_metrics(with_history_store());
+    CHECK(text.find("parley_chat_history_store_up 0\n") != std::string::npos);
+    CHECK(text.find("parley_chat_history_records_stored_total 990\n") != std::string::npos);
+    CHECK(text.find("parley_chat_history_records_lost_total 10\n") != std::string::npos);
+    CHECK(text.find("parley_chat_history_batches_total 7\n") != std::string::npos);
+    CHECK(text.find("parley_chat_history_failures_total 1\n") != std::string::npos);
+    CHECK(text.find("# TYPE parley_chat_history_commit_duration_seconds histogram\n") !=
+          std::string::npos);
+    // Cumulative buckets; the two batches above the last bound only in +Inf.
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_bucket{le=\"0.0005\"} 0\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_bucket{le=\"0.001\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_bucket{le=\"0.01\"} 5\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_bucket{le=\"2.5\"} 5\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_bucket{le=\"+Inf\"} 7\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_sum 0.025500000\n") !=
+          std::string::npos);
+    CHECK(text.find("parley_chat_history_commit_duration_seconds_count 7\n") != std::string::npos);
+    // Buckets read after the batch counter never exceed the count.
+    auto odd = with_history_store();
+    odd.history_store->batches = 4;
+    CHECK(pc::render_metrics(odd).find("parley_chat_history_commit_duration_seconds_count 5\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("promtool: check metrics accepts the history store's figures") {
+    if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+        parley::test::skip("promtool not installed (Debian package prometheus)");
+        return;
+    }
+    char path[] = "/tmp/parley_metrics_XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    std::ofstream(path, std::ios::binary) << pc::render_metrics(with_history_store());
+    const int rc = std::system(("promtool check metrics < " + std::string(path) + " 2>&1").c_str());
+    std::remove(path);
+    CHECK(rc == 0);
+}

@@ -10,11 +10,15 @@
 #define PARLEY_CHAT_METRICS_HPP
 
 #include <parley/chat/backplane.hpp>
+#include <parley/chat/history/store.hpp>
 #include <parley/hub/hub.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +33,10 @@ struct metrics_snapshot {
     chat::limit_counters limits{};
     security_counters security{};
     backplane_counters cluster{};
+    /// The history store's counters (nullopt: the server has no store).
+    std::optional<history::store_stats> history_store{};
+    /// Whether messages still go to the store (false once it failed).
+    bool history_storing = false;
 };
 
 /// The Content-Type of render_metrics()'s text.
@@ -56,6 +64,38 @@ public:
         (sample(name, samples.first, samples.second), ...);
     }
 
+    // A histogram in seconds: `within[i]` counts the observations in
+    // (bounds[i-1], bounds[i]]; `count` all of them, `sum_ns` their total.
+    template <std::size_t N>
+    void histogram(std::string_view name, std::string_view help, const std::array<double, N>& bounds,
+                   const std::array<std::uint64_t, N>& within, std::uint64_t count,
+                   std::uint64_t sum_ns) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += " histogram\n";
+        std::uint64_t cumulative = 0;
+        const std::string bucket = std::string(name) + "_bucket";
+        for (std::size_t i = 0; i < N; ++i) {
+            cumulative += within[i];
+            char le[48];
+            std::snprintf(le, sizeof le, "le=\"%g\"", bounds[i]);
+            sample(bucket, le, cumulative);
+        }
+        count = std::max(count, cumulative); // counters read one by one: never below a bucket
+        sample(bucket, "le=\"+Inf\"", count);
+        char sum[64];
+        std::snprintf(sum, sizeof sum, "%.9f", static_cast<double>(sum_ns) / 1e9);
+        out_ += name;
+        out_ += "_sum ";
+        out_ += sum;
+        out_ += '\n';
+        sample(std::string(name) + "_count", {}, count);
+    }
+
 private:
     void sample(std::string_view name, std::string_view labels, std::uint64_t value) {
         out_ += name;
@@ -74,6 +114,36 @@ private:
 
 inline std::pair<std::string_view, std::uint64_t> one(std::uint64_t v) { return {{}, v}; }
 inline std::pair<std::string_view, std::uint64_t> labeled(std::string_view l, std::uint64_t v) { return {l, v}; }
+
+// The history store's figures (docs/HISTORY.md).
+inline void render_history_metrics(metrics_writer& w, const history::store_stats& h, bool storing) {
+    w.family("parley_chat_history_store_up", "gauge",
+             "1 while messages are written to the history store, 0 once it failed.", one(storing ? 1 : 0));
+    w.family("parley_chat_history_records_queued_total", "counter",
+             "Messages the history store accepted for writing.", one(h.records_queued));
+    w.family("parley_chat_history_records_stored_total", "counter",
+             "Messages committed to the history store.", one(h.records_stored));
+    w.family("parley_chat_history_records_refused_total", "counter",
+             "Messages the history store did not accept (queue full, failed, closed).",
+             one(h.records_refused));
+    w.family("parley_chat_history_records_rejected_total", "counter",
+             "Messages the history store dropped as not following their room's last seq.",
+             one(h.records_rejected));
+    w.family("parley_chat_history_records_lost_total", "counter",
+             "Messages accepted by the history store, then lost to a storage failure.",
+             one(h.records_lost));
+    w.family("parley_chat_history_batches_total", "counter",
+             "Write transactions the history store committed.", one(h.batches));
+    w.family("parley_chat_history_failures_total", "counter", "History storage operations that failed.",
+             one(h.failures));
+    w.family("parley_chat_history_reads_total", "counter", "Range reads the history store answered.",
+             one(h.reads));
+    w.family("parley_chat_history_queued_records", "gauge",
+             "Messages accepted by the history store and not yet committed.", one(h.queued_now));
+    w.histogram("parley_chat_history_commit_duration_seconds",
+                "Time to write and commit one batch of the history store.", history::commit_bucket_bounds,
+                h.commits_within, h.batches, h.commit_ns_total);
+}
 
 } // namespace detail
 
@@ -162,6 +232,8 @@ inline std::string render_metrics(const metrics_snapshot& s) {
              "Nicknames found taken elsewhere on reconnect.", one(c.nick_conflicts));
     w.family("parley_chat_cluster_instances_lost_total", "counter",
              "Other instances found dead and cleaned up.", one(c.instances_lost));
+    if (s.history_store)
+        detail::render_history_metrics(w, *s.history_store, s.history_storing);
     return out;
 }
 

@@ -21,6 +21,7 @@
 #define PARLEY_CHAT_SERVER_HPP
 
 #include <parley/chat/backplane.hpp>
+#include <parley/chat/history/store.hpp>
 #include <parley/chat/protocol.hpp>
 #include <parley/hub/hub.hpp>
 #include <parley/hub/outbound_budget.hpp>
@@ -195,6 +196,15 @@ struct server_options {
     std::size_t resume_bytes = 256 * 1024;
     /// Most messages one /history answer carries.
     std::size_t history_page = 100;
+    /// Keeps every room's messages (docs/HISTORY.md; sqlite_store in
+    /// parley/chat/history/sqlite_store.hpp is one): each message is appended
+    /// to it (never waiting for it), start() loads the rooms' epochs, last
+    /// seqs and join-replay tails from it before accepting, so rooms continue
+    /// after a restart, and /history reads it beyond what memory keeps.
+    /// If it fails (at the load, or later), the server logs it and goes on
+    /// with history in memory only. Null: history in memory only. Not with
+    /// a backplane's shared history.
+    std::shared_ptr<history::store> history_store{};
     /// Connections at most; more are told server_full and closed.
     std::size_t max_clients = 1024;
     /// Connections from one remote IP address at most; more are told

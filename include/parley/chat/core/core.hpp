@@ -105,6 +105,23 @@ public:
     void ticket_taken(conn_id id, std::uint64_t serial, bool reached,
                       std::optional<taken_ticket> t, const moment& now, actions& out);
 
+    // --- a history store (options::stored; docs/HISTORY.md) ------------------------
+
+    /// At start, before any connection: the rooms' stored positions and
+    /// newest messages. Each room continues at its last seq, in its epoch.
+    void restore(std::vector<stored_room> rooms, actions& out);
+    /// The answer to a store_read (nullopt: not read; /history is then
+    /// answered from memory).
+    void stored_read(std::uint64_t serial, std::optional<stored_page> page, actions& out);
+    /// The store did not take a message of `room` (its queue was full): the
+    /// stored history of the room has a hole, so the room starts a new epoch.
+    void store_refused(const std::string& room, const moment& now, actions& out);
+    /// The store failed (`why`, for the log): from now on history is kept in
+    /// memory only, and every room starts a new epoch. Idempotent.
+    void store_lost(const std::string& why, const moment& now, actions& out);
+    /// Whether messages go to the store (options::stored, and no failure).
+    bool storing() const noexcept { return limits_.stored && !store_lost_; }
+
     // --- what it knows ---------------------------------------------------------------
 
     std::vector<client_view> clients() const;
@@ -193,6 +210,19 @@ private:
         std::chrono::steady_clock::time_point deadline{};
     };
 
+    // A room with no member whose history the store keeps: its position,
+    // and its newest messages for the next joiner's replay.
+    struct dormant_room {
+        std::string epoch;
+        std::uint64_t seq = 0;
+        std::deque<message_event> tail;
+    };
+    struct page_wait {
+        conn_id id = 0;
+        std::string room;
+        std::uint64_t before = 0, limit = 0;
+    };
+
     struct remote_member {
         std::string instance, nick;
         std::vector<std::string> rooms;
@@ -259,7 +289,7 @@ private:
     void expire(std::uint64_t serial, const moment& now, actions& out);
     void resume(client& c, std::string_view token, std::string_view positions,
                 const moment& now, actions& out);
-    void history_page(client& c, const history_input& h, actions& out);
+    void history_page(client& c, const history_input& h, actions& out, bool may_read_store = true);
     std::vector<const message_event*> replay_of(const room& r) const;
 
     // impl/cluster_resume.hpp: resuming on any instance (options::instance).
@@ -286,6 +316,14 @@ private:
     void complete_resume(client& c, const std::shared_ptr<history_wait>& w, const moment& now,
                          actions& out);
     bool read_answered(const history_wait& w, const event& ev) const;
+
+    // impl/storage.hpp: the history store.
+    void start_history(const std::string& name, room& r);
+    void retire(std::map<std::string, room>::iterator it);
+    void store_message(const message_event& m, const moment& now, actions& out);
+    bool page_from_store(client& c, const std::string& name, std::uint64_t before,
+                         std::size_t limit, actions& out);
+    void restart_epoch(room& r);
 
     // impl/cluster.hpp: the other instances and shared history.
     void cluster_send(const std::string& payload, actions& out) const;
@@ -328,6 +366,9 @@ private:
     std::unordered_map<std::uint64_t, ticket> tickets_;           // by serial
     std::unordered_map<std::string, std::uint64_t> parked_nicks_; // key -> serial
     std::set<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> graces_;
+    std::map<std::string, dormant_room> dormant_;                 // see dormant_room
+    std::unordered_map<std::uint64_t, page_wait> pages_;          // store reads, by serial
+    bool store_lost_ = false;
     std::uint64_t epochs_ = 0;
     std::string epoch_base_; // without `random`: the start time, for epochs
     bool malformed_logged_ = false;
@@ -344,5 +385,7 @@ private:
 #include <parley/chat/core/impl/cluster.hpp>
 #include <parley/chat/core/impl/resume.hpp>
 #include <parley/chat/core/impl/cluster_resume.hpp>
+
+#include <parley/chat/core/impl/storage.hpp>
 
 #endif

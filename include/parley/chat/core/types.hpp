@@ -105,6 +105,11 @@ struct options {
     /// Most messages one /history answer carries (the default limit is
     /// half of it).
     std::size_t history_page = 100;
+    /// A history store keeps every room's messages (docs/HISTORY.md):
+    /// each message is also a store_append action, a room's position
+    /// (epoch, seq) and its join-replay tail outlive its members, and
+    /// /history reads the store (store_read) beyond what memory keeps.
+    bool stored = false;
 };
 
 /// Members of a room, shared (copy on write) with the actions that
@@ -182,10 +187,38 @@ struct cluster_take {
     std::string token;
 };
 
+/// Toward the history store (options::stored): keep this message.
+/// `unix_ms` is its time in milliseconds since 1970 (retention by age).
+struct store_append {
+    message_event message;
+    std::int64_t unix_ms = 0;
+};
+/// Read `room`'s stored messages with seq below `before` (0: the newest),
+/// the last `limit` of them. Answered by core::stored_read(serial, page).
+struct store_read {
+    std::uint64_t serial;
+    std::string room;
+    std::uint64_t before = 0;
+    std::size_t limit = 0;
+};
+
+/// The answer to a store_read.
+struct stored_page {
+    std::string epoch;           ///< the room's, as stored
+    std::uint64_t first_seq = 0; ///< the oldest seq the store holds (0: none)
+    std::vector<message_event> messages; ///< oldest first
+};
+/// A room as the store holds it, given to core::restore() at start.
+struct stored_room {
+    std::string room, epoch;
+    std::uint64_t last_seq = 0;
+    std::vector<message_event> tail; ///< its newest messages, oldest first
+};
+
 using action = std::variant<send_action, publish_action, close_action, abort_action, log_action,
                             cluster_publish, cluster_store, cluster_presence, cluster_release,
                             cluster_claim, cluster_read_history, cluster_park, cluster_unpark,
-                            cluster_take>;
+                            cluster_take, store_append, store_read>;
 using actions = std::vector<action>;
 
 /// Counters the core keeps (read with core::hits()).
@@ -193,7 +226,7 @@ struct core_hits {
     std::uint64_t nickname_timeouts = 0, idle_timeouts = 0, pings_sent = 0, server_full = 0,
                   address_full = 0, rate_limited = 0, flood_disconnects = 0, access_denied = 0,
                   lines_too_long = 0, frames_too_large = 0, resumes = 0, resumes_failed = 0,
-                  graces_expired = 0;
+                  graces_expired = 0, history_store_reads = 0, history_epochs_restarted = 0;
 };
 
 /// One connection, as client_info shows it.

@@ -21,6 +21,7 @@
 #include <parley/version.hpp>
 
 #include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -90,6 +91,7 @@ inline core::options core_options(const server_options& o, std::size_t shared_hi
     c.resume_bytes = o.resume_bytes;
     c.history_page = o.history_page;
     c.random = secure_random(); // resume tokens, room epochs
+    c.stored = o.history_store != nullptr && shared_history == 0;
     return c;
 }
 
@@ -185,6 +187,14 @@ private:
     // What GET /metrics shows (parley/chat/metrics.hpp).
     metrics_snapshot metrics() const;
     void on_closed(core::conn_id id, std::error_code reason);
+    // impl/storage.hpp: the history store.
+    void load_history(std::function<void()> then);
+    void load_tails(std::shared_ptr<std::vector<core::stored_room>> rooms, std::size_t next,
+                    std::function<void()> then);
+    void store_append(core::store_append& a, std::vector<std::string>& refused,
+                      std::error_code& failed);
+    void store_read(core::store_read& r);
+    void start_accepting();
 
     // On the chat strand: the core under the lock, the actions after it.
     template <class Step>
@@ -244,5 +254,6 @@ private:
 #include <parley/chat/detail/impl/chat_server.hpp>
 #include <parley/chat/detail/impl/execute.hpp>
 #include <parley/chat/detail/impl/web.hpp>
+#include <parley/chat/detail/impl/storage.hpp>
 
 #endif

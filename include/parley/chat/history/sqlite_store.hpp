@@ -20,6 +20,7 @@
 
 #include <parley/chat/history/store.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -151,7 +152,8 @@ private:
 
     struct counters {
         std::atomic<std::uint64_t> queued{0}, stored{0}, refused{0}, rejected{0}, lost{0},
-            expired{0}, batches{0}, failures{0}, reads{0}, last_batch_ns{0};
+            expired{0}, batches{0}, failures{0}, reads{0}, last_batch_ns{0}, commit_ns_total{0};
+        std::array<std::atomic<std::uint64_t>, commit_bucket_bounds.size()> commits_within{};
     };
     counters counters_;
     std::atomic<bool> failed_{false};

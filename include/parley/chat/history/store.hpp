@@ -18,6 +18,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -81,6 +82,10 @@ inline std::error_code make_error_code(store_error e) noexcept {
     return {static_cast<int>(e), store_category()};
 }
 
+/// The upper bounds, in seconds, of the buckets of store_stats::commits_within.
+inline constexpr std::array<double, 12> commit_bucket_bounds{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
 /// Counters of a store, readable from any thread.
 struct store_stats {
     std::uint64_t records_queued = 0;   ///< accepted by append()
@@ -94,6 +99,12 @@ struct store_stats {
     std::uint64_t reads = 0;            ///< range reads answered
     std::uint64_t queued_now = 0;       ///< records accepted, not yet written
     std::uint64_t last_batch_ns = 0;    ///< how long the last commit took
+    /// Committed write transactions by how long they took (a batch's
+    /// statements and its COMMIT): commits_within[i] counts those above
+    /// commit_bucket_bounds[i-1] and at most commit_bucket_bounds[i]; the
+    /// ones above the last bound are the rest of `batches`.
+    std::array<std::uint64_t, commit_bucket_bounds.size()> commits_within{};
+    std::uint64_t commit_ns_total = 0; ///< the sum of every committed batch's time
     bool failed = false;                ///< in the failed state (store_error::store_failed)
 };
 

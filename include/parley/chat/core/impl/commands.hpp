@@ -246,7 +246,7 @@ inline void chat::leave_chat(client& c, leave_reason reason, const std::string& 
 inline void chat::add_member(client& c, const std::string& name) {
     room& r = rooms_[name];
     if (r.epoch.empty() && !limits_.numbered)
-        r.epoch = new_epoch(); // the room's history starts (numbered: the backplane's, when known)
+        start_history(name, r); // impl/storage.hpp (numbered: the backplane's epoch, when known)
     if (r.members.use_count() > 1)
         r.members = std::make_shared<std::vector<conn_id>>(*r.members);
     r.members->push_back(c.id);
@@ -266,7 +266,7 @@ inline void chat::remove_member(client& c, const std::string& name) {
     }
     r.members->erase(pos);
     if (r.members->empty() && r.parked == 0)
-        rooms_.erase(it); // and its history and epoch, as before
+        retire(it); // and its history and epoch, unless a store keeps them
 }
 
 inline member_list chat::members(const std::string& name) const {
@@ -327,6 +327,7 @@ inline void chat::publish(const std::string& name, event ev, bool keep_in_histor
                     m->epoch = it->second.epoch;
                 }
                 remember(it->second, *m);
+                store_message(*m, now, out);
             }
         if (!waiting)
             return out.push_back(publish_action{it->second.members, std::move(ev)});

@@ -126,7 +126,7 @@ inline void chat::expire(std::uint64_t serial, const moment& now, actions& out) 
     for (const auto& name : t.rooms)
         if (auto r = rooms_.find(name);
             r != rooms_.end() && r->second.members->empty() && r->second.parked == 0)
-            rooms_.erase(r);
+            retire(r);
 }
 
 // The ROOM=SEQ[@EPOCH] words of a /resume; nullopt (refused) if malformed.
@@ -265,28 +265,36 @@ inline std::vector<const message_event*> chat::replay_of(const room& r) const {
     return out;
 }
 
-inline void chat::history_page(client& c, const history_input& h, actions& out) {
+inline void chat::history_page(client& c, const history_input& h, actions& out,
+                               bool may_read_store) {
     const std::string name = canonical_room(h.room);
     auto it = rooms_.find(name);
-    if (it == rooms_.end())
+    auto sleeping = dormant_.find(name); // a room with no member, kept by the store
+    if (it == rooms_.end() && sleeping == dormant_.end())
         return refuse(c, errc::no_such_room, "there is no room " + printable(name), out);
-    const room& r = it->second;
+    const bool live = it != rooms_.end();
+    const std::deque<message_event>& kept = live ? it->second.history : sleeping->second.tail;
+    const std::uint64_t last = live ? it->second.seq : sleeping->second.seq;
     const std::size_t cap = std::max<std::size_t>(limits_.history_page, 1);
     const std::size_t limit =
         h.limit == 0 ? std::max<std::size_t>(cap / 2, 1) : std::min<std::uint64_t>(h.limit, cap);
     // The kept messages before `before`, the last `limit` of them.
-    auto end = r.history.end();
+    auto end = kept.end();
     if (h.before != 0)
-        end = std::lower_bound(r.history.begin(), r.history.end(), h.before,
+        end = std::lower_bound(kept.begin(), kept.end(), h.before,
                                [](const message_event& m, std::uint64_t s) { return m.seq < s; });
-    const auto count =
-        std::min<std::size_t>(limit, static_cast<std::size_t>(end - r.history.begin()));
+    const auto count = std::min<std::size_t>(limit, static_cast<std::size_t>(end - kept.begin()));
+    // Memory holds less than asked and older messages exist: the store has them.
+    const std::uint64_t oldest = kept.empty() ? last + 1 : kept.front().seq;
+    if (may_read_store && count < limit && oldest > 1 && (h.before == 0 || h.before > 1) &&
+        page_from_store(c, name, h.before, limit, out))
+        return;
     const auto begin = end - static_cast<std::ptrdiff_t>(count);
     history_event ev;
     ev.room = name;
-    ev.epoch = r.epoch;
+    ev.epoch = live ? it->second.epoch : sleeping->second.epoch;
     ev.messages.assign(begin, end);
-    ev.more = begin != r.history.begin();
+    ev.more = begin != kept.begin();
     send(c, std::move(ev), out);
 }
 

@@ -83,7 +83,25 @@ inline void chat_server::start(std::error_code& ec) {
             });
         link_->start();
     }
+    if (options_.history_store && options_.backplane && options_.backplane->history_length() != 0)
+        emit("history: the history store is not used: the backplane keeps a shared history");
+    // With a store, connections wait in the listen backlog until its rooms
+    // are loaded.
+    // The executor's work until then: its run() must not return while the
+    // store, maybe on another executor, loads.
+    if (core_.settings().stored)
+        return load_history(
+            [self = shared_from_this(),
+             work = std::make_shared<asio::executor_work_guard<asio::any_io_executor>>(executor_)] {
+                self->start_accepting();
+            });
+    start_accepting();
+}
+
+inline void chat_server::start_accepting() {
     asio::dispatch(control_, [self = shared_from_this()] {
+        if (!self->frame_acceptor_.is_open())
+            return; // stopped meanwhile
         self->accept(self->frame_acceptor_, port_kind::framed);
         if (self->line_acceptor_.is_open())
             self->accept(self->line_acceptor_, port_kind::line);

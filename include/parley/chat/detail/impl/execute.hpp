@@ -62,6 +62,8 @@ inline void chat_server::close_connection(connection& conn, const core::close_ac
 
 inline void chat_server::execute(core::actions& out) {
     delivery d;
+    std::vector<std::string> refused; // rooms whose message the store did not take
+    std::error_code store_failed; // the store's error, when it failed
     for (std::size_t i = 0; i < out.size(); ++i) {
         auto& a = out[i];
         if (auto* s = std::get_if<core::send_action>(&a)) {
@@ -94,6 +96,10 @@ inline void chat_server::execute(core::actions& out) {
                 it->second.session->abort(error::slow_consumer);
         } else if (auto* l = std::get_if<core::log_action>(&a)) {
             emit(l->line);
+        } else if (auto* sa = std::get_if<core::store_append>(&a)) {
+            store_append(*sa, refused, store_failed);
+        } else if (auto* sr = std::get_if<core::store_read>(&a)) {
+            store_read(*sr);
         } else if (link_) {
             link_->carry_out(a);
         }
@@ -102,7 +108,7 @@ inline void chat_server::execute(core::actions& out) {
         hits_.deliveries.fetch_add(d.delivered, std::memory_order_relaxed);
     if (d.failed != 0)
         hits_.failed.fetch_add(d.failed, std::memory_order_relaxed);
-    if (!d.drops.empty()) {
+    if (!d.drops.empty() || !refused.empty() || store_failed) {
         core::actions logs;
         {
             std::lock_guard lock(mutex_);
@@ -110,6 +116,11 @@ inline void chat_server::execute(core::actions& out) {
                 hits_.dropped.fetch_add(n, std::memory_order_relaxed);
                 core_.dropped(id, n, logs);
             }
+            const auto now = core::moment::now();
+            if (store_failed)
+                core_.store_lost(store_failed.message(), now, logs);
+            for (const auto& room : refused)
+                core_.store_refused(room, now, logs);
         }
         for (auto& a : logs)
             if (auto* l = std::get_if<core::log_action>(&a))

@@ -65,7 +65,10 @@ inline metrics_snapshot chat_server::metrics() const {
     s.limits = limits();
     s.security = security();
     s.cluster = cluster_counters();
+    if (options_.history_store)
+        s.history_store = options_.history_store->stats();
     std::lock_guard lock(mutex_);
+    s.history_storing = core_.storing();
     for (const auto& [id, conn] : connections_)
         // Compressed or not, a web connection is a web connection.
         if (const std::size_t i = transport::is_websocket(static_cast<transport::encoding>(conn.encoding))

@@ -151,6 +151,9 @@ inline store_stats sqlite_store::stats() const {
     s.failures = counters_.failures.load(std::memory_order_relaxed);
     s.reads = counters_.reads.load(std::memory_order_relaxed);
     s.last_batch_ns = counters_.last_batch_ns.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b < s.commits_within.size(); ++b)
+        s.commits_within[b] = counters_.commits_within[b].load(std::memory_order_relaxed);
+    s.commit_ns_total = counters_.commit_ns_total.load(std::memory_order_relaxed);
     s.failed = failed_.load(std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
@@ -367,12 +370,18 @@ inline void sqlite_store::write(std::deque<job>& jobs, std::size_t from, std::si
     counters_.stored.fetch_add(stored, std::memory_order_relaxed);
     counters_.rejected.fetch_add(rejected, std::memory_order_relaxed);
     counters_.expired.fetch_add(expired, std::memory_order_relaxed);
+    const auto took = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                             started)
+            .count());
+    for (std::size_t b = 0; b < commit_bucket_bounds.size(); ++b)
+        if (static_cast<double>(took) <= commit_bucket_bounds[b] * 1e9) {
+            counters_.commits_within[b].fetch_add(1, std::memory_order_relaxed);
+            break;
+        }
+    counters_.commit_ns_total.fetch_add(took, std::memory_order_relaxed);
+    counters_.last_batch_ns.store(took, std::memory_order_relaxed);
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
-    counters_.last_batch_ns.store(
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::steady_clock::now() - started)
-                                       .count()),
-        std::memory_order_relaxed);
 }
 
 inline void sqlite_store::answer(load_job& j) {
