@@ -1191,6 +1191,72 @@ TEST_CASE_TEMPLATE("framed_stream: an idle stream over a socket holds no read bu
     CHECK(pending_result == asio::error::operation_aborted);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: a request-reply peer, never ready at once, is read whole", K,
+                   PARLEY_STREAM_KINDS) {
+    // b echoes, a asks again only after each answer: b's reads find the
+    // socket empty when they start, so it stops trying to read at once
+    // (try_now()) and waits for readiness instead. Nothing may be lost or
+    // late either way, nor when a burst comes after many such waits.
+    asio::io_context io;
+    stream_pair<K> p(io);
+    constexpr int rounds = 60;
+    int answered = 0;
+    std::vector<std::string> mismatches;
+    std::string echoed; // the one echo in flight
+    std::function<void()> serve = [&] {
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            if (ec)
+                return;
+            echoed.assign(as_string_view(payload));
+            p.b.async_write_frame(as_payload(echoed), [&](std::error_code ec2, std::size_t) {
+                if (!ec2)
+                    serve();
+            });
+        });
+    };
+    std::string question; // the one question in flight
+    std::function<void()> ask = [&] {
+        question = "ask " + std::to_string(answered);
+        p.a.async_write_frame(as_payload(question), [&](std::error_code ec, std::size_t) {
+            if (ec)
+                return;
+            p.a.async_read_frame([&](std::error_code ec2, frame_view answer) {
+                if (ec2 || as_string_view(answer) != question)
+                    mismatches.push_back(question);
+                if (++answered < rounds)
+                    ask();
+            });
+        });
+    };
+    serve();
+    ask();
+    run_until(io, [&] { return answered == rounds; });
+    CHECK(answered == rounds);
+    CHECK(mismatches.empty());
+
+    // A burst after all those waits: every frame of it still arrives.
+    const std::vector<std::string> burst{"one", "two", "three"};
+    std::error_code ec;
+    p.a.write_frames(payload_buffers(burst), ec);
+    REQUIRE_FALSE(ec);
+    std::vector<std::string> got;
+    std::function<void()> read_burst = [&] {
+        p.a.async_read_frame([&](std::error_code ec2, frame_view payload) {
+            if (ec2)
+                return;
+            got.emplace_back(as_string_view(payload));
+            if (got.size() < burst.size())
+                read_burst();
+        });
+    };
+    read_burst();
+    run_until(io, [&] { return got.size() == burst.size(); });
+    CHECK(got == burst);
+    p.a.next_layer().close();
+    p.b.next_layer().close();
+    run(io);
+}
+
 // --- a custom format ------------------------------------------------------------
 
 TEST_CASE("framed_stream: a 2-byte little-endian format on the wire") {
