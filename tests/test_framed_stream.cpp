@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -39,6 +40,12 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
 
 namespace {
 
@@ -757,6 +764,58 @@ TEST_CASE_TEMPLATE("framed_stream: blocking write_frames of more buffers than on
     CHECK(written == total);
     CHECK(got == payloads);
 }
+
+#if defined(__linux__)
+// Data segments a TCP socket has sent (Linux 4.6+), or nullopt. The field is
+// read at its offset in Linux's struct tcp_info: <linux/tcp.h>, which has
+// it, cannot be included beside <netinet/tcp.h>, whose copy stops earlier.
+std::optional<std::uint32_t> data_segments_sent(tcp_socket& s) {
+    constexpr std::size_t offset = 156; // tcpi_data_segs_out
+    std::array<unsigned char, 232> info{};
+    socklen_t len = info.size();
+    if (::getsockopt(s.native_handle(), IPPROTO_TCP, TCP_INFO, info.data(), &len) != 0 ||
+        len < offset + sizeof(std::uint32_t))
+        return std::nullopt;
+    std::uint32_t n = 0;
+    std::memcpy(&n, info.data() + offset, sizeof n);
+    return n;
+}
+
+TEST_CASE("framed_stream: 40 frames, blocking or not, leave in one system call") {
+    // 80 buffers (header, payload), 1.2 KB: one sendmsg() sends them as one
+    // TCP segment; asio::write's 16 buffers per call would make it 5 calls
+    // and at least 2 segments.
+    asio::io_context io;
+    stream_pair<tcp_owned> p(io);
+    p.a.next_layer().set_option(asio::ip::tcp::no_delay(true));
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 40; ++i)
+        payloads.push_back("frame " + std::to_string(100 + i) + "-----------------");
+    const auto before = data_segments_sent(p.a.next_layer());
+    if (!before) {
+        MESSAGE("TCP_INFO has no data segment count here: skipped");
+        return;
+    }
+    std::error_code ec;
+    p.a.write_frames(payload_buffers(payloads), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(*data_segments_sent(p.a.next_layer()) - *before == 1);
+
+    bool written = false;
+    p.a.async_write_frames(payload_buffers(payloads), [&](std::error_code e, std::size_t) {
+        ec = e;
+        written = true;
+    });
+    run_until(io, [&] { return written; });
+    REQUIRE_FALSE(ec);
+    CHECK(*data_segments_sent(p.a.next_layer()) - *before == 2);
+
+    for (int round = 0; round < 2; ++round)
+        for (const auto& want : payloads)
+            CHECK(as_string_view(p.b.read_frame(ec)) == want);
+    CHECK_FALSE(ec);
+}
+#endif
 
 TEST_CASE_TEMPLATE("framed_stream: blocking write_frames to a closed peer fails, without SIGPIPE", K,
                    PARLEY_STREAM_KINDS) {
