@@ -103,7 +103,7 @@ def spec(name, job, args, bdir):
         p = free_port()
         argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
-                "--maxclients", "11000"]
+                "--maxclients", "20000"]
         return ServerSpec(argv, "resp", p)
     if name == "nats":
         if job != "broadcast":
