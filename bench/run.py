@@ -103,6 +103,7 @@ def spec(name, job, args, bdir):
         p = free_port()
         argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+                "--protected-mode", "no",  # loadgen idle connects from 127.0.0.2-32 too; bound to 127.0.0.1
                 "--maxclients", "20000"]
         return ServerSpec(argv, "resp", p)
     if name == "nats":
