@@ -6,6 +6,7 @@
 //   loadgen fanout --proto P --port PORT --subs N --size S [--window W | --rate R]
 //   loadgen echo   --proto P --port PORT --conns C --inflight W --size S [--greeting]
 //   loadgen idle   --proto P --port PORT --conns K [--server-pid PID] [--greeting]
+//                  [--nick] [--broadcast]
 //
 // Protocols: parley (4-byte big-endian length + payload), resp (Redis
 // SUBSCRIBE/PUBLISH, and ECHO for the echo scenario), nats (text protocol),
@@ -28,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -163,7 +165,10 @@ struct Options {
   double connect_timeout = 15, ready_timeout = 10;
   int server_pid = 0;          // idle: whose RSS to read
   double hold = 0;             // idle: keep connections open this long after measuring
+  bool nick = false;           // idle, chat: every connection takes a nickname first
+  bool broadcast = false;      // idle: then one message from the first reaches all others
   std::string tcp_cc = "reno"; // congestion control of loadgen's own sockets ("" = system default)
+  double coalesce_us = -1;     // echo, saturating fanout: pause before a thin loop turn (-1 = auto)
 };
 
 void usage() {
@@ -172,10 +177,13 @@ void usage() {
       "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
       "           --tcp-cc NAME (loadgen's sockets' congestion control; default reno, '' = system's)\n"
+      "           --coalesce-us US (echo, saturating fanout: a turn that found under half the connections\n"
+      "             ready is followed by a pause of US, so replies gather; default 25 with 8+ connections, else 0)\n"
       "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
       "           [--irc-oper 'NAME PASSWORD' (irc: the publisher opers up, for flood exemptions)]\n"
       "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
-      "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n");
+      "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n"
+      "           [--nick (chat: each takes a nickname)] [--broadcast (then time one message to all)]\n");
   std::exit(2);
 }
 
@@ -224,6 +232,9 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--server-pid") o.server_pid = int(num());
     else if (a == "--hold") o.hold = num();
     else if (a == "--tcp-cc") o.tcp_cc = val();
+    else if (a == "--coalesce-us") o.coalesce_us = num();
+    else if (a == "--nick") o.nick = true;
+    else if (a == "--broadcast") o.broadcast = true;
     else usage();
   }
   if (o.port.empty()) fail("--port is required");
@@ -235,7 +246,13 @@ Options parse_args(int argc, char** argv) {
   if (text && o.size < kTextHeader) fail("text protocols need --size of at least 41 (the text header)");
   if (o.proto == Proto::irc && o.size > kIrcMaxText) fail("irc texts are at most 460 bytes here");
   if (text && o.size > 4096) fail("chat texts are at most 4096 bytes");
-  if (text && o.scenario != Scenario::fanout) fail("irc, chat and chatline do fanout only");
+  if (text && o.scenario != Scenario::fanout && !(o.proto == Proto::chat && o.scenario == Scenario::idle))
+    fail("irc, chat and chatline do fanout only (chat: idle too)");
+  if ((o.nick || o.broadcast) && o.scenario != Scenario::idle) fail("--nick and --broadcast are for idle");
+  if (o.nick && o.proto != Proto::chat) fail("--nick is for --proto chat");
+  if (o.broadcast && o.proto != Proto::parley && o.proto != Proto::chat)
+    fail("--broadcast speaks parley or chat");
+  if (o.broadcast && o.conns < 2) fail("--broadcast needs 2 connections or more");
   if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
   if (o.window == 0) {
     // A trade-off, the same for every server: enough messages in flight that
@@ -251,6 +268,12 @@ Options parse_args(int argc, char** argv) {
     o.window = std::max<uint64_t>(16, std::min(cap, std::max<uint64_t>(256, (256u << 10) / uint64_t(o.subs))));
   }
   if (o.duration <= 0 || o.warmup < 0 || o.drain < 0) fail("bad durations");
+  if (o.coalesce_us < 0) {
+    const int conns = o.scenario == Scenario::echo ? o.conns : o.subs;
+    const bool saturating = o.scenario == Scenario::echo || (o.scenario == Scenario::fanout && o.rate == 0);
+    o.coalesce_us = saturating && conns >= 8 ? 25 : 0;
+  }
+  if (o.coalesce_us > 1000) fail("--coalesce-us is at most 1000");
   if (o.scenario == Scenario::echo && o.proto != Proto::parley && o.proto != Proto::resp)
     fail("echo speaks parley framing or resp (ECHO) only");
   if (o.greeting && o.proto != Proto::parley) fail("--greeting is for parley servers");
@@ -396,6 +419,9 @@ class Runner {
     resolve();
     payload_.assign(o_.size, 'x');
     text_ = o_.proto == Proto::irc || o_.proto == Proto::chat || o_.proto == Proto::chatline;
+    coalesce_ns_ = uint64_t(o_.coalesce_us * 1000);
+    exact_ts_ = o_.scenario == Scenario::idle || (o_.scenario == Scenario::fanout && o_.rate > 0);
+    if (coalesce_ns_) prctl(PR_SET_TIMERSLACK, 2000UL, 0, 0, 0);  // pauses of about what was asked
   }
 
   int run() {
@@ -449,6 +475,20 @@ class Runner {
     // Best effort: a kernel without it keeps its default.
     if (!o_.tcp_cc.empty())
       setsockopt(c.fd, IPPROTO_TCP, TCP_CONGESTION, o_.tcp_cc.data(), socklen_t(o_.tcp_cc.size()));
+    if (o_.scenario == Scenario::idle && addr_.ss_family == AF_INET) {
+      // Thousands of connections to one port: the kernel's search for a free
+      // local port grows slow as they fill one source address's range, so
+      // spread them over 127.0.0.1-32 (all loopback), the port picked at
+      // connect for the whole address pair.
+      setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr = htonl((127u << 24) | uint32_t(1 + i % 32));
+      if (bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) < 0) {
+        set_error(std::string("bind: ") + std::strerror(errno));
+        return;
+      }
+    }
     int rc = connect(c.fd, reinterpret_cast<sockaddr*>(&addr_), addrlen_);
     if (rc < 0 && errno != EINPROGRESS) {
       set_error(std::string("connect: ") + std::strerror(errno));
@@ -518,6 +558,8 @@ class Runner {
       if (errno != EINTR) set_error(std::string("epoll_pwait2: ") + std::strerror(errno));
       return;
     }
+    last_events_ = size_t(n);
+    turn_ns_ = now_ns();  // one clock read per turn: every unit read in it arrived by now
     for (int k = 0; k < n; ++k) {
       size_t i = evs[k].data.u64;
       Conn& c = conns_[i];
@@ -568,6 +610,18 @@ class Runner {
   }
   size_t pending(const Conn& c) const { return c.out.size() - c.out_off; }
 
+  // --coalesce-us: after a turn that found under half the connections ready,
+  // pause before the next, so the next finds more.  Each turn then reads and
+  // sends for many connections at once: fewer wake-ups and epoll_waits per
+  // message, for loadgen and for the server, which need not wake it.  Only
+  // in saturating runs, whose many requests in flight keep the server busy
+  // meanwhile (the pause adds to the measured latency).
+  void coalesce() {
+    if (coalesce_ns_ == 0 || last_events_ * 2 >= conns_.size()) return;
+    timespec ts{0, long(coalesce_ns_)};
+    nanosleep(&ts, nullptr);
+  }
+
   void on_readable(size_t i) {
     Conn& c = conns_[i];
     char* b = buf_.data();
@@ -582,7 +636,9 @@ class Runner {
       if (errno != EAGAIN && errno != EWOULDBLOCK) close_conn(i, std::strerror(errno));
       return;
     }
-    uint64_t t = now_ns();  // one timestamp per read: every unit in it arrived by now
+    // Saturating runs read the clock once per loop turn; latency runs (paced,
+    // the idle broadcast) once per read, as late as a unit can be known to be in.
+    const uint64_t t = exact_ts_ ? now_ns() : turn_ns_;
     size_t len = carried + size_t(n);
     if (c.role == Role::publisher && discard_publisher_input_) {
       c.in.clear();
@@ -776,6 +832,7 @@ class Runner {
       off += 4 + size_t(len);
       std::string_view ev(f, len);
       if (ev.size() > 15 && ev.substr(0, 15) == "{\"type\":\"error\"") { note_server_error(ev); continue; }
+      if (ev.substr(0, 23) == "{\"type\":\"nick_accepted\"") { conns_[i].registered = true; continue; }
       size_t k = ev.find(key);
       if (k == std::string_view::npos) continue;
       const char* s = f + k + key.size();
@@ -951,6 +1008,16 @@ class Runner {
 
   void on_data(size_t i, const char* p, size_t n, uint64_t t) {
     Conn& c = conns_[i];
+    if (c.role == Role::idle && bcast_) {
+      // --broadcast: the one timed message; anything else is the server's news.
+      Header h;
+      if (read_header(p, n, h) && h.run == run_id_ && h.magic == kDataMagic && !c.expected) {
+        c.expected = 1;
+        ++delivered_;
+        hist_.record(t > h.ts ? t - h.ts : 0);
+      }
+      return;
+    }
     if (c.role == Role::idle || ((c.role == Role::echo) && o_.greeting && !c.greeted)) {
       c.greeted = true;  // parley echo_server's greeting, or anything for idle
       return;
@@ -1238,6 +1305,7 @@ class Runner {
           if (done) break;
           if (t > drain_deadline) { drain_timeout = true; break; }
         }
+        if (publishing && o_.rate == 0) coalesce();
         poll_once(timeout);
       }
       if (published == 0) published = seq;
@@ -1332,6 +1400,7 @@ class Runner {
           set_error("all connections closed");
           break;
         }
+        if (issuing_) coalesce();
         poll_once(1'000'000);
       }
       for (auto& c : conns_) {
@@ -1399,6 +1468,19 @@ class Runner {
       ok = wait_until([&] { return count_if([](const Conn& c) { return c.greeted; }) == conns_.size(); },
                       o_.ready_timeout, "greetings", [&] { return count_if([](const Conn& c) { return c.greeted; }); });
     }
+    if (ok && o_.nick) {
+      // chat_server's framed port: a nickname each, then its nick_accepted.
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        const std::string nick = "i" + std::to_string(i);
+        char h[4];
+        put_be32(h, uint32_t(nick.size()));
+        conns_[i].out.append(h, 4);
+        conns_[i].out += nick;
+        flush(i);
+      }
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.registered; }) == conns_.size(); },
+                      o_.ready_timeout, "nick_accepted", [&] { return count_if([](const Conn& c) { return c.registered; }); });
+    }
     // The server has accepted every connection once it holds that many more
     // descriptors; then wait for its RSS to stop moving.
     long after = -1, fds = -1;
@@ -1420,6 +1502,23 @@ class Runner {
         prev = after;
       }
     }
+    // --broadcast: the first connection sends one message; the time from its
+    // send to each other connection's read of it (one process, one clock;
+    // the reads are this one thread's, in turn).
+    double bcast_s = -1;
+    if (ok && !fatal() && o_.broadcast) {
+      build_framing(false);
+      bcast_ = true;
+      const uint64_t t_send = now_ns();
+      t_warm_ = 0;
+      t_stop_ = kNever;
+      append_message(conns_[0], kDataMagic, 0, t_send);
+      flush(0);
+      conns_[0].expected = 1;  // its own copy, if the server echoes, is not counted
+      wait_until([&] { return delivered_ + 1 >= conns_.size(); }, o_.ready_timeout, "the broadcast",
+                 [&] { return size_t(delivered_ + 1); });
+      bcast_s = double(now_ns() - t_send) / 1e9;
+    }
     if (ok && o_.hold > 0) {
       uint64_t until = now_ns() + uint64_t(o_.hold * 1e9);
       while (now_ns() < until && !fatal()) poll_once(50'000'000);
@@ -1427,15 +1526,25 @@ class Runner {
     size_t alive = count_if([](const Conn& c) { return c.alive; });
     bool good = ok && !fatal();
     double per_conn = (before >= 0 && after >= 0) ? double(after - before) * 1024.0 / o_.conns : -1;
+    std::string bh, bj;
+    if (o_.broadcast) {
+      bh = "; one broadcast to " + std::to_string(delivered_) + ": p50 " + lat(0.5) + " p99 " + lat(0.99) +
+           " max " + lat(1.0);
+      char b[200];
+      std::snprintf(b, sizeof b, ",\"bcast_received\":%" PRIu64 ",\"bcast_p50_us\":%.1f,\"bcast_p99_us\":%.1f,"
+                    "\"bcast_max_us\":%.1f,\"bcast_s\":%.3f", delivered_, double(hist_.quantile(0.5)) / 1e3,
+                    double(hist_.quantile(0.99)) / 1e3, double(hist_.max()) / 1e3, bcast_s);
+      bj = b;
+    }
     std::printf("idle %s%s%s K=%d: server RSS %ld -> %ld KiB, %.0f bytes/connection, %zu alive, "
-                "all held after %.2fs%s%s\n",
+                "all held after %.2fs%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, before, after,
-                per_conn, alive, accept_s, good ? "" : "  ERROR: ", good ? "" : error_.c_str());
+                per_conn, alive, accept_s, bh.c_str(), good ? "" : "  ERROR: ", good ? "" : error_.c_str());
     std::printf("{\"scenario\":\"idle\",\"proto\":\"%s\",\"label\":%s,\"ok\":%s,\"error\":%s,"
                 "\"conns\":%d,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"bytes_per_conn\":%.1f,"
-                "\"server_fds\":%ld,\"alive\":%zu,\"accept_s\":%.3f}\n",
+                "\"server_fds\":%ld,\"alive\":%zu,\"accept_s\":%.3f%s}\n",
                 name(o_.proto), json_str(o_.label).c_str(), good ? "true" : "false",
-                json_str(error_).c_str(), o_.conns, before, after, per_conn, fds, alive, accept_s);
+                json_str(error_).c_str(), o_.conns, before, after, per_conn, fds, alive, accept_s, bj.c_str());
     std::fflush(stdout);
     // Reset rather than close: thousands of TIME_WAIT sockets would linger.
     linger lg{1, 0};
@@ -1455,11 +1564,16 @@ class Runner {
   std::string prefix_, payload_, suffix_;
   std::string unit_;                       // prefix_ + payload_ + suffix_
   std::vector<size_t> dirty_;              // connections with replies queued this loop turn
+  size_t last_events_ = 0;                 // events the last loop turn found
+  uint64_t turn_ns_ = 0;                   // when the last loop turn's wait returned
+  uint64_t coalesce_ns_ = 0;               // --coalesce-us, in ns
+  bool exact_ts_ = false;                  // a clock read per read, not per turn
   size_t connecting_ = 0, connected_ = 0, ready_count_ = 0;
   bool strict_ = false;                    // any close is fatal during setup
   bool discard_publisher_input_ = false;
   bool text_ = false;                      // payload header as printable text
   bool issuing_ = false;                   // echo: send a new request per response
+  bool bcast_ = false;                     // idle --broadcast: timing the message
   uint64_t t_warm_ = kNever, t_stop_ = kNever;
   uint64_t delivered_ = 0, window_delivered_ = 0, gap_lost_ = 0, out_of_order_ = 0;
   uint64_t disconnected_ = 0, bad_ = 0, stale_ = 0, server_errors_ = 0;
@@ -1494,7 +1608,7 @@ int main(int argc, char** argv) {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
     fail("descriptor limit too low for this many connections (raise ulimit -n)");
   // A watchdog so no server behaviour can hang a benchmark run.
-  double budget = o.connect_timeout + 2 * o.ready_timeout + o.warmup + o.duration + o.drain + o.hold + 30;
+  double budget = o.connect_timeout + 3 * o.ready_timeout + o.warmup + o.duration + o.drain + o.hold + 30;
   signal(SIGALRM, on_alarm);
   alarm(unsigned(budget));
   Runner r(std::move(o));

@@ -35,7 +35,9 @@ REPO = BENCH.parent
 PEERS = ("redis", "nats", "asio")  # what a user would pick instead of parley
 # floor-relay: the floor sharing each read's frames as one buffer, the design
 # parley's broadcast_server uses; its floor, reported beside the plain one.
-ALL_SERVERS = ("floor", "floor-relay") + PEERS + ("parley",)
+ALL_SERVERS = ("floor", "floor-relay") + PEERS + ("parley", "chat")
+# chat: parley's chat_server (--parley-chat), in the memory cells only: clients
+# with nicknames, all in its room "lobby".
 
 
 def log(*a):
@@ -101,7 +103,8 @@ def spec(name, job, args, bdir):
         p = free_port()
         argv = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
-                "--maxclients", "11000"]
+                "--protected-mode", "no",  # loadgen idle connects from 127.0.0.2-32 too; bound to 127.0.0.1
+                "--maxclients", "20000"]
         return ServerSpec(argv, "resp", p)
     if name == "nats":
         if job != "broadcast":
@@ -113,6 +116,13 @@ def spec(name, job, args, bdir):
         if job == "broadcast":
             return ServerSpec([str(bdir / "asio_chat_server"), str(p)], "asiochat", p)
         return ServerSpec([str(bdir / "asio_echo_server"), str(p)], "parley", p)
+    if name == "chat":
+        if job != "broadcast" or not args.parley_chat:
+            return None
+        argv = [str(Path(args.parley_chat).resolve()), "--host", "127.0.0.1", "--port", "0",
+                "--no-line-mode", "--no-web", "--flood-rate", "0", "--max-clients", "20000",
+                "--max-per-address", "0", "--idle-timeout", "0", "--ping-interval", "0"]
+        return ServerSpec(argv, "chat")
     if name == "parley":
         path = args.parley_broadcast if job == "broadcast" else args.parley_echo
         if not path:
@@ -251,7 +261,12 @@ def loadgen_argv(bdir, kind, p, srv, args):
         argv += ["--conns", str(p["conns"]), "--inflight", str(p["inflight"]), "--size", str(p["size"])]
     else:
         # generous: a server accepting in O(connections) per join needs it
-        argv += ["--conns", str(p["conns"]), "--ready-timeout", "60"]
+        # (chat_server announces every join to the lobby: K^2/2 events)
+        argv += ["--conns", str(p["conns"]), "--ready-timeout", "300", "--connect-timeout", "120"]
+        if srv.sp.proto == "chat":
+            argv.append("--nick")
+        if srv.sp.proto in ("parley", "chat"):
+            argv.append("--broadcast")  # then one message to all of them, timed
     argv += ["--server-pid", str(srv.pid)]
     if kind != "idle":
         argv += ["--warmup", str(args.warmup), "--duration", str(args.duration)]
@@ -264,6 +279,8 @@ def run_one(bdir, kind, p, name, rep, args, logdir):
     job = "echo" if kind == "echo" else "broadcast"
     sp = spec(name, job, args, bdir)
     if sp is None or (name == "floor-relay" and kind not in ("fanout", "paced")):
+        return None
+    if name == "chat" and kind != "idle":
         return None
     if kind == "paced" or kind == "fanout":
         if sp.proto == "asiochat" and p["size"] > 512:
@@ -287,7 +304,7 @@ def run_one(bdir, kind, p, name, rep, args, logdir):
             sp = spec(name, job, args, bdir)
     try:
         argv = loadgen_argv(bdir, kind, p, srv, args)
-        budget = 120 + args.warmup + args.duration
+        budget = 120 + args.warmup + args.duration + (1200 if kind == "idle" else 0)
         try:
             cp = subprocess.run(argv, capture_output=True, text=True, timeout=budget)
             out, err, rc = cp.stdout, cp.stderr, cp.returncode
@@ -336,7 +353,7 @@ def summarize(records):
         s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
         for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
                   "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu",
-                  "loadgen_ns_per_msg", "accept_s"):
+                  "loadgen_ns_per_msg", "accept_s", "bcast_p50_us", "bcast_p99_us", "bcast_max_us"):
             s[f] = med([r.get(f) for r in good])
         for f in ("lost", "undrained", "out_of_order", "disconnected", "bad"):
             s[f] = sum(r.get(f, 0) or 0 for r in rs)
@@ -471,17 +488,25 @@ def tables(summary, servers, args):
     cpu_table("echo", "Echo: server CPU per round trip, ns (median; lower is better)", ["C", "W"])
     idle = [c for c in cells_in_order if c.startswith("idle")]
     if idle:
-        out.append("### Memory: server RSS growth per idle connection, bytes "
-                   "(in parentheses: seconds until the server held them all)\n")
-        out.append("| server | " + " | ".join(idle) + " |")
-        out.append("|---|" + "---|" * len(idle))
+        out.append("### Memory: server RSS growth per idle connection (median)\n")
+        out.append("K idle connections (chat: each with a nickname, all in one room); *held after*: "
+                   "seconds from the first connect until the server held them all; then one message "
+                   "from the first reaches every other (parley-framed servers only): its delivery "
+                   "time, send to each read, measured by the one-threaded generator reading them "
+                   "in turn.\n")
+        out.append("| server | K | bytes per connection | held after | one broadcast: p50 | p99 | max |")
+        out.append("|---|---|---|---|---|---|---|")
         for s in servers:
-            vals = [(get(c, s, "bytes_per_conn"), get(c, s, "accept_s")) for c in idle]
-            if all(v is None for v, _ in vals):
-                continue
-            out.append(f"| {s} | " + " | ".join(
-                "—" if v is None else f"{v:.0f}" + (f" ({a:.1f} s)" if a is not None and a >= 0 else "")
-                for v, a in vals) + " |")
+            for c in idle:
+                v = get(c, s, "bytes_per_conn")
+                if v is None:
+                    continue
+                a = get(c, s, "accept_s")
+                out.append("| " + " | ".join([
+                    s, f"{int(c.split('=')[1]):,}", f"{v:,.0f}",
+                    f"{a:.1f} s" if a is not None and a >= 0 else "—",
+                    fmt_us(get(c, s, "bcast_p50_us")), fmt_us(get(c, s, "bcast_p99_us")),
+                    fmt_us(get(c, s, "bcast_max_us"))]) + " |")
         out.append("")
     return "\n".join(out)
 
@@ -614,6 +639,8 @@ def parse_args():
     ap.add_argument("--scenarios", default="fanout,paced,echo,memory")
     ap.add_argument("--parley-broadcast", metavar="PATH", help="parley broadcast_server executable")
     ap.add_argument("--parley-echo", metavar="PATH", help="parley echo_server executable")
+    ap.add_argument("--parley-chat", metavar="PATH",
+                    help="parley chat_server executable (memory cells: named clients)")
     ap.add_argument("--parley-broadcast-args", default="", metavar="ARGS",
                     help="extra arguments for the parley broadcast server (e.g. '--threads 2')")
     ap.add_argument("--parley-echo-args", default="--quiet", metavar="ARGS",
@@ -632,7 +659,8 @@ def parse_args():
     ap.add_argument("--rate", type=int, default=2000, help="paced publishes/s")
     ap.add_argument("--window", default="0",
                     help="fan-out window in messages, or a comma list to sweep (0: loadgen's default)")
-    ap.add_argument("--memory-k", default="1000,10000")
+    ap.add_argument("--memory-k", default="1000,10000,19800",
+                    help="idle connections per memory cell (at most the descriptor hard limit - 200)")
     ap.add_argument("--server-cpu", default="0", help="taskset -c list for servers (e.g. 0 or 0,1)")
     ap.add_argument("--client-cpu", default="1", help="taskset -c list for the load generator")
     ap.add_argument("--nice", type=int, default=0, help="run server and loadgen under nice -n N")
@@ -655,14 +683,18 @@ def parse_args():
     if a.servers:
         a.servers = [s for s in a.servers.split(",") if s]
     else:
-        a.servers = [s for s in ALL_SERVERS if s != "parley"]
+        a.servers = [s for s in ALL_SERVERS if s not in ("parley", "chat")]
         if a.parley_broadcast or a.parley_echo:
             a.servers.append("parley")
+        if a.parley_chat:
+            a.servers.append("chat")
     for s in a.servers:
         if s not in ALL_SERVERS:
             ap.error(f"unknown server {s}")
     if "parley" in a.servers and not (a.parley_broadcast or a.parley_echo):
         ap.error("--servers parley needs --parley-broadcast PATH and/or --parley-echo PATH")
+    if "chat" in a.servers and not a.parley_chat:
+        ap.error("--servers chat needs --parley-chat PATH")
     for exe, name in (("redis-server", "redis"), ("nats-server", "nats")):
         if name in a.servers and not shutil.which(exe):
             log(f"{exe} not found: skipping {name}")

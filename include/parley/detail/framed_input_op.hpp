@@ -42,9 +42,12 @@ struct framed_input_op {
             if (stream.buffer_.empty() && !stream.may_have_more_) {
                 // As framed_read_op: try at once, else wait for readiness
                 // without holding a buffer.
+                if (!stream.try_now())
+                    return wait(self);
                 std::error_code ec;
                 auto space = next_input_space(stream.buffer_);
                 const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
+                stream.tried_now(!detail::would_block(ec));
                 if (detail::would_block(ec)) {
                     stream.buffer_.release_if_empty();
                     return wait(self);

@@ -258,6 +258,25 @@ private:
 
     // Consumes the frame handed out by the previous read.
     void release_delivered() noexcept;
+    // Whether a read that found the socket drained last time tries once at
+    // once before waiting for readiness, and the outcome of such a try. A
+    // try that finds nothing skips the next tries, 1, 2, 4 ... up to 16 of
+    // them, until one finds bytes: a request-reply peer, whose next request
+    // comes only after the reply, is never ready at once, and each try
+    // would be a system call for nothing.
+    bool try_now() noexcept {
+        if (tries_to_skip_ == 0)
+            return true;
+        --tries_to_skip_;
+        return false;
+    }
+    void tried_now(bool found) noexcept {
+        if (found)
+            try_backoff_ = 0;
+        else
+            try_backoff_ = static_cast<std::uint8_t>(try_backoff_ == 0 ? 1 : std::min(2 * try_backoff_, 16));
+        tries_to_skip_ = try_backoff_;
+    }
     // The next complete frame in the buffer, if any; error on a bad length.
     std::optional<frame_view> parse(std::error_code& ec);
     // Size on the wire of the frame being assembled, 0 if its header is
@@ -276,6 +295,8 @@ private:
     std::size_t delivered_count_ = 0; // and how many frames they are
     std::uint64_t announced_ = 0;   // length field of the last frame seen
     bool may_have_more_ = false;    // the last read filled the buffer
+    std::uint8_t try_backoff_ = 0;  // see try_now()
+    std::uint8_t tries_to_skip_ = 0;
     std::vector<typename codec_type::header_bytes> write_headers_;
     std::vector<asio::const_buffer> write_buffers_;
 };

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -151,7 +152,7 @@ private:
         std::uint64_t claim_serial = 0;
         std::string claim_nick;
         std::shared_ptr<history_wait> wait; // a join waiting for shared history
-        std::deque<std::string> held;   // inputs while claiming or waiting
+        std::vector<std::string> held;  // inputs while claiming or waiting (no block while empty)
         std::uint64_t ticket = 0;       // its resume token's serial (0: none)
         std::string take_positions;     // a /resume's positions, while its token is taken
         std::uint64_t take_here = 0;    // and the serial of its session parked here (0: none)

@@ -90,9 +90,13 @@ private:
                 // Bytes often arrive while the caller works: try once at
                 // once, which skips a trip through the reactor (Asio's own
                 // reads do the same). If none came, wait for readiness
-                // without holding a buffer.
+                // without holding a buffer. A peer that is never ready at
+                // once gets fewer tries (try_now()).
+                if (!stream.try_now())
+                    return wait(self);
                 auto space = stream.buffer_.prepare(stream.pending_frame_size());
                 const std::size_t n = detail::receive_now(stream.next_layer_, space, ec);
+                stream.tried_now(!detail::would_block(ec));
                 if (detail::would_block(ec)) {
                     stream.buffer_.release_if_empty();
                     return wait(self);

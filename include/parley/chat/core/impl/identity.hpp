@@ -169,16 +169,16 @@ inline void chat::replay_held(client& c, const moment& now, actions& out) {
     const conn_id id = c.id;
     auto pending = std::move(c.held);
     c.held.clear();
-    while (!pending.empty()) {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
         client* cur = find(id);
         if (!cur || cur->closing)
             return;
         if (cur->claiming || cur->wait) { // waiting again: the rest waits, first
-            cur->held.insert(cur->held.begin(), pending.begin(), pending.end());
+            cur->held.insert(cur->held.begin(), std::make_move_iterator(pending.begin() + i),
+                             std::make_move_iterator(pending.end()));
             return;
         }
-        const std::string text = std::move(pending.front());
-        pending.pop_front();
+        const std::string text = std::move(pending[i]);
         input(id, text, now, out);
     }
 }
