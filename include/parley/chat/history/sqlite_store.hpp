@@ -60,8 +60,9 @@ struct sqlite_store_options {
     /// more to join its batch. While the disk keeps up, a process crash
     /// loses at most the records accepted in this window (docs/HISTORY.md).
     std::chrono::milliseconds batch_delay{20};
-    /// Retention: messages kept per room, at most (0: no limit). Applied
-    /// with every batch to the rooms it wrote.
+    /// Retention: messages kept per room (0: no limit). Applied in the
+    /// batch that first writes a room, then whenever it grew by a sixteenth
+    /// of this: a room holds at most 1/16 more between trims.
     std::uint64_t max_records_per_room = 10000;
     /// Retention: messages older than this are deleted (0: kept forever).
     /// Applied when the store opens and every retention_interval.
@@ -163,6 +164,7 @@ private:
     std::unique_ptr<detail::store_statements> stmts_; // before db_ is closed: reset first
     std::error_code first_error_;
     std::map<std::string, room_state, std::less<>> rooms_;
+    std::map<std::string, std::uint64_t, std::less<>> trimmed_at_; // last_seq at the last trim
     std::chrono::steady_clock::time_point next_retention_{};
 
     std::thread writer_; // last: started when everything above exists

@@ -24,6 +24,7 @@ inline constexpr const char* schema_v1 =
     " room TEXT NOT NULL, seq INTEGER NOT NULL, id INTEGER NOT NULL, sender TEXT NOT NULL,"
     " text TEXT NOT NULL, time TEXT NOT NULL, unix_ms INTEGER NOT NULL,"
     " PRIMARY KEY(room, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
 
 inline std::int64_t to_sql(std::uint64_t v) noexcept {
@@ -41,7 +42,10 @@ struct store_statements {
                             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")),
           upsert_room(db.prepare("INSERT INTO rooms(room, epoch, last_seq) VALUES(?1, ?2, ?3)"
                                  " ON CONFLICT(room) DO UPDATE SET epoch = ?2, last_seq = ?3")),
-          trim(db.prepare("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")),
+          // By count, not by seq arithmetic: a room's seqs skip after a
+          // crash (see open()).
+          trim(db.prepare("DELETE FROM messages WHERE room = ?1 AND seq <= (SELECT seq FROM messages"
+                          " WHERE room = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)")),
           drop_room(db.prepare("DELETE FROM messages WHERE room = ?1")),
           first_seq(db.prepare("SELECT min(seq) FROM messages WHERE room = ?1")),
           read_up(db.prepare("SELECT seq, id, sender, text, time, unix_ms FROM messages"
@@ -227,7 +231,7 @@ inline void sqlite_store::open() {
         db->exec("BEGIN EXCLUSIVE");
         auto version = db->query_int("PRAGMA user_version");
         auto others = db->query_int("SELECT count(*) FROM sqlite_schema WHERE type='table'"
-                                    " AND name NOT IN ('rooms','messages')");
+                                    " AND name NOT IN ('rooms','messages','meta')");
         if (version > 1 || (version == 0 && others > 0)) {
             db->exec("ROLLBACK");
             throw detail::sqlite_failure{store_error::incompatible_schema,
@@ -235,7 +239,22 @@ inline void sqlite_store::open() {
                                              std::to_string(others) + " other tables"};
         }
         db->exec(detail::schema_v1);
+        // 'open' stays 1 until a clean close. Found at 1, the last process
+        // ended without one (a crash, kill -9): the messages it numbered and
+        // had not committed (its max_queued_records, 'queue_bound', at
+        // most) were delivered with seqs no row holds. Each room's seq
+        // skips past them, so that none is given to two messages; clients
+        // see the jump as a possible hole. Durable at once (checkpointed).
+        const std::string bound = std::to_string(options_.max_queued_records);
+        if (db->query_int("SELECT count(*) FROM meta WHERE key = 'open' AND value = 1") > 0)
+            db->exec(("UPDATE rooms SET last_seq = last_seq + coalesce("
+                      "(SELECT value FROM meta WHERE key = 'queue_bound'), " + bound + ")")
+                         .c_str());
+        db->exec(("INSERT INTO meta(key, value) VALUES('open', 1), ('queue_bound', " + bound +
+                  ") ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                     .c_str());
         db->exec("COMMIT");
+        db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
         auto s = db->prepare("SELECT room, epoch, last_seq FROM rooms");
         while (db->step(s))
             rooms_[s.text(0)] = room_state{s.text(0), s.text(1), static_cast<std::uint64_t>(s.int64(2))};
@@ -276,6 +295,13 @@ inline void sqlite_store::process(std::deque<job>& jobs) {
                     j.cb(failed_ ? (first_error_ ? first_error_ : make_error_code(store_error::store_failed))
                                  : std::error_code());
                 } else if constexpr (std::is_same_v<J, close_job>) {
+                    if (db_ && !failed_) {
+                        try {
+                            db_->exec("UPDATE meta SET value = 0 WHERE key = 'open'");
+                        } catch (const detail::sqlite_failure& f) {
+                            fail(f.ec, f.detail);
+                        }
+                    }
                     stmts_.reset();
                     db_.reset(); // checkpoints the WAL into the file and removes it
                     if (j.cb)
@@ -345,10 +371,17 @@ inline void sqlite_store::write(std::deque<job>& jobs, std::size_t from, std::si
                 upsert.bind(2, st.epoch);
                 upsert.bind(3, detail::to_sql(st.last_seq));
                 db.step(upsert);
-                if (options_.max_records_per_room > 0 && st.last_seq > options_.max_records_per_room) {
+                // The trim walks `keep` rows of the index: done for a room's
+                // first batch, then each time it grew by a sixteenth of it.
+                const std::uint64_t keep = options_.max_records_per_room;
+                auto [at, first] = trimmed_at_.try_emplace(name, st.last_seq);
+                if (keep > 0 && st.last_seq > keep &&
+                    (first || st.last_seq < at->second ||
+                     st.last_seq - at->second >= std::max<std::uint64_t>(keep / 16, 1))) {
+                    at->second = st.last_seq;
                     trim.reset();
                     trim.bind(1, name);
-                    trim.bind(2, detail::to_sql(st.last_seq - options_.max_records_per_room));
+                    trim.bind(2, detail::to_sql(keep));
                     db.step(trim);
                     expired += static_cast<std::uint64_t>(db.changes());
                 }
