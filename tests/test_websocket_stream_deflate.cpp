@@ -347,8 +347,8 @@ TEST_CASE("websocket deflate: compressed messages of several sizes both ways, co
             CHECK(p.server.deflate()->server_max_window_bits == cfg.window);
             CHECK(p.client.deflate()->client_max_window_bits == cfg.window);
             int checked = 0;
+            std::string got; // outside: the last read completes after the coroutine
             spawn(p.io, [&]() -> awaitable<void> {
-                std::string got;
                 for (const auto& [type, m] : messages) {
                     co_await p.client.async_write(type, asio::buffer(m), use_awaitable);
                     co_await p.server.async_read(got, use_awaitable);
@@ -374,6 +374,9 @@ TEST_CASE("websocket deflate: the server sets RSV1 on a message's first frame on
     const std::string text(100, 'a'); // compresses to a few bytes
     const std::string long_text = pattern(3000);
     std::vector<raw_frame_seen> frames;
+    // Outside the coroutines: the server's read completes after they end.
+    std::error_code read_ec;
+    std::string ignored;
     spawn(c.io, [&]() -> awaitable<void> {
         co_await c.server.async_write(ws::message_type::text, asio::buffer(text), use_awaitable);
         co_await c.server.async_write(ws::message_type::binary, asio::buffer(long_text), use_awaitable);
@@ -385,8 +388,6 @@ TEST_CASE("websocket deflate: the server sets RSV1 on a message's first frame on
             frames.push_back(co_await read_raw_frame(c.sockets.client, c.in));
             fins += (frames.back().b0 & 0x80) != 0;
         }
-        std::error_code read_ec;
-        std::string ignored;
         c.server.async_read(ignored, [&](std::error_code ec, std::size_t) { read_ec = ec; });
         co_await asio::async_write(c.sockets.client, asio::buffer(ping + raw_frame(0x8, "\x03\xe8", true, true)),
                                    use_awaitable);
