@@ -52,6 +52,12 @@ public:
     // a label set ("" or `reason="x"`) and a value.
     template <class... Sample>
     void family(std::string_view name, std::string_view type, std::string_view help, Sample... samples) {
+        head(name, type, help);
+        (sample(name, samples.first, samples.second), ...);
+    }
+
+    // A family's HELP and TYPE lines.
+    void head(std::string_view name, std::string_view type, std::string_view help) {
         out_ += "# HELP ";
         out_ += name;
         out_ += ' ';
@@ -61,7 +67,6 @@ public:
         out_ += ' ';
         out_ += type;
         out_ += '\n';
-        (sample(name, samples.first, samples.second), ...);
     }
 
     // A histogram in seconds: `within[i]` counts the observations in
@@ -70,13 +75,7 @@ public:
     void histogram(std::string_view name, std::string_view help, const std::array<double, N>& bounds,
                    const std::array<std::uint64_t, N>& within, std::uint64_t count,
                    std::uint64_t sum_ns) {
-        out_ += "# HELP ";
-        out_ += name;
-        out_ += ' ';
-        out_ += help;
-        out_ += "\n# TYPE ";
-        out_ += name;
-        out_ += " histogram\n";
+        head(name, "histogram", help);
         std::uint64_t cumulative = 0;
         const std::string bucket = std::string(name) + "_bucket";
         for (std::size_t i = 0; i < N; ++i) {

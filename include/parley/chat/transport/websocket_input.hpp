@@ -5,8 +5,8 @@
 // protocol error or a binary message ends the connection with a close frame
 // that says why. On a connection that negotiated permessage-deflate (with
 // client_no_context_takeover, as the chat's web port asks), compressed
-// messages are inflated, never past the message size limit, each with an
-// inflater of its own: an idle connection holds no zlib state.
+// messages are inflated, never past the message size limit, by an inflater
+// each thread shares: an idle connection holds no zlib state.
 #ifndef PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
 #define PARLEY_CHAT_TRANSPORT_WEBSOCKET_INPUT_HPP
 
@@ -130,11 +130,21 @@ private:
     std::optional<std::string> inflate(std::string_view compressed, std::error_code& ec) {
         std::string text;
 #if PARLEY_HAVE_ZLIB
-        const std::uint64_t max = reader_.options().max_message_size;
-        websocket::inflater in(static_cast<std::size_t>(std::min<std::uint64_t>(max, SIZE_MAX)), true);
-        in.feed(compressed, text, ec);
+        // One inflater per thread, reset after each message (the port asks
+        // for no client context takeover, and a message is inflated whole,
+        // in this call): no zlib state per connection, and no inflater
+        // (about 40 KiB) made and freed per message. An error leaves it
+        // unusable: the next message gets a new one.
+        thread_local std::optional<websocket::inflater> in;
+        const auto max = static_cast<std::size_t>(
+            std::min<std::uint64_t>(reader_.options().max_message_size, SIZE_MAX));
+        if (!in || in->max_message_size() != max)
+            in.emplace(max, true);
+        in->feed(compressed, text, ec);
         if (!ec)
-            in.finish(text, ec);
+            in->finish(text, ec);
+        if (ec)
+            in.reset();
 #else
         (void)compressed;
         ec = websocket::deflate_error::corrupt_data;
