@@ -347,6 +347,84 @@ TEST_CASE("tls: session over ssl::stream writes many messages and ends with clos
     CHECK(session->stats().sent_messages == count);
 }
 
+TEST_CASE("tls: a lingering close: a peer still sending gets the last message and close_notify, not a reset") {
+    if (parley::test::no_openssl_tool())
+        return;
+    parley::test::tls_certs certs;
+    asio::io_context io;
+    auto server_ctx = parley::tls::server_context(certs.cert(), certs.key());
+    auto client_ctx = parley::tls::client_context({.ca_file = certs.cert()});
+    listener l(io);
+    // Small socket buffers, so that most of what the client sends is still
+    // to come when the session closes.
+    l.acceptor.set_option(asio::socket_base::receive_buffer_size(8192));
+
+    using tls_session = parley::session<parley::tls::stream>;
+    std::shared_ptr<tls_session> session;
+    std::error_code closed_with;
+    l.acceptor.async_accept([&](std::error_code ec, tcp::socket socket) {
+        REQUIRE_FALSE(ec);
+        session = std::make_shared<tls_session>(parley::tls::stream(std::move(socket), server_ctx));
+        session->on_close([&](parley::session_base&, std::error_code why) { closed_with = why; });
+        parley::tls::async_handshake(session->stream().next_layer(), asio::ssl::stream_base::server, 2s,
+                                     [&](std::error_code hec) {
+                                         REQUIRE_FALSE(hec);
+                                         session->read_frames([](tls_session& self, parley::frame_view) {
+                                             std::error_code mec;
+                                             self.close(parley::make_frame_message("too much", mec));
+                                         });
+                                     });
+    });
+
+    // A frame, then 2 MiB more the session never reads as frames. A socket
+    // closed with that unread would reset the connection: the write would
+    // fail and "too much" could be lost before the client reads it.
+    std::string input;
+    auto append = [&](const std::string& payload) {
+        const auto n = static_cast<std::uint32_t>(payload.size());
+        input += {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                  static_cast<char>(n)};
+        input += payload;
+    };
+    append("first");
+    for (int i = 0; i < 32; ++i)
+        append(std::string(64 * 1024, 'x'));
+
+    parley::framed_stream<parley::tls::stream> c(io, client_ctx);
+    std::vector<std::string> received;
+    std::error_code read_end = asio::error::would_block, write_end = asio::error::would_block;
+    auto close_when_done = [&] { // then the session's lingering ends
+        if (read_end != asio::error::would_block && write_end != asio::error::would_block) {
+            std::error_code ignored;
+            c.next_layer().lowest_layer().close(ignored);
+        }
+    };
+    std::function<void()> read_next = [&] {
+        c.async_read_frame([&](std::error_code ec, parley::frame_view f) {
+            if (ec) {
+                read_end = ec;
+                return close_when_done();
+            }
+            received.emplace_back(as_string_view(f));
+            read_next();
+        });
+    };
+    parley::tls::async_connect(c.next_layer(), "127.0.0.1", l.port(), quick(), [&](std::error_code ec, tcp::endpoint) {
+        REQUIRE_FALSE(ec);
+        c.next_layer().lowest_layer().set_option(asio::socket_base::send_buffer_size(8192));
+        read_next();
+        asio::async_write(c.next_layer(), asio::buffer(input), [&](std::error_code ec, std::size_t) {
+            write_end = ec;
+            close_when_done();
+        });
+    });
+    run(io);
+    CHECK(received == std::vector<std::string>{"too much"});
+    CHECK(read_end == asio::error::eof); // close_notify, not a reset
+    CHECK_FALSE(write_end);
+    CHECK(closed_with == parley::error::session_closed);
+}
+
 #else
 #include "support/skip.hpp"
 

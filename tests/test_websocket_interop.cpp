@@ -11,6 +11,7 @@
 #include <parley/websocket/stream.hpp>
 
 #include "support/server_process.hpp"
+#include "support/io_harness.hpp"
 #include "support/skip.hpp"
 
 #include <doctest/doctest.h>
@@ -46,6 +47,7 @@ namespace ws = parley::websocket;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
+using parley::test::spawn;
 constexpr auto tuple = asio::experimental::as_tuple(use_awaitable);
 
 // The command that runs a peer script, or nullopt (after saying why the
@@ -70,19 +72,6 @@ std::optional<std::string> node_peer() {
         return std::nullopt;
     }
     return std::string("node " PARLEY_SOURCE_DIR "/tests/web/ws_peer.mjs");
-}
-
-void spawn(asio::io_context& io, std::function<awaitable<void>()> f) {
-    asio::co_spawn(io, std::move(f), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                const std::string what = std::string("coroutine threw: ") + x.what();
-                CHECK_MESSAGE(false, what);
-            }
-        }
-    });
 }
 
 parley::test::server_process start(const std::string& command, const std::string& ready) {

@@ -13,6 +13,7 @@
 #else
 #include "support/skip.hpp"
 #endif
+#include "support/io_harness.hpp"
 
 #include <doctest/doctest.h>
 
@@ -48,37 +49,9 @@ using ws_stream = ws::stream<tcp::socket>;
 static_assert(std::is_move_constructible_v<ws_stream>);
 using asio::awaitable;
 using asio::use_awaitable;
-
-void run(asio::io_context& io) {
-    io.restart();
-    io.run_for(20s);
-    CHECK_MESSAGE(io.stopped(), "the io_context still had work after 20 s");
-}
-
-// Runs `f` as a coroutine; a thrown exception fails the test.
-void spawn(asio::io_context& io, std::function<awaitable<void>()> f) {
-    asio::co_spawn(io, std::move(f), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                const std::string what = std::string("coroutine threw: ") + x.what();
-                CHECK_MESSAGE(false, what);
-            }
-        }
-    });
-}
-
-// A connected loopback pair of sockets.
-struct socket_pair {
-    tcp::socket server;
-    tcp::socket client;
-    explicit socket_pair(asio::io_context& io) : server(io), client(io) {
-        tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-        client.connect(acceptor.local_endpoint());
-        acceptor.accept(server);
-    }
-};
+using parley::test::run;
+using parley::test::spawn;
+using parley::test::socket_pair;
 
 // A parley server and a parley client, handshake done.
 struct ws_pair {

@@ -8,6 +8,7 @@
 // skipped (reported as such) when built without zlib.
 #include <parley/websocket/stream.hpp>
 
+#include "support/io_harness.hpp"
 #include "support/skip.hpp"
 
 #include <doctest/doctest.h>
@@ -45,36 +46,10 @@ using tcp = asio::ip::tcp;
 using ws_stream = ws::stream<tcp::socket>;
 using asio::awaitable;
 using asio::use_awaitable;
+using parley::test::run;
+using parley::test::spawn;
+using parley::test::socket_pair;
 constexpr auto tuple = asio::experimental::as_tuple(use_awaitable);
-
-void run(asio::io_context& io) {
-    io.restart();
-    io.run_for(20s);
-    CHECK_MESSAGE(io.stopped(), "the io_context still had work after 20 s");
-}
-
-void spawn(asio::io_context& io, std::function<awaitable<void>()> f) {
-    asio::co_spawn(io, std::move(f), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                const std::string what = std::string("coroutine threw: ") + x.what();
-                CHECK_MESSAGE(false, what);
-            }
-        }
-    });
-}
-
-struct socket_pair {
-    tcp::socket server;
-    tcp::socket client;
-    explicit socket_pair(asio::io_context& io) : server(io), client(io) {
-        tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
-        client.connect(acceptor.local_endpoint());
-        acceptor.accept(server);
-    }
-};
 
 // Text of `n` bytes that compresses well, or random bytes that do not.
 std::string pattern(std::size_t n) {

@@ -60,8 +60,9 @@ struct session_options {
     /// closes the socket. A socket closed with unread input sends a reset,
     /// which can destroy the last messages before the peer reads them (an
     /// error reply, a WebSocket close frame). The session counts as closed
-    /// (its close handlers run) when the wait starts. 0 closes at once;
-    /// TLS streams end with their close_notify exchange instead.
+    /// (its close handlers run) when the wait starts. 0 closes at once.
+    /// Over TLS the session sends its close_notify first and reads on until
+    /// the peer's own close_notify or end of stream.
     std::chrono::milliseconds linger{1000};
 };
 

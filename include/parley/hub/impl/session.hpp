@@ -77,9 +77,11 @@ void session<Stream>::end_gracefully() {
                 return;
             writing_ = true; // nothing else may write meanwhile
         }
+        // close_notify written, the session lingers as over a plain socket:
+        // reads (still decrypted) go on until the peer's close_notify or end.
         end::async_end(stream_.next_layer(),
-                       [self = this->shared_from_this()](std::error_code) {
-                           self->shut(error::session_closed);
+                       [self = this->shared_from_this()](std::error_code ec) {
+                           self->shut(error::session_closed, !ec && self->linger_.count() > 0);
                        });
     } else {
         shut(error::session_closed, linger_.count() > 0);
