@@ -160,6 +160,7 @@ struct Options {
   std::string label;           // free text copied into the JSON (server name)
   std::string subject = "bench";
   std::string ws_path = "/ws";  // ws, wschat: the upgrade request's target
+  std::string ws_protocol;      // ws: a Sec-WebSocket-Protocol to ask for ("" = none)
   std::string irc_oper;        // irc: "NAME PASSWORD" the publisher sends as OPER
   int subs = 10;               // fanout: subscribers
   size_t size = 64;            // payload bytes
@@ -185,6 +186,7 @@ void usage() {
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
       "           --tcp-cc NAME (loadgen's sockets' congestion control; default reno, '' = system's)\n"
       "           --ws-path PATH (ws, wschat: the upgrade's request target; default /ws)\n"
+      "           --ws-protocol NAME (ws, wschat: the subprotocol asked for; default none)\n"
       "           --coalesce-us US (echo, saturating fanout: a turn that found under half the connections\n"
       "             ready is followed by a pause of US, so replies gather; default 25 with 8+ connections, else 0)\n"
       "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
@@ -227,6 +229,7 @@ Options parse_args(int argc, char** argv) {
     else if (a == "--label") o.label = val();
     else if (a == "--subject") o.subject = val();
     else if (a == "--ws-path") o.ws_path = val();
+    else if (a == "--ws-protocol") o.ws_protocol = val();
     else if (a == "--irc-oper") o.irc_oper = val();
     else if (a == "--subs") o.subs = int(num());
     else if (a == "--size") o.size = size_t(num());
@@ -267,6 +270,7 @@ Options parse_args(int argc, char** argv) {
     fail("--broadcast speaks parley or chat");
   if (ws && (o.ws_path.empty() || o.ws_path[0] != '/' || o.ws_path.find_first_of(" \r\n") != std::string::npos))
     fail("bad --ws-path");
+  if (o.ws_protocol.find_first_of(" \r\n") != std::string::npos) fail("bad --ws-protocol");
   if (o.broadcast && o.conns < 2) fail("--broadcast needs 2 connections or more");
   if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
   if (o.window == 0) {
@@ -909,7 +913,8 @@ class Runner {
   void append_upgrade(Conn& c) {
     c.out += "GET " + o_.ws_path + " HTTP/1.1\r\nHost: " + o_.host + ":" + o_.port +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + kWsKey +
-             "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+             "\r\nSec-WebSocket-Version: 13\r\n" +
+             (o_.ws_protocol.empty() ? "" : "Sec-WebSocket-Protocol: " + o_.ws_protocol + "\r\n") + "\r\n";
   }
 
   // A client frame: FIN, OPCODE, the MASK bit and the length, the key, then

@@ -13,6 +13,8 @@ free loopback port pinned to CPU 0 (the load generator to CPU 1):
             the target "WebSocket >= half of the framed port"
   beast     Boost.Beast's websocket/server/chat-multi example (bench/peers/build_beast.sh)
   node-ws   a Node `ws` broadcast server (bench/ws/ws_broadcast.mjs, ws pinned in bench/ws)
+  lws       libwebsockets' test server (Debian libwebsockets-test-server), its
+            lws-mirror-protocol: paced and memory cells only (see bench/README.md)
 
 Saturating fan-out (N x S), paced fan-out (N x 64 bytes, the same deliveries/s
 for every N) and the memory of K idle WebSocket connections. Prints markdown
@@ -38,7 +40,7 @@ import chat_run  # noqa: E402  (bench/chat_run.py: its chart)
 
 BENCH = run.BENCH
 REPO = run.REPO
-PEERS = ("beast", "node-ws")             # the targets compare against the best of these
+PEERS = ("beast", "node-ws", "lws")      # the targets compare against the best of these
 ALL_SERVERS = ("chat-ws", "chat") + PEERS
 # memory scenario only: chat-ws connections that also took a nickname (named
 # clients, all in "lobby", every join announced to the room).
@@ -46,7 +48,7 @@ MEMORY_EXTRA = ("chat-ws-named",)
 log = run.log
 
 run.COLOURS.update({"chat-ws": "#1f77b4", "chat-ws-named": "#17becf", "chat": "#9467bd",
-                    "beast": "#ff7f0e", "node-ws": "#2ca02c"})
+                    "beast": "#ff7f0e", "node-ws": "#2ca02c", "lws": "#d62728"})
 
 # What each server does per published message (docs/BENCHMARKS.md repeats it).
 PER_MESSAGE = {
@@ -56,7 +58,12 @@ PER_MESSAGE = {
     "beast": "copies the message into one shared string, posts a send to each session's strand, "
              "also sends it to the sender (N+1 writes; N counted)",
     "node-ws": "`client.send(data)` to every other open client (one frame built per recipient)",
+    "lws": "copies each received chunk into its ring of messages; each connection writes from it "
+           "when writable, the sender too",
 }
+# lws-mirror-protocol relays each chunk lws hands it as a message and drops what a lagging client
+# has not taken from its small ring: under a saturating publisher it split and lost messages.
+SATURATING_EXCLUDED = ("lws",)
 
 
 def spec(name, args, bdir):
@@ -72,6 +79,9 @@ def spec(name, args, bdir):
         return run.ServerSpec([str(bdir / "beast_chat_multi"), "127.0.0.1", str(p), str(docroot), "1"], "ws", p)
     if name == "node-ws":
         return run.ServerSpec([args.node, str(BENCH / "ws" / "ws_broadcast.mjs"), "0"], "ws")
+    if name == "lws":
+        p = run.free_port()
+        return run.ServerSpec(["libwebsockets-test-server", f"--port={p}"], "ws", p)
     raise SystemExit(f"unknown server {name!r}")
 
 
@@ -140,6 +150,8 @@ def cell_key(kind, p):
 
 
 def servers_for(kind, args):
+    if kind == "fanout":
+        return [s for s in args.servers if s not in SATURATING_EXCLUDED]
     if kind == "memory":
         out = [s for s in args.servers if s != "chat"]
         if "chat-ws" in out:
@@ -165,6 +177,8 @@ def loadgen_argv(bdir, kind, p, srv, args):
             argv += ["--rate", str(p["rate"])]
         else:
             argv += ["--window", str(p["win"])]
+    if srv.name == "lws":
+        argv += ["--ws-path", "/", "--ws-protocol", "lws-mirror-protocol"]
     argv = ["taskset", "-c", str(args.client_cpu)] + argv
     if args.nice:
         argv = ["nice", "-n", str(args.nice)] + argv
@@ -366,7 +380,7 @@ def parse_args():
     ap.add_argument("--fanout-n", default="10,100,1000")
     ap.add_argument("--fanout-s", default="64,512")
     ap.add_argument("--paced-n", default="10,100,1000")
-    ap.add_argument("--paced-deliveries", type=int, default=50000,
+    ap.add_argument("--paced-deliveries", type=int, default=20000,
                     help="paced cells: deliveries/s (publishes/s = this ÷ N), within every server's reach")
     ap.add_argument("--memory-k", default="10000")
     ap.add_argument("--window", default="0",
@@ -400,6 +414,9 @@ def parse_args():
         log(f"{a.chat_server} not found (cmake --build --preset default --target chat_server): "
             "skipping chat-ws, chat")
         a.servers = [s for s in a.servers if s not in ("chat-ws", "chat")]
+    if "lws" in a.servers and not a.report and not shutil.which("libwebsockets-test-server"):
+        log("libwebsockets-test-server not found (apt-get install libwebsockets-test-server): skipping lws")
+        a.servers.remove("lws")
     if "node-ws" in a.servers and not a.report and not (BENCH / "ws" / "node_modules" / "ws").is_dir():
         log("bench/ws/node_modules/ws not found (cd bench/ws && npm ci): skipping node-ws")
         a.servers.remove("node-ws")
@@ -487,7 +504,8 @@ def report(args, meta, records, outdir):
           + (f"; 1-minute load average over the runs {loads[0]:.2f}–{loads[-1]:.2f}" if loads else "")
           + ".",
           f"Command: `{meta['command']}` ({args.reps} repetition(s), {args.warmup}s warm-up + "
-          f"{args.duration}s measured per run; window {','.join(map(str, args.window))} messages; "
+          f"{args.duration}s measured per run; window "
+          f"{','.join(str(w) if w else '262144/N within 64..1024' for w in args.window)} messages; "
           f"servers on CPU {args.server_cpu}, load generator on CPU {args.client_cpu}).", "",
           tables(summary, args.servers, args)]
     problems = checks(records)
