@@ -522,9 +522,11 @@ def report(args, meta, records, outdir):
 
 
 def chart_run(summary, servers, outdir, title):
-    """chat_run.py's chart (msgs/s, CPU per delivery, paced p99), without the memory cells."""
-    fan = {k: v for k, v in summary.items() if v["kind"] != "memory"}
-    return chat_run.chart(fan, servers, outdir, title)
+    """chat_run.py's chart (msgs/s, CPU per delivery, paced p99) and the idle memory."""
+    servers = list(servers) + [s for s in MEMORY_EXTRA if any(k[1] == s for k in summary)]
+    return chat_run.chart(summary, servers, outdir, title,
+                          extra=[("memory", "bytes_per_conn", "memory.dat",
+                                  "Idle WebSocket connections: server RSS per connection, bytes (lower is better)")])
 
 
 if __name__ == "__main__":
