@@ -343,7 +343,7 @@ def tables(summary, servers, args):
                 out.append(f"| WebSocket ≥ ½ framed msgs/s | {' '.join(c.split()[1:])} | {verdict(ws / fr >= 0.5, txt)} |")
         for c in paced:
             a = get(c, "chat-ws", "p99_us")
-            pv = [(get(c, p, "p99_us"), p) for p in peers if get(c, p, "p99_us")]
+            pv = [(get(c, p, "p99_us"), p) for p in PEERS if p in servers and get(c, p, "p99_us")]
             if a and pv:
                 b, who = min(pv)
                 out.append(f"| paced p99 ≤ best peer's | {' '.join(c.split()[1:])} | "
