@@ -17,8 +17,8 @@ if [ ! -f "$src/main.cpp" ] || [ ! -f "$src/websocket_session.cpp" ]; then
 fi
 mkdir -p "$out"
 exe="$out/beast_chat_multi"
-newest=$(ls -t "$src"/*.cpp "$src"/*.hpp "$0" | head -n 1)
-if [ ! -x "$exe" ] || [ "$newest" -nt "$exe" ]; then
+# Rebuilt when missing, or older than a source file or this script.
+if [ ! -x "$exe" ] || [ -n "$(find "$src" "$0" -maxdepth 1 -type f -newer "$exe" | head -n 1)" ]; then
     echo "build_beast.sh: $cxx $flags $src/*.cpp -> $exe" >&2
     # shellcheck disable=SC2086
     $cxx $flags -I"$src" -o "$exe" "$src"/*.cpp
