@@ -5,7 +5,8 @@
 
 chat_server runs under LD_PRELOAD=count_allocs.so (bench/alloc/count_allocs.c:
 every malloc-family call counted, printed at exit) while bench/loadgen's paced
-fan-out publishes R messages/s to N subscribers in the room "lobby". Each
+fan-out publishes R messages/s to N subscribers in the room "lobby", over its
+framed, line or WebSocket port (--protos chat,chatline,wschat). Each
 configuration runs twice, for a short and a long measured time, on a fresh
 server; setup and shutdown cost the same in both, so
 
