@@ -328,8 +328,9 @@ def checks(records):
     return lines
 
 
-def chart(summary, servers, outdir, title):
-    """gnuplot PNG: msgs/s, server CPU per delivery, paced p99 (log scales)."""
+def chart(summary, servers, outdir, title, extra=()):
+    """gnuplot PNG: msgs/s, server CPU per delivery, paced p99 (log scales), then any `extra`
+    panels, each (kind, field, data file name, title)."""
     gp = shutil.which("gnuplot")
     if not gp:
         log("gnuplot not found (apt-get install gnuplot-nox); no chart")
@@ -361,6 +362,7 @@ def chart(summary, servers, outdir, title):
               (dat("fanout", "server_ns_per_msg", "cpu.dat"),
                "Server CPU per delivered message, ns (lower is better; steadier than msgs/s on a busy machine)"),
               (dat("paced", "p99_us", "paced.dat"), "Paced fan-out: p99 latency, µs (lower is better)")]
+    panels += [(dat(kind, field, fname), ttl) for kind, field, fname, ttl in extra]
     panels = [(p[0][0], p[0][1], p[1]) for p in panels if p[0]]
     if not panels:
         return None
@@ -373,7 +375,11 @@ def chart(summary, servers, outdir, title):
     for path, present, ttl in panels:
         cols = ", ".join((f"'{path}' using {i + 2}:xtic(1)" if i == 0 else f"'' using {i + 2}") +
                          f" title '{s}' lc rgb '{run.COLOURS.get(s, '#808080')}'" for i, s in enumerate(present))
-        script += [f"set title \"{ttl}\"", "set yrange [*:*]", f"plot {cols}"]
+        # A log axis autoscaled to the decade below the smallest bar would hide it.
+        vals = [float(v) for line in open(path).read().splitlines()[1:]
+                for v in line.rsplit('"', 1)[1].split() if v != "?"]
+        low = f"{min(vals) / 2:.6g}" if vals else "*"
+        script += [f"set title \"{ttl}\"", f"set yrange [{low}:*]", f"plot {cols}"]
     script.append("unset multiplot")
     (outdir / "chart.gp").write_text("\n".join(script) + "\n")
     r = subprocess.run([gp, str(outdir / "chart.gp")], capture_output=True, text=True)

@@ -13,7 +13,11 @@
 // asiochat (Asio's chat example: 4 ASCII digits + body of at most 512 bytes),
 // and the text chat protocols: irc (NICK/USER, JOIN #SUBJECT, PRIVMSG),
 // chat (parley chat_server's framed port: text inputs, JSON events out) and
-// chatline (chat_server's line port: text lines in, "[room] nick: text" out).
+// chatline (chat_server's line port: text lines in, "[room] nick: text" out),
+// and WebSocket (RFC 6455) clients: ws (a server that relays every text
+// message as it is: Beast's chat-multi example, a Node ws broadcast server)
+// and wschat (chat_server's web port, GET /ws: the nickname first, text
+// inputs in, JSON events out, as on its framed port).
 //
 // Every payload starts with a 24-byte header: magic, run id, sequence number
 // and send time (CLOCK_MONOTONIC ns); the rest is filler.  The text protocols
@@ -131,7 +135,7 @@ class Histogram {
 
 // --------------------------------------------------------------------------
 enum class Scenario { fanout, echo, idle };
-enum class Proto { parley, resp, nats, asiochat, irc, chat, chatline };
+enum class Proto { parley, resp, nats, asiochat, irc, chat, chatline, ws, wschat };
 
 const char* name(Proto p) {
   switch (p) {
@@ -142,6 +146,8 @@ const char* name(Proto p) {
     case Proto::irc: return "irc";
     case Proto::chat: return "chat";
     case Proto::chatline: return "chatline";
+    case Proto::ws: return "ws";
+    case Proto::wschat: return "wschat";
   }
   return "?";
 }
@@ -153,6 +159,8 @@ struct Options {
   std::string port;
   std::string label;           // free text copied into the JSON (server name)
   std::string subject = "bench";
+  std::string ws_path = "/ws";  // ws, wschat: the upgrade request's target
+  std::string ws_protocol;      // ws: a Sec-WebSocket-Protocol to ask for ("" = none)
   std::string irc_oper;        // irc: "NAME PASSWORD" the publisher sends as OPER
   int subs = 10;               // fanout: subscribers
   size_t size = 64;            // payload bytes
@@ -173,17 +181,19 @@ struct Options {
 
 void usage() {
   std::fprintf(stderr,
-      "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat|irc|chat|chatline --port P [options]\n"
+      "usage: loadgen fanout|echo|idle --proto parley|resp|nats|asiochat|irc|chat|chatline|ws|wschat --port P [options]\n"
       "  common:  --host H (loopback only) --size S --warmup SEC --duration SEC\n"
       "           --drain SEC --connect-timeout SEC --ready-timeout SEC --label TEXT\n"
       "           --tcp-cc NAME (loadgen's sockets' congestion control; default reno, '' = system's)\n"
+      "           --ws-path PATH (ws, wschat: the upgrade's request target; default /ws)\n"
+      "           --ws-protocol NAME (ws, wschat: the subprotocol asked for; default none)\n"
       "           --coalesce-us US (echo, saturating fanout: a turn that found under half the connections\n"
       "             ready is followed by a pause of US, so replies gather; default 25 with 8+ connections, else 0)\n"
       "  fanout:  --subs N  [--window W (saturating; default auto) | --rate R (paced)]\n"
       "           [--irc-oper 'NAME PASSWORD' (irc: the publisher opers up, for flood exemptions)]\n"
       "  echo:    --conns C --inflight W [--greeting]   (proto parley or resp)\n"
       "  idle:    --conns K [--server-pid PID] [--greeting] [--hold SEC]\n"
-      "           [--nick (chat: each takes a nickname)] [--broadcast (then time one message to all)]\n");
+      "           [--nick (chat, wschat: each takes a nickname)] [--broadcast (then time one message to all)]\n");
   std::exit(2);
 }
 
@@ -211,11 +221,15 @@ Options parse_args(int argc, char** argv) {
       else if (p == "irc") o.proto = Proto::irc;
       else if (p == "chat") o.proto = Proto::chat;
       else if (p == "chatline") o.proto = Proto::chatline;
+      else if (p == "ws") o.proto = Proto::ws;
+      else if (p == "wschat") o.proto = Proto::wschat;
       else fail("unknown protocol %s", p.data());
     } else if (a == "--host") o.host = val();
     else if (a == "--port") o.port = val();
     else if (a == "--label") o.label = val();
     else if (a == "--subject") o.subject = val();
+    else if (a == "--ws-path") o.ws_path = val();
+    else if (a == "--ws-protocol") o.ws_protocol = val();
     else if (a == "--irc-oper") o.irc_oper = val();
     else if (a == "--subs") o.subs = int(num());
     else if (a == "--size") o.size = size_t(num());
@@ -242,16 +256,21 @@ Options parse_args(int argc, char** argv) {
   if (o.size > kMaxPayload) fail("--size must be at most 1048576");
   if (o.proto == Proto::asiochat && o.size > kAsioMaxBody)
     fail("asiochat bodies are at most 512 bytes");
-  const bool text = o.proto == Proto::irc || o.proto == Proto::chat || o.proto == Proto::chatline;
+  const bool ws = o.proto == Proto::ws || o.proto == Proto::wschat;
+  const bool text = o.proto == Proto::irc || o.proto == Proto::chat || o.proto == Proto::chatline || ws;
   if (text && o.size < kTextHeader) fail("text protocols need --size of at least 41 (the text header)");
   if (o.proto == Proto::irc && o.size > kIrcMaxText) fail("irc texts are at most 460 bytes here");
   if (text && o.size > 4096) fail("chat texts are at most 4096 bytes");
-  if (text && o.scenario != Scenario::fanout && !(o.proto == Proto::chat && o.scenario == Scenario::idle))
-    fail("irc, chat and chatline do fanout only (chat: idle too)");
+  if (text && o.scenario != Scenario::fanout &&
+      !((o.proto == Proto::chat || ws) && o.scenario == Scenario::idle))
+    fail("irc, chat, chatline, ws and wschat do fanout only (chat, ws, wschat: idle too)");
   if ((o.nick || o.broadcast) && o.scenario != Scenario::idle) fail("--nick and --broadcast are for idle");
-  if (o.nick && o.proto != Proto::chat) fail("--nick is for --proto chat");
+  if (o.nick && o.proto != Proto::chat && o.proto != Proto::wschat) fail("--nick is for --proto chat or wschat");
   if (o.broadcast && o.proto != Proto::parley && o.proto != Proto::chat)
     fail("--broadcast speaks parley or chat");
+  if (ws && (o.ws_path.empty() || o.ws_path[0] != '/' || o.ws_path.find_first_of(" \r\n") != std::string::npos))
+    fail("bad --ws-path");
+  if (o.ws_protocol.find_first_of(" \r\n") != std::string::npos) fail("bad --ws-protocol");
   if (o.broadcast && o.conns < 2) fail("--broadcast needs 2 connections or more");
   if (o.subs < 1 || o.conns < 1 || o.inflight < 1) fail("counts must be positive");
   if (o.window == 0) {
@@ -401,6 +420,7 @@ struct Conn {
   bool ready = false, subscribed = false, pong = false, greeted = false;
   bool registered = false, joined = false;  // irc: 001 seen, 366 (end of NAMES) seen
   bool oper = false;                        // irc: 381 (you are an operator) seen
+  bool upgraded = false;                    // ws, wschat: the 101 answer read
   std::string in;              // bytes of an incomplete unit, carried to the next read
   std::string out;             // bytes not yet accepted by the socket
   size_t out_off = 0;
@@ -418,7 +438,8 @@ class Runner {
     if (ep_ < 0) fail("epoll_create1: %s", std::strerror(errno));
     resolve();
     payload_.assign(o_.size, 'x');
-    text_ = o_.proto == Proto::irc || o_.proto == Proto::chat || o_.proto == Proto::chatline;
+    ws_ = o_.proto == Proto::ws || o_.proto == Proto::wschat;
+    text_ = o_.proto == Proto::irc || o_.proto == Proto::chat || o_.proto == Proto::chatline || ws_;
     coalesce_ns_ = uint64_t(o_.coalesce_us * 1000);
     exact_ts_ = o_.scenario == Scenario::idle || (o_.scenario == Scenario::fanout && o_.rate > 0);
     if (coalesce_ns_) prctl(PR_SET_TIMERSLACK, 2000UL, 0, 0, 0);  // pauses of about what was asked
@@ -640,11 +661,22 @@ class Runner {
     // the idle broadcast) once per read, as late as a unit can be known to be in.
     const uint64_t t = exact_ts_ ? now_ns() : turn_ns_;
     size_t len = carried + size_t(n);
+    size_t used = 0;
+    if (ws_ && !c.upgraded) {
+      used = read_upgrade(i, b, len);
+      if (!c.alive) return;
+      if (!c.upgraded) {
+        c.in.assign(b, len);
+        return;
+      }
+      b += used;
+      len -= used;
+      used = 0;
+    }
     if (c.role == Role::publisher && discard_publisher_input_) {
       c.in.clear();
       return;
     }
-    size_t used = 0;
     switch (o_.proto) {
       case Proto::parley: used = parse_parley(i, b, len, t); break;
       case Proto::asiochat: used = parse_asiochat(i, b, len, t); break;
@@ -653,6 +685,7 @@ class Runner {
       case Proto::irc: used = parse_irc(i, b, len, t); break;
       case Proto::chat: used = parse_chat(i, b, len, t); break;
       case Proto::chatline: used = parse_chatline(i, b, len, t); break;
+      case Proto::ws: case Proto::wschat: used = parse_ws(i, b, len, t); break;
     }
     if (!c.alive) return;
     if (used == len) c.in.clear();
@@ -822,7 +855,6 @@ class Runner {
   // text is found by its key and ends at the next quote (the payloads hold no
   // character JSON escapes); other events carry no payload and are skipped.
   size_t parse_chat(size_t i, const char* p, size_t n, uint64_t t) {
-    static constexpr std::string_view key = "\"text\":\"";
     size_t off = 0;
     while (n - off >= 4) {
       uint32_t len = be32(p + off);
@@ -830,17 +862,136 @@ class Runner {
       if (n - off - 4 < len) break;
       const char* f = p + off + 4;
       off += 4 + size_t(len);
-      std::string_view ev(f, len);
-      if (ev.size() > 15 && ev.substr(0, 15) == "{\"type\":\"error\"") { note_server_error(ev); continue; }
-      if (ev.substr(0, 23) == "{\"type\":\"nick_accepted\"") { conns_[i].registered = true; continue; }
-      size_t k = ev.find(key);
-      if (k == std::string_view::npos) continue;
-      const char* s = f + k + key.size();
-      const char* e = static_cast<const char*>(std::memchr(s, '"', size_t(f + len - s)));
-      if (!e) { ++bad_; continue; }
-      on_data(i, s, size_t(e - s), t);
+      on_chat_event(i, f, len, t);
     }
     return off;
+  }
+
+  void on_chat_event(size_t i, const char* f, size_t len, uint64_t t) {
+    static constexpr std::string_view key = "\"text\":\"";
+    std::string_view ev(f, len);
+    if (ev.size() > 15 && ev.substr(0, 15) == "{\"type\":\"error\"") { note_server_error(ev); return; }
+    if (ev.substr(0, 23) == "{\"type\":\"nick_accepted\"") { conns_[i].registered = true; return; }
+    size_t k = ev.find(key);
+    if (k == std::string_view::npos) return;
+    const char* s = f + k + key.size();
+    const char* e = static_cast<const char*>(std::memchr(s, '"', size_t(f + len - s)));
+    if (!e) { ++bad_; return; }
+    on_data(i, s, size_t(e - s), t);
+  }
+
+  // ---------------------------------------------------------- WebSocket
+  // The opening handshake's answer: the head up to the blank line, which must
+  // be a 101 carrying the accept value of the fixed key (RFC 6455's own
+  // example key; the server cannot tell).  Returns the bytes of the head, or
+  // 0 while it is incomplete.
+  static constexpr const char* kWsKey = "dGhlIHNhbXBsZSBub25jZQ==";
+  static constexpr std::string_view kWsAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+  size_t read_upgrade(size_t i, const char* p, size_t n) {
+    std::string_view head(p, n);
+    size_t end = head.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (n > 8192) close_conn(i, "WebSocket handshake: answer head over 8 KiB");
+      return 0;
+    }
+    head = head.substr(0, end);
+    if (head.substr(0, 13) != "HTTP/1.1 101 ") {
+      std::string first(head.substr(0, head.find('\r')));
+      note_server_error(first);
+      close_conn(i, "WebSocket handshake refused");
+      return 0;
+    }
+    if (head.find(kWsAccept) == std::string_view::npos) {
+      close_conn(i, "WebSocket handshake: wrong Sec-WebSocket-Accept");
+      return 0;
+    }
+    conns_[i].upgraded = true;
+    ++upgraded_;
+    return end + 4;
+  }
+
+  void append_upgrade(Conn& c) {
+    c.out += "GET " + o_.ws_path + " HTTP/1.1\r\nHost: " + o_.host + ":" + o_.port +
+             "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + kWsKey +
+             "\r\nSec-WebSocket-Version: 13\r\n" +
+             (o_.ws_protocol.empty() ? "" : "Sec-WebSocket-Protocol: " + o_.ws_protocol + "\r\n") + "\r\n";
+  }
+
+  // A client frame: FIN, OPCODE, the MASK bit and the length, the key, then
+  // the payload XORed with it.
+  static std::string ws_client_frame(int opcode, std::string_view payload, const uint8_t key[4]) {
+    std::string f;
+    f.push_back(char(0x80 | opcode));
+    size_t n = payload.size();
+    if (n < 126) {
+      f.push_back(char(0x80 | n));
+    } else if (n < 65536) {
+      f.push_back(char(0x80 | 126));
+      f.push_back(char(n >> 8));
+      f.push_back(char(n & 0xff));
+    } else {
+      f.push_back(char(0x80 | 127));
+      for (int k = 7; k >= 0; --k) f.push_back(char((uint64_t(n) >> (8 * k)) & 0xff));
+    }
+    f.append(reinterpret_cast<const char*>(key), 4);
+    for (size_t k = 0; k < n; ++k) f.push_back(char(uint8_t(payload[k]) ^ key[k & 3]));
+    return f;
+  }
+  void append_ws_text(Conn& c, std::string_view text) {
+    uint8_t key[4];
+    const uint32_t r = uint32_t(ws_rng_());
+    std::memcpy(key, &r, 4);
+    c.out += ws_client_frame(0x1, text, key);
+  }
+
+  // Server frames, read in place from the shared buffer: unmasked, one text
+  // (or binary) message per frame.  Pings are answered, a close frame ends
+  // the connection; fragmented messages are not expected from these servers
+  // for payloads this small and are counted as bad.
+  size_t parse_ws(size_t i, const char* p, size_t n, uint64_t t) {
+    size_t off = 0;
+    while (n - off >= 2) {
+      const uint8_t b0 = uint8_t(p[off]), b1 = uint8_t(p[off + 1]);
+      if (b1 & 0x80) { close_conn(i, "protocol error: masked server frame"); return off; }
+      size_t hdr = 2;
+      uint64_t len = b1 & 0x7f;
+      if (len == 126) {
+        if (n - off < 4) break;
+        len = (uint64_t(uint8_t(p[off + 2])) << 8) | uint8_t(p[off + 3]);
+        hdr = 4;
+      } else if (len == 127) {
+        if (n - off < 10) break;
+        len = 0;
+        for (int k = 0; k < 8; ++k) len = len << 8 | uint8_t(p[off + 2 + k]);
+        hdr = 10;
+      }
+      if (len > kMaxPayload) { close_conn(i, "protocol error: WebSocket frame over 1 MiB"); return off; }
+      if (n - off - hdr < len) break;
+      const char* f = p + off + hdr;
+      off += hdr + size_t(len);
+      const int opcode = b0 & 0x0f;
+      if (b0 & 0x70) { close_conn(i, "protocol error: reserved bits in a server frame"); return off; }
+      if (opcode == 0x1 || opcode == 0x2) {
+        if (!(b0 & 0x80)) { ++bad_; ++ws_fragments_; continue; }
+        if (o_.proto == Proto::wschat) on_chat_event(i, f, size_t(len), t);
+        else on_data(i, f, size_t(len), t);
+      } else if (opcode == 0x0) {
+        ++bad_;
+        ++ws_fragments_;
+      } else if (opcode == 0x9) {
+        append_ws_pong(conns_[i], std::string_view(f, size_t(len)));
+      } else if (opcode == 0x8) {
+        close_conn(i, "WebSocket close frame from the server");
+        return off;
+      }  // 0xA, pong: nothing to do
+    }
+    return off;
+  }
+  void append_ws_pong(Conn& c, std::string_view payload) {
+    uint8_t key[4];
+    const uint32_t r = uint32_t(ws_rng_());
+    std::memcpy(key, &r, 4);
+    c.out += ws_client_frame(0xA, payload, key);
   }
 
   // Calls line(start, length) for each complete line (without \r\n); returns
@@ -964,6 +1115,18 @@ class Runner {
 
   // Appends one framed message to c.out in the protocol's publish/request form.
   void append_message(Conn& c, uint32_t magic, uint64_t seq, uint64_t ts) {
+    if (ws_) {
+      // One of kWsUnits prebuilt frames, each masked with its own random key;
+      // only the 41 header characters are written and masked per message.
+      const WsUnit& u = ws_units_[ws_next_++ % kWsUnits];
+      size_t body = c.out.size() + u.header;
+      c.out.append(u.frame);
+      char h[kTextHeader];
+      write_header(h, magic, seq, ts);
+      char* q = c.out.data() + body;
+      for (size_t k = 0; k < kTextHeader; ++k) q[k] = char(uint8_t(h[k]) ^ u.key[k & 3]);
+      return;
+    }
     size_t body = c.out.size() + prefix_.size();
     c.out.append(unit_);
     write_header(c.out.data() + body, magic, seq, ts);
@@ -1001,6 +1164,15 @@ class Runner {
         break;
       case Proto::chatline:
         suffix_ = "\n";
+        break;
+      case Proto::ws: case Proto::wschat:
+        for (WsUnit& u : ws_units_) {
+          const uint32_t r = uint32_t(ws_rng_());
+          std::memcpy(u.key, &r, 4);
+          u.frame = ws_client_frame(0x1, payload_, u.key);
+          u.header = u.frame.size() - payload_.size();
+        }
+        prefix_.assign(ws_units_[0].header, '\0');  // its size: the frame's length is frame - payload
         break;
     }
     unit_ = prefix_ + payload_ + suffix_;
@@ -1107,11 +1279,23 @@ class Runner {
           }
           break;
         }
+        case Proto::ws: case Proto::wschat:
+          append_upgrade(c);
+          break;
         default: break;
       }
       if (!c.out.empty()) flush(i);
     }
     bool ok = true;
+    if (ws_) {
+      ok = wait_until([&] { return upgraded_ == conns_.size(); }, o_.ready_timeout,
+                      "WebSocket upgrades (101)", [&] { return upgraded_; });
+      // chat_server: a nickname first; it puts every nickname in "lobby".
+      for (size_t i = 0; ok && o_.proto == Proto::wschat && i < conns_.size(); ++i) {
+        append_ws_text(conns_[i], conns_[i].role == Role::publisher ? "pub" : "s" + std::to_string(i));
+        flush(i);
+      }
+    }
     if (o_.proto == Proto::irc) {
       // Registered (001), then JOIN the channel and wait for its NAMES end.
       ok = wait_until([&] { return count_if([](const Conn& c) { return c.registered; }) == conns_.size(); },
@@ -1227,8 +1411,9 @@ class Runner {
     // parley and asiochat servers may send the publisher its own messages;
     // it reads and discards them without parsing.
     // So does chat_server (a room message goes to its sender too).
+    // So do Beast's chat-multi (every session, the sender too) and chat_server's web port.
     discard_publisher_input_ = o_.proto == Proto::parley || o_.proto == Proto::asiochat ||
-                               o_.proto == Proto::chat || o_.proto == Proto::chatline;
+                               o_.proto == Proto::chat || o_.proto == Proto::chatline || ws_;
     build_framing(false);
     strict_ = true;
     bool ok = connect_all() && handshake() && barrier();
@@ -1340,6 +1525,7 @@ class Runner {
                 ok ? "" : "  ERROR: ", ok ? "" : error_.c_str());
     std::string extra = cpu_json(rate);
     if (o_.proto == Proto::irc) extra += ",\"nudges\":" + std::to_string(nudges_);
+    if (ws_) extra += ",\"ws_fragments\":" + std::to_string(ws_fragments_);
     if (o_.proto == Proto::resp && publish_replies_)
       extra += ",\"publish_replies\":" + std::to_string(publish_replies_) +
                ",\"min_receivers\":" + std::to_string(min_receivers_);
@@ -1464,11 +1650,26 @@ class Runner {
       }
       ok = wait_until([&] { return count_if([](const Conn& c) { return c.pong; }) == conns_.size(); },
                       o_.ready_timeout, "Redis PONG", [&] { return count_if([](const Conn& c) { return c.pong; }); });
+    } else if (ok && ws_) {
+      // Upgraded: the server holds a WebSocket, not an HTTP request.
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        append_upgrade(conns_[i]);
+        flush(i);
+      }
+      ok = wait_until([&] { return upgraded_ == conns_.size(); }, o_.ready_timeout,
+                      "WebSocket upgrades (101)", [&] { return upgraded_; });
     } else if (ok && o_.greeting) {
       ok = wait_until([&] { return count_if([](const Conn& c) { return c.greeted; }) == conns_.size(); },
                       o_.ready_timeout, "greetings", [&] { return count_if([](const Conn& c) { return c.greeted; }); });
     }
-    if (ok && o_.nick) {
+    if (ok && o_.nick && ws_) {
+      for (size_t i = 0; i < conns_.size(); ++i) {
+        append_ws_text(conns_[i], "i" + std::to_string(i));
+        flush(i);
+      }
+      ok = wait_until([&] { return count_if([](const Conn& c) { return c.registered; }) == conns_.size(); },
+                      o_.ready_timeout, "nick_accepted", [&] { return count_if([](const Conn& c) { return c.registered; }); });
+    } else if (ok && o_.nick) {
       // chat_server's framed port: a nickname each, then its nick_accepted.
       for (size_t i = 0; i < conns_.size(); ++i) {
         const std::string nick = "i" + std::to_string(i);
@@ -1572,6 +1773,13 @@ class Runner {
   bool strict_ = false;                    // any close is fatal during setup
   bool discard_publisher_input_ = false;
   bool text_ = false;                      // payload header as printable text
+  bool ws_ = false;                        // ws, wschat: WebSocket client framing
+  struct WsUnit { std::string frame; size_t header = 0; uint8_t key[4]{}; };
+  static constexpr size_t kWsUnits = 16;   // prebuilt masked frames, a key each, used in turn
+  WsUnit ws_units_[kWsUnits];
+  size_t ws_next_ = 0, upgraded_ = 0;
+  uint64_t ws_fragments_ = 0;              // fragmented server messages (counted bad)
+  std::mt19937_64 ws_rng_{std::random_device{}()};
   bool issuing_ = false;                   // echo: send a new request per response
   bool bcast_ = false;                     // idle --broadcast: timing the message
   uint64_t t_warm_ = kNever, t_stop_ = kNever;

@@ -105,6 +105,28 @@ TEST_CASE("web door: an upgrade hands over the connection with the bytes after t
     CHECK(*r.upgraded_rest == frame);
 }
 
+TEST_CASE("web door: an upgrade whose head takes several reads keeps the bytes after it") {
+    // A browser-sized head (over 2 KiB, several of the door's reads), then a
+    // masked text frame "hi" in the same write.
+    const std::string frame("\x81\x82\x01\x02\x03\x04\x69\x6b", 8);
+    const std::string agent(2100, 'a');
+    std::string answer;
+    auto r = serve_one([&](unsigned short port) {
+        asio::io_context io;
+        auto s = connect_to(io, port);
+        asio::write(s, asio::buffer("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + agent +
+                                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                    "Sec-WebSocket-Version: 13\r\n\r\n" +
+                                    frame));
+        asio::read_until(s, asio::dynamic_buffer(answer), "\r\n\r\n");
+    });
+    CHECK(answer.starts_with("HTTP/1.1 101 "));
+    REQUIRE(r.upgraded_rest);
+    CHECK(*r.upgraded_rest == frame);
+    CHECK(r.refusals.empty());
+}
+
 TEST_CASE("web door: a client that sends nothing is cut at the deadline") {
     std::string answer;
     const auto start = std::chrono::steady_clock::now();

@@ -5,7 +5,8 @@
 
 chat_server runs under LD_PRELOAD=count_allocs.so (bench/alloc/count_allocs.c:
 every malloc-family call counted, printed at exit) while bench/loadgen's paced
-fan-out publishes R messages/s to N subscribers in the room "lobby". Each
+fan-out publishes R messages/s to N subscribers in the room "lobby", over its
+framed, line or WebSocket port (--protos chat,chatline,wschat). Each
 configuration runs twice, for a short and a long measured time, on a fresh
 server; setup and shutdown cost the same in both, so
 
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
+PORT_NAMES = {"chat": "framed", "chatline": "line", "wschat": "WebSocket"}
 REPO = BENCH.parent
 
 
@@ -50,23 +52,23 @@ def one(args, lib, loadgen, proto, subs, duration):
     argv = ["taskset", "-c", args.server_cpu, str(Path(args.chat_server).resolve()), "--host", "127.0.0.1",
             "--port", "0", "--line-port", "0", "--flood-rate", "0", "--max-clients", "5000",
             "--max-per-address", "0", "--idle-timeout", "0", "--ping-interval", "0",
-            "--threads", str(args.threads)]
+            "--threads", str(args.threads), "--web-port", "0"]
     env = dict(os.environ, LD_PRELOAD=str(lib))
     srv = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env,
                            text=True)
     try:
         ports = {}
         deadline = time.monotonic() + 10
-        while len(ports) < 2 and time.monotonic() < deadline:
+        while len(ports) < 3 and time.monotonic() < deadline:
             line = srv.stdout.readline()
             if not line:
                 break
-            m = re.match(r"(listening on|line mode on) .*:(\d+)$", line.strip())
+            m = re.match(r"(listening on|line mode on|web port on) .*:(\d+)$", line.strip())
             if m:
                 ports[m.group(1)] = m.group(2)
-        if len(ports) < 2:
+        if len(ports) < 3:
             raise SystemExit(f"chat_server did not start: {ports}")
-        port = ports["listening on" if proto == "chat" else "line mode on"]
+        port = ports[{"chat": "listening on", "chatline": "line mode on", "wschat": "web port on"}[proto]]
         lg = ["taskset", "-c", args.client_cpu, str(loadgen), "fanout", "--proto", proto,
               "--port", port, "--subs", str(subs), "--size", str(args.size),
               "--warmup", "0.5", "--duration", str(duration), "--server-pid", str(srv.pid)]
@@ -90,7 +92,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chat-server", default=str(REPO / "build/default/examples/chat_server"))
     ap.add_argument("--subs", default="10,100")
-    ap.add_argument("--protos", default="chat,chatline", help="chat (framed port), chatline (line port)")
+    ap.add_argument("--protos", default="chat,chatline,wschat",
+                    help="chat (framed port), chatline (line port), wschat (web port, GET /ws)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--rate", type=int, default=2000, help="paced publishes/s; 0 = saturating (--window)")
     ap.add_argument("--window", type=int, default=64)
@@ -119,11 +122,11 @@ def main():
             dm = r2["published"] - r1["published"]
             per = (a2 - a1) / dm if dm > 0 else float("nan")
             pers.append((n, per))
-            print(f"| {'framed' if proto == 'chat' else 'line'} | {n} | {a1} / {a2} | "
+            print(f"| {PORT_NAMES[proto]} | {n} | {a1} / {a2} | "
                   f"{r1['published']} / {r2['published']} | {per:.2f} | {per / n:.3f} |", flush=True)
         if len(pers) >= 2 and pers[-1][0] != pers[0][0]:
             slope = (pers[-1][1] - pers[0][1]) / (pers[-1][0] - pers[0][0])
-            slopes.append(f"{'framed' if proto == 'chat' else 'line'} port: {slope:.2f} allocations per "
+            slopes.append(f"{PORT_NAMES[proto]} port: {slope:.2f} allocations per "
                           f"recipient per message (N = {pers[0][0]} -> {pers[-1][0]}), "
                           f"{pers[0][1] - slope * pers[0][0]:.1f} per message besides")
     if slopes:
