@@ -29,7 +29,10 @@ inline void chat_server::on_batch(core::conn_id id, transport::input_batch batch
             if (batch.finished)
                 c.peer_finished(id, now, out);
         };
-        self->batch_read_at_ = batch.read_at; // the first message it publishes samples it
+        // The first message it publishes samples it; a batch handed over
+        // without a read time (the last inputs at a FIN or an error) none.
+        if (batch.read_at != std::chrono::steady_clock::time_point{})
+            self->batch_read_at_ = batch.read_at;
         self->run_here(step); // the batch's actions are carried out on return
         self->batch_read_at_.reset();
         if (!batch.finished)
