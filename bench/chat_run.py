@@ -34,13 +34,16 @@ CHAT = ("chat", "chat-2t", "chatline", "chatline-2t")
 PEERS = ("inspircd", "ngircd", "redis")       # the targets compare against the best of these
 OTHERS = ("asio", "broadcast")
 ALL_SERVERS = CHAT + ("inspircd", "ngircd", "asio", "redis", "broadcast")
+# Not in the default set: "chat" with --history-db (a fresh SQLite file per run), for the cost
+# of storing every message (docs/BENCHMARKS.md, issue 14).
+EXTRA = ("chat-db",)
 IRC_OPER = "bench bench"                        # bench/chatpeers/inspircd.conf.in
 log = run.log
 
 run.COLOURS.update({
     "chat": "#1f77b4", "chat-2t": "#17becf", "chatline": "#9467bd", "chatline-2t": "#e377c2",
     "inspircd": "#8c564b", "ngircd": "#bcbd22", "redis": "#d62728", "asio": "#ff7f0e",
-    "broadcast": "#2ca02c"})
+    "broadcast": "#2ca02c", "chat-db": "#aec7e8"})
 
 
 def irc_config(name, port, bdir):
@@ -55,13 +58,19 @@ def irc_config(name, port, bdir):
 
 
 def spec(name, args, bdir):
-    if name in CHAT:
+    if name in CHAT or name == "chat-db":
         threads = "2" if name.endswith("-2t") else "1"
         argv = [str(Path(args.chat_server).resolve()), "--host", "127.0.0.1", "--port", "0",
                 "--flood-rate", "0", "--max-clients", "5000", "--max-per-address", "0",
                 "--idle-timeout", "0", "--ping-interval", "0", "--threads", threads]
         argv += ["--line-port", "0"] if name.startswith("chatline") else ["--no-line-mode"]
         argv += ["--no-web"]
+        if name == "chat-db":
+            d = bdir / "chat" / "history-db"
+            d.mkdir(parents=True, exist_ok=True)
+            for old in d.glob("run-*.db*"):
+                old.unlink()
+            argv += ["--history-db", str(d / f"run-{time.time_ns()}.db")]
         return run.ServerSpec(argv, "chatline" if name.startswith("chatline") else "chat")
     if name == "broadcast":
         return run.ServerSpec([str(Path(args.broadcast_server).resolve()), "--port", "0", "--no-echo"],
@@ -394,7 +403,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short cells, one repetition (< 8 minutes)")
     ap.add_argument("--servers", default=",".join(ALL_SERVERS),
-                    help="comma list from " + ",".join(ALL_SERVERS))
+                    help="comma list from " + ",".join(ALL_SERVERS + EXTRA))
     ap.add_argument("--scenarios", default="fanout,paced")
     ap.add_argument("--chat-server", default=str(REPO / "build/default/examples/chat_server"))
     ap.add_argument("--broadcast-server", default=str(REPO / "build/default/examples/broadcast_server"))
@@ -430,7 +439,7 @@ def parse_args():
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     a.servers = [s for s in a.servers.split(",") if s]
     for s in a.servers:
-        if s not in ALL_SERVERS:
+        if s not in ALL_SERVERS + EXTRA:
             ap.error(f"unknown server {s}")
     need = {"inspircd": "inspircd", "ngircd": "ngircd", "redis": "redis-server"}
     for name, exe in need.items():
@@ -440,7 +449,7 @@ def parse_args():
             a.servers.remove(name)
     for name, path in (("chat", a.chat_server), ("broadcast", a.broadcast_server)):
         if not Path(path).is_file():
-            drop = [s for s in a.servers if s == name or (name == "chat" and s in CHAT)]
+            drop = [s for s in a.servers if s == name or (name == "chat" and s in CHAT + EXTRA)]
             if drop:
                 log(f"{path} not found (cmake --build --preset default --target "
                     f"{'chat_server' if name == 'chat' else 'broadcast_server'}): skipping {','.join(drop)}")

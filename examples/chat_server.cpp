@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
     unsigned resume_grace_s = 120;
     std::string history_db;
     std::uint64_t history_db_keep = 10000;
+    std::size_t history_db_resume = 10000;
     unsigned history_db_max_age_s = 0;
 
     parley::examples::command_line cli(
@@ -120,6 +121,10 @@ int main(int argc, char** argv) {
                 "messages kept per room in --history-db, 0 for no limit")
         .option("--history-db-max-age", history_db_max_age_s,
                 "seconds a message stays in --history-db, 0 for ever")
+        .option("--history-db-resume", history_db_resume,
+                "a /resume reads a room's gap from --history-db up to this many messages "
+                "(0: from memory only)",
+                std::size_t{0}, std::size_t{1000000})
         .option("--threads", threads, "threads running the I/O", 1u, 64u)
         .option("--redis", redis_url,
                 "join the chat servers sharing this Redis, e.g. redis://127.0.0.1:6379")
@@ -247,6 +252,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         options.history_store = store;
+        options.resume_store_messages = history_db_resume;
     }
 #else
     if (!history_db.empty()) {

@@ -20,6 +20,7 @@ namespace {
 struct harness {
     explicit harness(bool stored = true, std::size_t replay = 3, std::size_t kept = 10)
         : chat(options(stored, replay, kept)) {}
+    explicit harness(core::options o) : chat(std::move(o)) {}
 
     static core::options options(bool stored, std::size_t replay, std::size_t kept) {
         core::options o;
@@ -305,4 +306,193 @@ TEST_CASE("chat core storage: a failed store leaves history in memory, every roo
     h.out.clear();
     h.login(2, "bob");
     CHECK(h.all<pc::members_event>(2).at(0).seq == 0);
+}
+
+namespace {
+
+// A resume against a store the test plays: every store_append is kept in
+// `archive`, and each resume read is answered from it as the store would.
+struct resume_bench : harness {
+    explicit resume_bench(std::size_t page = 4, std::size_t bound = 50,
+                          std::size_t page_bytes = 256 * 1024)
+        : harness(with(page, bound, page_bytes)) {}
+    // The harness's options, with the resume's store bounds.
+    static core::options with(std::size_t page, std::size_t bound, std::size_t page_bytes) {
+        auto o = harness::options(true, 3, 10);
+        o.resume_store_page = page;
+        o.resume_store_messages = bound;
+        o.resume_store_page_bytes = page_bytes;
+        return o;
+    }
+    std::vector<pc::message_event> archive;
+
+    void collect() {
+        for (const auto& a : out)
+            if (auto* s = std::get_if<core::store_append>(&a))
+                archive.push_back(s->message);
+    }
+    std::string token(core::conn_id id) const {
+        const auto accepted = all<pc::nick_accepted_event>(id);
+        return accepted.empty() ? std::string() : accepted.back().resume_token;
+    }
+    // The store's answer to `r`: the archive's messages after r.after.
+    core::stored_page page_for(const core::store_read& r) const {
+        core::stored_page p{archive.empty() ? "" : archive.back().epoch, 1, {}};
+        for (const auto& m : archive)
+            if (m.room == r.room && m.seq > r.after && p.messages.size() < r.limit)
+                p.messages.push_back(m);
+        return p;
+    }
+    // Answers every resume read until none is asked; returns how many.
+    int serve() {
+        int reads = 0;
+        for (;;) {
+            collect();
+            std::optional<core::store_read> pending;
+            for (const auto& a : out)
+                if (auto* r = std::get_if<core::store_read>(&a); r && r->for_client != 0)
+                    pending = *r;
+            if (!pending)
+                return reads;
+            ++reads;
+            // Keep what was sent so far; drop the read just answered.
+            std::erase_if(out, [&](const core::action& a) {
+                auto* r = std::get_if<core::store_read>(&a);
+                return r && r->serial == pending->serial;
+            });
+            chat.stored_read(pending->serial, page_for(*pending), now, out);
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("chat core storage: a resume reads the gap memory lost from the store, once, in order") {
+    resume_bench h(4, 50);
+    h.login(1, "alice");
+    h.login(2, "bob");
+    for (int i = 1; i <= 3; ++i)
+        h.in(1, "m" + std::to_string(i));
+    const std::string token = h.token(2);
+    const std::string epoch = h.all<pc::message_event>(2).back().epoch;
+    h.chat.closed(2, core::departure::error, "reset", h.now, h.out); // parked
+    for (int i = 4; i <= 30; ++i)
+        h.in(1, "m" + std::to_string(i));
+    h.collect();
+    h.out.clear();
+    h.chat.connect(3, {"peer3", "", false}, h.now, h.out);
+    h.in(3, "/resume " + token + " lobby=3@" + epoch);
+    // Memory holds 21..30: the store is asked for what follows 3, a page.
+    auto reads = h.actions_of<core::store_read>();
+    REQUIRE(reads.size() == 1);
+    CHECK(reads[0].after == 3);
+    CHECK(reads[0].limit == 4);
+    CHECK(reads[0].for_client == 3);
+    CHECK(h.all<pc::message_event>(3).empty());
+    CHECK(h.all<pc::resumed_event>(3).empty());
+    // Meanwhile the room talks (not to bob yet) and bob says something (held).
+    h.in(1, "m31");
+    h.in(3, "back");
+    CHECK(h.all<pc::message_event>(3).empty());
+    const int served = h.serve();
+    CHECK(served == 5); // after 3, 7, 11, 15, 19; memory from 24 (it holds 22..31)
+    auto got = h.all<pc::message_event>(3);
+    std::vector<std::uint64_t> want;
+    for (std::uint64_t s = 4; s <= 31; ++s)
+        want.push_back(s);
+    want.push_back(32); // its own "back", replayed after the resume
+    CHECK(seqs(got) == want);
+    CHECK(got.back().text == "back");
+    const auto done = h.all<pc::resumed_event>(3);
+    REQUIRE(done.size() == 1);
+    CHECK(done[0].recovered);
+    REQUIRE(done[0].rooms.size() == 1);
+    CHECK(done[0].rooms[0].from == 3);
+    CHECK(done[0].rooms[0].seq == 31);
+    CHECK(h.chat.hits().resume_store_reads == 5);
+    CHECK(h.chat.hits().resume_store_messages == 20);
+    // bob is a member again: the next message reaches him, once.
+    h.out.clear();
+    h.in(1, "m33");
+    CHECK(seqs(h.all<pc::message_event>(3)) == std::vector<std::uint64_t>{33});
+}
+
+TEST_CASE("chat core storage: a resume beyond the bound, a failed read, a close while reading") {
+    SUBCASE("a gap over resume_store_messages: memory only, not recovered") {
+        resume_bench h(4, 20);
+        h.login(1, "alice");
+        h.login(2, "bob");
+        const std::string token = h.token(2);
+        h.chat.closed(2, core::departure::error, "reset", h.now, h.out);
+        for (int i = 1; i <= 30; ++i)
+            h.in(1, "m" + std::to_string(i));
+        h.out.clear();
+        h.chat.connect(3, {"peer3", "", false}, h.now, h.out);
+        h.in(3, "/resume " + token + " lobby=0");
+        CHECK(h.actions_of<core::store_read>().empty());
+        CHECK(seqs(h.all<pc::message_event>(3)).front() == 21);
+        CHECK_FALSE(h.all<pc::resumed_event>(3).at(0).recovered);
+    }
+    SUBCASE("a read that fails: memory from there, not recovered") {
+        resume_bench h(4, 50);
+        h.login(1, "alice");
+        h.login(2, "bob");
+        const std::string token = h.token(2);
+        h.chat.closed(2, core::departure::error, "reset", h.now, h.out);
+        for (int i = 1; i <= 30; ++i)
+            h.in(1, "m" + std::to_string(i));
+        h.out.clear();
+        h.chat.connect(3, {"peer3", "", false}, h.now, h.out);
+        h.in(3, "/resume " + token + " lobby=0");
+        const auto reads = h.actions_of<core::store_read>();
+        REQUIRE(reads.size() == 1);
+        h.chat.stored_read(reads[0].serial, std::nullopt, h.now, h.out);
+        CHECK(seqs(h.all<pc::message_event>(3)).front() == 21);
+        CHECK(h.all<pc::message_event>(3).size() == 10);
+        CHECK_FALSE(h.all<pc::resumed_event>(3).at(0).recovered);
+    }
+    SUBCASE("the connection lost while the store is read: parked again, the late answer ignored") {
+        resume_bench h(4, 50);
+        h.login(1, "alice");
+        h.login(2, "bob");
+        const std::string token = h.token(2);
+        h.chat.closed(2, core::departure::error, "reset", h.now, h.out);
+        for (int i = 1; i <= 30; ++i)
+            h.in(1, "m" + std::to_string(i));
+        h.collect();
+        h.out.clear();
+        h.chat.connect(3, {"peer3", "", false}, h.now, h.out);
+        h.in(3, "/resume " + token + " lobby=0");
+        const std::string token2 = h.token(3);
+        const auto reads = h.actions_of<core::store_read>();
+        REQUIRE(reads.size() == 1);
+        h.chat.closed(3, core::departure::error, "reset", h.now, h.out);
+        CHECK(h.all<pc::leave_event>(1).empty()); // parked, no leave
+        h.out.clear();
+        h.chat.stored_read(reads[0].serial, h.page_for(reads[0]), h.now, h.out);
+        CHECK(h.out.empty());
+        // And resumed again from the new token: the whole gap, from the store.
+        h.chat.connect(4, {"peer4", "", false}, h.now, h.out);
+        h.in(4, "/resume " + token2 + " lobby=0");
+        h.serve();
+        CHECK(h.all<pc::message_event>(4).size() == 30);
+        CHECK(h.all<pc::resumed_event>(4).at(0).recovered);
+    }
+    SUBCASE("one answer gives at most resume_store_page_bytes; the rest is read again") {
+        resume_bench h(8, 50, 400); // two 100-byte messages an answer (history_size 198)
+        h.login(1, "alice");
+        h.login(2, "bob");
+        const std::string token = h.token(2);
+        h.chat.closed(2, core::departure::error, "reset", h.now, h.out);
+        for (int i = 1; i <= 30; ++i)
+            h.in(1, std::string(100, 'x'));
+        h.collect();
+        h.out.clear();
+        h.chat.connect(3, {"peer3", "", false}, h.now, h.out);
+        h.in(3, "/resume " + token + " lobby=0");
+        // Each answer of 8 gives 2 (the bytes), the next read starts after them.
+        CHECK(h.serve() == 10); // 1..20 two at a time; memory has 21..30
+        CHECK(h.all<pc::message_event>(3).size() == 30);
+        CHECK(h.all<pc::resumed_event>(3).at(0).recovered);
+    }
 }

@@ -221,6 +221,57 @@ TEST_CASE("chat_server --history-db: killed with SIGKILL mid-stream, the room co
     CHECK(server.terminate(SIGTERM, std::chrono::seconds(5)) == 0);
 }
 
+TEST_CASE("chat_server --history-db: a resume gets a gap longer than memory keeps from the store") {
+    if (!have_sqlite())
+        return;
+    temp_dir dir;
+    auto args = server_args(dir.file("chat.db"));
+    args.push_back("--history-db-resume");
+    args.push_back("5000");
+    parley::test::server_process server(parley::test::example_path("chat_server"), args);
+    client bob(server.port());
+    const auto joined = bob.login("bob");
+    const std::string token = bob.seen_of<pc::nick_accepted_event>().at(0).resume_token;
+    bob.conn().reset(); // parked
+    // 3,000 missed: memory keeps the last 1,000, the store all of them.
+    client alice(server.port());
+    alice.login("alice");
+    constexpr int missed = 3000;
+    for (int i = 0; i < missed; ++i)
+        alice.say("m" + std::to_string(i));
+    std::uint64_t last = 0;
+    for (int i = 0; i < missed; ++i)
+        last = alice.wait_for<pc::message_event>([](const pc::message_event&) { return true; }).seq;
+    client again(server.port());
+    again.expect<pc::welcome_event>();
+    again.conn().send_frame("/resume " + token + " lobby=" + std::to_string(joined.seq) + "@" +
+                            joined.epoch);
+    again.expect<pc::nick_accepted_event>();
+    std::uint64_t expected = joined.seq + 1;
+    bool in_order = true;
+    for (;;) {
+        auto e = again.next();
+        REQUIRE(e.has_value());
+        if (auto* m = std::get_if<pc::message_event>(&*e)) {
+            in_order = in_order && m->seq == expected;
+            expected = m->seq + 1;
+        }
+        if (auto* r = std::get_if<pc::resumed_event>(&*e)) {
+            CHECK(r->recovered);
+            REQUIRE(r->rooms.size() == 1);
+            CHECK(r->rooms[0].seq == last);
+            break;
+        }
+    }
+    CHECK(in_order);
+    CHECK(expected == last + 1); // every missed message, once
+    // A member again: the next message reaches it.
+    alice.say("after");
+    CHECK(again.wait_for<pc::message_event>([](const pc::message_event& m) {
+                  return m.text == "after";
+              }).seq == last + 1);
+}
+
 TEST_CASE("chat_server --history-db: stopped with SIGTERM, nothing is lost") {
     if (!have_sqlite())
         return;

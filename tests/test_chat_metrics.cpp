@@ -32,7 +32,7 @@ struct family {
 std::map<std::string, family> parse(const std::string& text) {
     static const std::regex name_re("[a-zA-Z_:][a-zA-Z0-9_:]*");
     static const std::regex sample_re(
-        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (0|[1-9][0-9]*))");
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (0|[1-9][0-9]*|[0-9]+\.[0-9]+))");
     std::map<std::string, family> out;
     REQUIRE(!text.empty());
     CHECK(text.back() == '\n');
@@ -55,12 +55,20 @@ std::map<std::string, family> parse(const std::string& text) {
             } else {
                 ++f.type;
                 f.kind = rest.substr(sp + 1);
-                CHECK((f.kind == "counter" || f.kind == "gauge"));
+                CHECK((f.kind == "counter" || f.kind == "gauge" || f.kind == "histogram"));
             }
         } else {
             REQUIRE(std::regex_match(line, m, sample_re));
-            REQUIRE(out.count(m[1].str()) == 1); // declared by its HELP/TYPE
-            ++out[m[1].str()].samples;
+            std::string name = m[1].str();
+            // A histogram's samples: NAME_bucket, NAME_sum, NAME_count.
+            for (const std::string suffix : {"_bucket", "_sum", "_count"})
+                if (out.count(name) == 0 && name.size() > suffix.size() &&
+                    name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+                    out.count(name.substr(0, name.size() - suffix.size())) == 1 &&
+                    out[name.substr(0, name.size() - suffix.size())].kind == "histogram")
+                    name = name.substr(0, name.size() - suffix.size());
+            REQUIRE(out.count(name) == 1); // declared by its HELP/TYPE
+            ++out[name].samples;
         }
     }
     return out;
@@ -78,6 +86,8 @@ void check_families(const std::map<std::string, family>& families) {
         CHECK(f.samples >= 1);
         const bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
         CHECK(total == (f.kind == "counter"));
+        if (f.kind == "histogram") // Prometheus: the unit in the name, base units
+            CHECK(name.compare(name.size() - 8, 8, "_seconds") == 0);
         CHECK(name.rfind("parley_chat_", 0) == 0);
     }
 }
@@ -120,6 +130,48 @@ TEST_CASE("metrics: a zero snapshot still lists every family") {
     CHECK(families.size() == parse(pc::render_metrics({.connections = {1, 1, 1}})).size());
 }
 
+TEST_CASE("metrics: the delivery latency histogram, rendered and scraped while a room talks") {
+    pc::metrics_snapshot s;
+    s.latency.within[0] = 2; // <= 25 us
+    s.latency.within[5] = 1; // (0.5 ms, 1 ms]
+    s.latency.count = 4;     // one above the last bound
+    s.latency.sum_ns = 1'250'000'000;
+    const auto text = pc::render_metrics(s);
+    check_families(parse(text));
+    CHECK(text.find("# TYPE parley_chat_delivery_latency_seconds histogram\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_bucket{le=\"2.5e-05\"} 2\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_bucket{le=\"0.001\"} 3\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_bucket{le=\"1\"} 3\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_bucket{le=\"+Inf\"} 4\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_sum 1.250000000\n") != std::string::npos);
+    CHECK(text.find("parley_chat_delivery_latency_seconds_count 4\n") != std::string::npos);
+
+    // A live server: each read that says a room message gives one sample.
+    using namespace parley::test::chat;
+    pc::server_options options;
+    options.web_port = 0;
+    server_fixture f(options);
+    client alice(f.port()), bob(f.port());
+    alice.login("alice");
+    bob.login("bob");
+    CHECK(f.server().delivery_latency().count == 0); // no message said yet
+    for (int i = 0; i < 3; ++i) {
+        alice.say("hello " + std::to_string(i));
+        const std::string said = "hello " + std::to_string(i);
+        bob.wait_for<pc::message_event>([&](const pc::message_event& m) { return m.text == said; });
+    }
+    const auto l = f.server().delivery_latency();
+    CHECK(l.count == 3); // three reads (each say waited for its delivery)
+    std::uint64_t in_buckets = 0;
+    for (auto n : l.within)
+        in_buckets += n;
+    CHECK(in_buckets <= l.count);
+    CHECK(l.sum_ns > 0);
+    const auto response = http_get(f.server().web_port(), "/metrics");
+    REQUIRE(response);
+    CHECK(response->find("parley_chat_delivery_latency_seconds_count 3\n") != std::string::npos);
+}
+
 TEST_CASE("promtool: check metrics accepts a scrape of a live server") {
     if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
         parley::test::skip("promtool not installed (Debian package prometheus)");
@@ -136,6 +188,7 @@ TEST_CASE("promtool: check metrics accepts a scrape of a live server") {
     REQUIRE(response);
     const auto body_at = response->find("\r\n\r\n");
     REQUIRE(body_at != std::string::npos);
+    CHECK(response->find("parley_chat_delivery_latency_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
     char path[] = "/tmp/parley_metrics_XXXXXX";
     const int fd = ::mkstemp(path);
     REQUIRE(fd >= 0);

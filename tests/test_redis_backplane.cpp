@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1041,3 +1042,42 @@ TEST_CASE("redis backplane: cross-instance tests") {
 }
 
 #endif
+
+TEST_CASE("redis backplane: scripts run by EVALSHA, and by EVAL again after a SCRIPT FLUSH") {
+    const std::string redis_server = find_redis_server();
+    if (redis_server.empty())
+        return skip_without_redis();
+    if (std::system("command -v redis-cli >/dev/null 2>&1") != 0) {
+        parley::test::skip("redis-cli not installed (Debian package redis-tools)");
+        return;
+    }
+    cluster cl(redis_server, 2, {"--redis-history", "10"});
+    const std::string cli = "redis-cli -p " + std::to_string(cl.redis.port()) + " ";
+    auto a = join(cl.port(0), "alice", {});
+    auto b = join(cl.port(1), "bob", {a.get()});
+    a->say("before");
+    CHECK(b->wait_for<pc::message_event>([](const auto& m) { return m.text == "before"; }).seq == 1);
+    // Loaded at connect, named by their SHA-1 from then on: no EVAL yet.
+    CHECK(std::system((cli + "INFO commandstats | grep -q '^cmdstat_evalsha:'").c_str()) == 0);
+    CHECK(std::system((cli + "INFO commandstats | grep -q '^cmdstat_eval:'").c_str()) != 0);
+    CHECK(std::system((cli + "SCRIPT FLUSH >/dev/null").c_str()) == 0);
+    // Every script is gone: the next ones are answered NOSCRIPT and sent again in full.
+    for (int i = 0; i < 5; ++i)
+        a->say("after " + std::to_string(i));
+    // Each once, seqs 2..6 (in the order they were said, but for a retry that
+    // a later command overtook: see run_script).
+    std::set<std::uint64_t> seqs;
+    std::set<std::string> texts;
+    for (int i = 0; i < 5; ++i) {
+        const auto m = b->wait_for<pc::message_event>([](const auto& m) { return m.text.rfind("after", 0) == 0; });
+        seqs.insert(m.seq);
+        texts.insert(m.text);
+    }
+    CHECK(seqs == std::set<std::uint64_t>{2, 3, 4, 5, 6});
+    CHECK(texts.size() == 5);
+    CHECK(std::system((cli + "INFO commandstats | grep -q '^cmdstat_eval:'").c_str()) == 0);
+    // And the script cache holds them again.
+    CHECK(std::system((cli + "SCRIPT FLUSH >/dev/null").c_str()) == 0);
+    b->say("still");
+    CHECK(a->wait_for<pc::message_event>([](const auto& m) { return m.text == "still"; }).seq == 7);
+}

@@ -33,6 +33,8 @@ struct metrics_snapshot {
     chat::limit_counters limits{};
     security_counters security{};
     backplane_counters cluster{};
+    /// The input-to-first-delivery latency histogram.
+    delivery_latency latency{};
     /// The history store's counters (nullopt: the server has no store).
     std::optional<history::store_stats> history_store{};
     /// Whether messages still go to the store (false once it failed).
@@ -231,6 +233,10 @@ inline std::string render_metrics(const metrics_snapshot& s) {
              "Nicknames found taken elsewhere on reconnect.", one(c.nick_conflicts));
     w.family("parley_chat_cluster_instances_lost_total", "counter",
              "Other instances found dead and cleaned up.", one(c.instances_lost));
+    w.histogram("parley_chat_delivery_latency_seconds",
+                "Time from an input's read to the queueing of the room message it said for its first "
+                "recipient (one sample per read that publishes a message).",
+                delivery_latency_bounds, s.latency.within, s.latency.count, s.latency.sum_ns);
     if (s.history_store)
         detail::render_history_metrics(w, *s.history_store, s.history_storing);
     return out;

@@ -32,6 +32,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -132,6 +133,28 @@ struct limit_counters {
     std::size_t outbound_peak_bytes = 0;    ///< the most ever queued at once
 };
 
+/// The upper bounds, in seconds, of the buckets of delivery_latency::within.
+inline constexpr std::array<double, 14> delivery_latency_bounds{
+    0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,    0.01,    0.025,  0.05,    0.1,   0.25,  1};
+
+/// The time from an input's read to the handoff of the room message it
+/// said to its first recipient's outbound queue (server::delivery_latency()).
+/// Sampled once per read: the first room message a read's inputs publish
+/// (a read that publishes none gives no sample). The read time is taken
+/// once per read, when its inputs are decoded on the reading thread; the
+/// end when the message is queued for the first member that takes it,
+/// which starts (or joins) that member's next gathered write. So it counts
+/// the hop to the chat strand, the core, the encoding and the queueing;
+/// not the wait for the socket's write itself.
+struct delivery_latency {
+    /// within[i]: samples above bounds[i-1] and at most bounds[i]; those
+    /// above the last bound are the rest of `count`.
+    std::array<std::uint64_t, delivery_latency_bounds.size()> within{};
+    std::uint64_t count = 0;
+    std::uint64_t sum_ns = 0;
+};
+
 /// Options of a chat server.
 struct server_options {
     /// Numeric address to listen on (IPv4 or IPv6).
@@ -205,6 +228,11 @@ struct server_options {
     /// with history in memory only. Null: history in memory only. Not with
     /// a backplane's shared history.
     std::shared_ptr<history::store> history_store{};
+    /// With a history_store: a /resume whose gap in a room is at most this
+    /// many messages reads what memory no longer holds from the store, in
+    /// pages, each asked for once the client's queue has drained to a
+    /// quarter of its bounds (0: resume reads memory only).
+    std::size_t resume_store_messages = 10000;
     /// Connections at most; more are told server_full and closed.
     std::size_t max_clients = 1024;
     /// Connections from one remote IP address at most; more are told
@@ -339,6 +367,8 @@ public:
     security_counters security() const;
     /// How often each limit was hit, and the outbound bytes queued now.
     chat::limit_counters limit_counters() const;
+    /// The input-to-first-delivery latency histogram (see delivery_latency).
+    chat::delivery_latency delivery_latency() const;
 
     const server_options& options() const noexcept;
 
@@ -377,6 +407,7 @@ inline std::uint16_t server::web_port() const { return impl_->web_port(); }
 inline void server::stop() { impl_->stop(); }
 inline void server::stop(std::chrono::milliseconds flush_deadline) { impl_->stop(flush_deadline); }
 inline limit_counters server::limit_counters() const { return impl_->limits(); }
+inline delivery_latency server::delivery_latency() const { return impl_->latency(); }
 inline std::vector<client_info> server::clients() const { return impl_->clients(); }
 inline hub_counters server::counters() const { return impl_->counters(); }
 inline backplane_counters server::cluster_counters() const { return impl_->cluster_counters(); }

@@ -112,7 +112,10 @@ public:
     /// newest messages. Each room continues at its last seq, in its epoch.
     void restore(std::vector<stored_room> rooms, actions& out);
     /// The answer to a store_read (nullopt: not read; /history is then
-    /// answered from memory).
+    /// answered from memory, a resume goes on from memory). `now` is for
+    /// the inputs a resume held meanwhile (the short form reads the clock).
+    void stored_read(std::uint64_t serial, std::optional<stored_page> page, const moment& now,
+                     actions& out);
     void stored_read(std::uint64_t serial, std::optional<stored_page> page, actions& out);
     /// The store did not take a message of `room` (its queue was full): the
     /// stored history of the room has a hole, so the room starts a new epoch.
@@ -136,6 +139,7 @@ public:
 
 private:
     struct history_wait;
+    struct catch_up;
 
     struct client {
         conn_id id = 0;
@@ -156,6 +160,7 @@ private:
         std::uint64_t ticket = 0;       // its resume token's serial (0: none)
         std::string take_positions;     // a /resume's positions, while its token is taken
         std::uint64_t take_here = 0;    // and the serial of its session parked here (0: none)
+        std::shared_ptr<catch_up> resuming; // a resume reading the store (impl/resume.hpp)
         std::chrono::steady_clock::time_point connected{}, last_input{};
         bool pinged = false;            // since the last input
         std::optional<std::chrono::steady_clock::time_point> scheduled;
@@ -292,6 +297,9 @@ private:
                 const moment& now, actions& out);
     void history_page(client& c, const history_input& h, actions& out, bool may_read_store = true);
     std::vector<const message_event*> replay_of(const room& r) const;
+    void catch_up_rooms(client& c, const moment& now, actions& out);
+    void resume_page(client& c, std::optional<stored_page> page, const moment& now, actions& out);
+    void settle_resume(client& c);
 
     // impl/cluster_resume.hpp: resuming on any instance (options::instance).
     struct resume_position {
@@ -299,6 +307,30 @@ private:
         std::string epoch;
     };
     using positions = std::map<std::string, resume_position>;
+    // A resume under way (impl/resume.hpp): the client's rooms, one at a
+    // time; a room whose gap memory no longer holds is read from the store
+    // first, a page at a time. Until its room is caught up the client is
+    // no member of it (the ticket's `parked` keeps the room), so nothing
+    // of the room reaches it out of order; what the room says meanwhile is
+    // in memory (and in the store) by the time the client gets to it.
+    struct catch_up {
+        std::vector<std::string> rooms; // the ticket's, in joining order
+        std::string current;
+        positions given;
+        std::size_t next_room = 0;
+        bool started = false;       // rooms[next_room] looked at
+        bool tracking = false;      // its position was given and valid
+        bool whole = true;          // no seq skipped so far
+        bool store_ok = false;      // may (still) read the store
+        std::uint64_t next = 0;     // the next seq the client needs
+        std::uint64_t from_store = 0;
+        std::string epoch;          // the room's when its turn came
+        resumed_room room;          // its entry in `done`
+        resumed_event done;
+        std::size_t resent = 0;
+        std::uint64_t serial = 0;   // the store read under way (0: none)
+    };
+
     std::optional<positions> positions_of(client& c, std::string_view text, actions& out);
     void restore(client& c, std::uint64_t serial, const positions& given, const moment& now,
                  actions& out);
@@ -369,6 +401,7 @@ private:
     std::set<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> graces_;
     std::map<std::string, dormant_room> dormant_;                 // see dormant_room
     std::unordered_map<std::uint64_t, page_wait> pages_;          // store reads, by serial
+    std::unordered_map<std::uint64_t, conn_id> resume_reads_;     // a resume's, by serial
     bool store_lost_ = false;
     std::uint64_t epochs_ = 0;
     std::string epoch_base_; // without `random`: the start time, for epochs

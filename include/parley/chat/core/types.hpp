@@ -110,6 +110,17 @@ struct options {
     /// (epoch, seq) and its join-replay tail outlive its members, and
     /// /history reads the store (store_read) beyond what memory keeps.
     bool stored = false;
+    /// With a store: a resume whose gap in a room (the room's seq minus the
+    /// client's) is at most this many messages reads the part memory no
+    /// longer holds from the store (0: resume reads memory only). Beyond
+    /// it the room is not recovered, as without a store.
+    std::size_t resume_store_messages = 10000;
+    /// One store read of a resume: at most this many messages, and the
+    /// messages given to the client from one answer at most this many
+    /// bytes (history_size); the next read is asked for once they are
+    /// sent (the server waits until the client's queue has drained).
+    std::size_t resume_store_page = 256;
+    std::size_t resume_store_page_bytes = 256 * 1024;
 };
 
 /// Members of a room, shared (copy on write) with the actions that
@@ -200,6 +211,13 @@ struct store_read {
     std::string room;
     std::uint64_t before = 0;
     std::size_t limit = 0;
+    /// Messages after this seq, oldest first (0: the newest `limit` before
+    /// `before`). A resume's read (see options::resume_store_messages).
+    std::uint64_t after = 0;
+    /// A resume's read is for this connection: the answer will be sent to
+    /// it, so the server asks the store once its outbound queue has drained
+    /// (0: a /history page, asked at once).
+    conn_id for_client = 0;
 };
 
 /// The answer to a store_read.
@@ -226,7 +244,8 @@ struct core_hits {
     std::uint64_t nickname_timeouts = 0, idle_timeouts = 0, pings_sent = 0, server_full = 0,
                   address_full = 0, rate_limited = 0, flood_disconnects = 0, access_denied = 0,
                   lines_too_long = 0, frames_too_large = 0, resumes = 0, resumes_failed = 0,
-                  graces_expired = 0, history_store_reads = 0, history_epochs_restarted = 0;
+                  graces_expired = 0, history_store_reads = 0, history_epochs_restarted = 0,
+                  resume_store_reads = 0, resume_store_messages = 0;
 };
 
 /// One connection, as client_info shows it.

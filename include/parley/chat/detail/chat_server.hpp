@@ -92,6 +92,7 @@ inline core::options core_options(const server_options& o, std::size_t shared_hi
     c.history_page = o.history_page;
     c.random = secure_random(); // resume tokens, room epochs
     c.stored = o.history_store != nullptr && shared_history == 0;
+    c.resume_store_messages = o.resume_store_messages;
     return c;
 }
 
@@ -128,6 +129,7 @@ public:
         return link_ ? link_->counters() : backplane_counters{};
     }
     chat::limit_counters limits() const;
+    chat::delivery_latency latency() const;
     security_counters security() const {
         std::lock_guard lock(mutex_);
         security_counters out = security_;
@@ -242,6 +244,16 @@ private:
     std::unordered_map<std::uint64_t, std::function<void()>> handshaking_; // TLS and web, by id
     std::atomic<std::uint64_t> next_door_{1};
     bool stopping_ = false; // under mutex_
+
+    // The delivery_latency histogram: written on chat_ only, read anywhere.
+    struct latency_counters {
+        std::array<std::atomic<std::uint64_t>, delivery_latency_bounds.size()> within{};
+        std::atomic<std::uint64_t> count{0}, sum_ns{0};
+    } latency_;
+    // On chat_, while a batch's actions are carried out: when its read
+    // completed; cleared by the first message it publishes (one sample).
+    std::optional<std::chrono::steady_clock::time_point> batch_read_at_;
+    void note_latency(std::chrono::steady_clock::time_point read_at);
 
     struct hit_counters {
         std::atomic<std::uint64_t> write_timeouts{0}, accept_pauses{0}, published{0},

@@ -3,12 +3,43 @@
 #define PARLEY_CHAT_IMPL_REDIS_BACKPLANE_LINK_HPP
 
 #include <parley/chat/cluster/detail/redis_support.hpp>
+#include <parley/detail/sha1.hpp>
 
 #include <asio/post.hpp>
 
+#include <array>
 #include <random>
+#include <utility>
 
 namespace parley::chat {
+
+namespace detail {
+// Every script the backplane runs, with its SHA-1 in hex (what EVALSHA
+// names it by), computed once.
+inline const std::array<std::pair<const char*, std::string>, 11>& redis_scripts() {
+    static const auto table = [] {
+        std::array<std::pair<const char*, std::string>, 11> t{{
+            {register_script, {}}, {heartbeat_script, {}}, {claim_script, {}},
+            {release_script, {}}, {snapshot_script, {}}, {unregister_script, {}},
+            {store_script, {}}, {read_script, {}}, {park_script, {}}, {unpark_script, {}},
+            {take_script, {}}}};
+        static constexpr char digits[] = "0123456789abcdef";
+        for (auto& [script, sha] : t)
+            for (std::uint8_t b : ::parley::detail::sha1::of(script)) {
+                sha += digits[b >> 4];
+                sha += digits[b & 15];
+            }
+        return t;
+    }();
+    return table;
+}
+inline const std::string* redis_script_sha(const char* script) {
+    for (const auto& [s, sha] : redis_scripts())
+        if (s == script)
+            return &sha;
+    return nullptr;
+}
+} // namespace detail
 
 // The Lua scripts, instance ids and parse_redis_url():
 // parley/chat/cluster/detail/redis_support.hpp.
@@ -82,6 +113,8 @@ inline void redis_backplane::connect() {
         if (ec)
             return self->link_lost(ec, "connecting to");
         self->commands_->on_close(lost("lost the command connection to"));
+        for (const auto& entry : detail::redis_scripts()) // before any EVALSHA (run_script)
+            self->commands_->command({"SCRIPT", "LOAD", entry.first});
         self->subscriber_->connect(self->options_.host, self->options_.port, how,
                                    [self, gen, lost](std::error_code ec) {
             if (gen != self->generation_ || self->stopping_)
@@ -136,12 +169,34 @@ inline void redis_backplane::on_push(const redis::reply& r) {
         events_.on_message(instance, payload);
 }
 
+// EVALSHA: the script's 40-digit name instead of its text (up to 1.5 KiB)
+// in every command, a message's included. The scripts are loaded when the
+// command connection opens (SCRIPT LOAD, before any EVALSHA on it, and
+// Redis runs a connection's commands in order); a Redis that lost them
+// since (SCRIPT FLUSH, a restart behind a proxy) answers NOSCRIPT, and the
+// command is sent again with EVAL, which loads the script too (it may then
+// run after commands sent behind it: only right after such a loss).
 inline void redis_backplane::run_script(const char* script, std::vector<std::string> args,
                                         redis::reply_handler h) {
-    std::vector<std::string> argv{"EVAL", script, "0", options_.prefix, id_};
+    const std::string* sha = detail::redis_script_sha(script);
+    auto argv = std::make_shared<std::vector<std::string>>();
+    argv->reserve(5 + args.size());
+    *argv = {sha ? "EVALSHA" : "EVAL", sha ? *sha : std::string(script), "0", options_.prefix, id_};
     for (auto& a : args)
-        argv.push_back(std::move(a));
-    commands_->command(argv, std::move(h));
+        argv->push_back(std::move(a));
+    if (!sha)
+        return commands_->command(*argv, std::move(h));
+    auto conn = commands_;
+    conn->command(*argv, [conn, argv, script, h = std::move(h)](std::error_code ec,
+                                                                const redis::reply& r) mutable {
+        if (!ec && r.is_error() && r.str.starts_with("NOSCRIPT")) {
+            (*argv)[0] = "EVAL";
+            (*argv)[1] = script;
+            return conn->command(*argv, std::move(h));
+        }
+        if (h)
+            h(ec, r);
+    });
 }
 
 inline void redis_backplane::link_lost(std::error_code ec, std::string_view what) {

@@ -22,6 +22,7 @@
 
 #include <asio/error.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,10 @@ struct decoded_input {
 struct input_batch {
     std::vector<decoded_input> inputs;
     bool finished = false; ///< the peer sends nothing more (FIN)
+    /// When the read that brought these inputs completed (taken once per
+    /// batch, for the server's delivery_latency; left at its default, no
+    /// sample, on the error paths).
+    std::chrono::steady_clock::time_point read_at{};
 };
 
 namespace detail {
@@ -50,6 +55,7 @@ namespace detail {
 // any thread.
 template <class Session, class Sink>
 void hand_over(Session& s, Sink& sink, core::conn_id id, input_batch batch) {
+    batch.read_at = std::chrono::steady_clock::now();
     sink.on_batch(id, std::move(batch), [s = s.shared_from_this()] { s->release_reading(); });
 }
 
@@ -60,6 +66,7 @@ void hand_last(Session& s, Sink& sink, core::conn_id id, input_batch batch) {
     if (!s.is_open())
         return;
     batch.finished = true;
+    batch.read_at = std::chrono::steady_clock::now();
     sink.on_batch(id, std::move(batch), [] {});
 }
 } // namespace detail

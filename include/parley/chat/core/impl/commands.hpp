@@ -203,6 +203,7 @@ inline void chat::leave_chat(client& c, leave_reason reason, const std::string& 
                              const moment& now, actions& out) {
     if (c.gone)
         return;
+    settle_resume(c);
     c.gone = true;
     cancel_wait(c);
     const std::string time = time_text(now);

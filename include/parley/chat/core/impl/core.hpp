@@ -76,7 +76,7 @@ inline void chat::input(conn_id id, std::string_view text, const moment& now, ac
         return;
     if (!c->authorized)
         return on_access(*c, text, now, out); // a wrong token closes the connection
-    if (c->claiming || c->wait)
+    if (c->claiming || c->wait || c->resuming)
         return hold(*c, text, out); // counted by flood control when replayed
     if (!admit(*c, text.size(), now, out))
         return;
@@ -117,6 +117,7 @@ inline void chat::closed(conn_id id, departure cause, std::string why, const mom
     if (it == clients_.end())
         return;
     client& c = it->second;
+    settle_resume(c);
     unschedule(c);
     c.closing = true;
     if (!c.info.address.empty() && limits_.max_clients_per_address != 0) {

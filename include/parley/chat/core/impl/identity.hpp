@@ -173,7 +173,7 @@ inline void chat::replay_held(client& c, const moment& now, actions& out) {
         client* cur = find(id);
         if (!cur || cur->closing)
             return;
-        if (cur->claiming || cur->wait) { // waiting again: the rest waits, first
+        if (cur->claiming || cur->wait || cur->resuming) { // waiting again: the rest waits, first
             cur->held.insert(cur->held.begin(), std::make_move_iterator(pending.begin() + i),
                              std::make_move_iterator(pending.end()));
             return;

@@ -64,6 +64,7 @@ inline void chat::drop_ticket(client& c) {
 // announcing its leave; false when it has no ticket (or cannot wait).
 inline bool chat::park(client& c, leave_reason reason, std::string cause, const moment& now,
                        actions& out) {
+    settle_resume(c);
     if (c.ticket == 0 || c.gone || c.nick.empty() || c.wait || c.claiming || stopping_)
         return false;
     if (parked_nicks_.size() >= limits_.max_clients) // bounded like the connections
@@ -208,41 +209,145 @@ inline void chat::restore(client& c, std::uint64_t serial, const positions& give
     nicks_[c.key] = c.id;
     issue_ticket(c);
     send(c, nick_accepted_event{c.nick, token_of(c)}, out);
-    resumed_event done{c.nick, true, {}};
-    std::size_t resent = 0;
-    for (const auto& name : t.rooms) {
+    auto st = std::make_shared<catch_up>();
+    st->rooms = std::move(t.rooms);
+    st->current = std::move(t.current);
+    st->given = given;
+    st->done = resumed_event{c.nick, true, {}};
+    c.resuming = std::move(st);
+    catch_up_rooms(c, now, out);
+}
+
+// The rooms of a resume, in joining order: for each, the messages after
+// the client's position (from the store while memory does not reach back
+// to it, then from memory), then its membership and `members`; `resumed`
+// after the last. Returns while a store read is under way; resume_page()
+// continues. Every message goes by `next`, the seq the client needs, so
+// none is sent twice whichever source has it.
+inline void chat::catch_up_rooms(client& c, const moment& now, actions& out) {
+    catch_up& st = *c.resuming;
+    while (st.next_room < st.rooms.size()) {
+        const std::string& name = st.rooms[st.next_room];
         room& r = rooms_[name]; // kept by `parked`
+        if (!st.started) {
+            st.started = true;
+            st.room = resumed_room{name, r.epoch, 0, r.seq, false};
+            st.epoch = r.epoch;
+            st.whole = true;
+            st.from_store = 0;
+            auto p = st.given.find(name);
+            st.tracking = p != st.given.end() &&
+                          (p->second.epoch.empty() || p->second.epoch == r.epoch) &&
+                          p->second.seq <= r.seq;
+            if (st.tracking) {
+                st.room.from = p->second.seq;
+                st.next = st.room.from + 1;
+            }
+            // The store only for a gap within the bound (memory alone
+            // answers a longer one: not recovered, as without a store).
+            st.store_ok = st.tracking && storing() && limits_.resume_store_messages != 0 &&
+                          r.seq - st.room.from <= limits_.resume_store_messages;
+        }
+        if (st.tracking && r.epoch != st.epoch) { // the room restarted meanwhile
+            st.tracking = false;
+            st.room.epoch = r.epoch;
+        }
+        if (st.tracking) {
+            const std::uint64_t oldest = r.history.empty() ? r.seq + 1 : r.history.front().seq;
+            // The room goes on while the store is read: at most twice the
+            // bound comes from the store, then memory has the rest or not.
+            if (st.next < oldest && st.store_ok && storing() &&
+                st.from_store < 2 * limits_.resume_store_messages &&
+                resume_reads_.size() < limits_.max_clients) {
+                st.serial = ++next_serial_;
+                resume_reads_.emplace(st.serial, c.id);
+                ++hits_.resume_store_reads;
+                out.push_back(store_read{st.serial, name, 0,
+                                         std::max<std::size_t>(limits_.resume_store_page, 1),
+                                         st.next - 1, c.id});
+                return;
+            }
+            for (const auto& m : r.history) {
+                if (m.seq < st.next)
+                    continue;
+                st.whole = st.whole && m.seq == st.next;
+                st.next = m.seq + 1;
+                send(c, m, out);
+                ++st.resent;
+            }
+            st.room.seq = r.seq;
+            st.room.recovered = st.whole && st.next == r.seq + 1;
+        } else {
+            st.room.seq = r.seq;
+        }
         if (r.parked != 0)
             --r.parked;
         add_member(c, name);
         c.rooms.push_back(name);
-        resumed_room rr{name, r.epoch, 0, r.seq, false};
-        auto p = given.find(name);
-        if (p != given.end() && (p->second.epoch.empty() || p->second.epoch == r.epoch) &&
-            p->second.seq <= r.seq) {
-            rr.from = p->second.seq;
-            std::uint64_t expected = rr.from + 1;
-            bool whole = true;
-            for (const auto& m : r.history) {
-                if (m.seq <= rr.from)
-                    continue;
-                whole = whole && m.seq == expected;
-                expected = m.seq + 1;
-                send(c, m, out);
-                ++resent;
-            }
-            rr.recovered = whole && expected == r.seq + 1;
-        }
-        done.recovered = done.recovered && rr.recovered;
-        done.rooms.push_back(std::move(rr));
+        st.done.recovered = st.done.recovered && st.room.recovered;
+        st.done.rooms.push_back(std::move(st.room));
         send(c, members_of(name), out);
+        ++st.next_room;
+        st.started = false;
     }
-    c.current = t.current;
-    log("resume: " + who(c) + " is back in " + std::to_string(t.rooms.size()) + " room(s); " +
-            std::to_string(resent) + " message(s) sent again" +
-            (done.recovered ? "" : ", some were not kept"),
+    c.current = st.current;
+    log("resume: " + who(c) + " is back in " + std::to_string(st.rooms.size()) + " room(s); " +
+            std::to_string(st.resent) + " message(s) sent again" +
+            (st.done.recovered ? "" : ", some were not kept"),
         out);
-    send(c, std::move(done), out);
+    send(c, std::move(st.done), out);
+    c.resuming.reset();
+    if (!c.held.empty())
+        replay_held(c, now, out);
+}
+
+// A store read of a resume answered (nullopt: it failed). What follows the
+// client's position goes to it, within resume_store_page_bytes; then on.
+inline void chat::resume_page(client& c, std::optional<stored_page> page, const moment& now,
+                              actions& out) {
+    catch_up& st = *c.resuming;
+    st.serial = 0;
+    std::size_t sent = 0, bytes = 0;
+    if (page && page->epoch == st.epoch) {
+        for (auto& m : page->messages) {
+            if (m.seq < st.next)
+                continue;
+            if (sent != 0 && bytes + detail::history_size(m) > limits_.resume_store_page_bytes)
+                break; // the rest with the next read
+            bytes += detail::history_size(m);
+            st.whole = st.whole && m.seq == st.next;
+            st.next = m.seq + 1;
+            send(c, std::move(m), out);
+            ++sent;
+        }
+    }
+    st.resent += sent;
+    st.from_store += sent;
+    hits_.resume_store_messages += sent;
+    if (sent == 0) // failed, another epoch, or nothing newer: memory from here
+        st.store_ok = false;
+    catch_up_rooms(c, now, out);
+}
+
+// The connection of a resume under way goes (closed, finished, stopped):
+// the rooms not reached yet become its rooms as they were, without their
+// messages, so that it is parked or leaves as any member would.
+inline void chat::settle_resume(client& c) {
+    if (!c.resuming)
+        return;
+    catch_up& st = *c.resuming;
+    if (st.serial != 0)
+        resume_reads_.erase(st.serial);
+    for (std::size_t i = st.next_room; i < st.rooms.size(); ++i) {
+        room& r = rooms_[st.rooms[i]];
+        if (r.parked != 0)
+            --r.parked;
+        add_member(c, st.rooms[i]);
+        c.rooms.push_back(st.rooms[i]);
+    }
+    if (c.current.empty())
+        c.current = st.current;
+    c.resuming.reset();
 }
 
 // The join replay: the newest kept messages within history_messages and

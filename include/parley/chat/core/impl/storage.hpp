@@ -99,6 +99,19 @@ inline bool chat::page_from_store(client& c, const std::string& name, std::uint6
 
 inline void chat::stored_read(std::uint64_t serial, std::optional<stored_page> page,
                               actions& out) {
+    stored_read(serial, std::move(page), moment::now(), out);
+}
+
+inline void chat::stored_read(std::uint64_t serial, std::optional<stored_page> page,
+                              const moment& now, actions& out) {
+    if (auto r = resume_reads_.find(serial); r != resume_reads_.end()) {
+        const conn_id id = r->second;
+        resume_reads_.erase(r);
+        client* c = find(id);
+        if (!c || c->gone || c->closing || !c->resuming || c->resuming->serial != serial)
+            return;
+        return resume_page(*c, std::move(page), now, out);
+    }
     auto it = pages_.find(serial);
     if (it == pages_.end())
         return;

@@ -29,7 +29,12 @@ inline void chat_server::on_batch(core::conn_id id, transport::input_batch batch
             if (batch.finished)
                 c.peer_finished(id, now, out);
         };
+        // The first message it publishes samples it; a batch handed over
+        // without a read time (the last inputs at a FIN or an error) none.
+        if (batch.read_at != std::chrono::steady_clock::time_point{})
+            self->batch_read_at_ = batch.read_at;
         self->run_here(step); // the batch's actions are carried out on return
+        self->batch_read_at_.reset();
         if (!batch.finished)
             resume();
     });
@@ -43,6 +48,31 @@ inline void chat_server::deliver(core::conn_id to, session_base& s, const messag
     (s.send(m, &dropped) ? d.delivered : d.failed) += 1;
     if (dropped != 0)
         d.drops.emplace_back(to, dropped);
+}
+
+// One delivery_latency sample, on chat_ (the only writer: relaxed
+// stores, read by metrics() from anywhere).
+inline void chat_server::note_latency(std::chrono::steady_clock::time_point read_at) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now() - read_at)
+                        .count();
+    const auto took = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
+    for (std::size_t b = 0; b < delivery_latency_bounds.size(); ++b)
+        if (static_cast<double>(took) <= delivery_latency_bounds[b] * 1e9) {
+            latency_.within[b].fetch_add(1, std::memory_order_relaxed);
+            break;
+        }
+    latency_.sum_ns.fetch_add(took, std::memory_order_relaxed);
+    latency_.count.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline delivery_latency chat_server::latency() const {
+    delivery_latency out;
+    for (std::size_t b = 0; b < out.within.size(); ++b)
+        out.within[b] = latency_.within[b].load(std::memory_order_relaxed);
+    out.sum_ns = latency_.sum_ns.load(std::memory_order_relaxed);
+    out.count = latency_.count.load(std::memory_order_relaxed);
+    return out;
 }
 
 // Writes what is queued (and `last`, if any), then closes; aborts once the
@@ -85,9 +115,17 @@ inline void chat_server::execute(core::actions& out) {
             // Encoded once per encoding some member needs.
             transport::lazy_encodings encodings(p->ev);
             hits_.published.fetch_add(1, std::memory_order_relaxed);
+            bool sample = batch_read_at_ && std::holds_alternative<message_event>(p->ev);
             for (core::conn_id id : *p->to)
-                if (auto it = connections_.find(id); it != connections_.end())
+                if (auto it = connections_.find(id); it != connections_.end()) {
+                    const auto before = d.delivered;
                     deliver(id, *it->second.session, encodings.get(it->second.encoding), d);
+                    if (sample && d.delivered != before) { // its first recipient took it
+                        note_latency(*batch_read_at_);
+                        batch_read_at_.reset();
+                        sample = false;
+                    }
+                }
         } else if (auto* c = std::get_if<core::close_action>(&a)) {
             if (auto it = connections_.find(c->id); it != connections_.end())
                 close_connection(it->second, *c, message_ptr{});

@@ -83,13 +83,40 @@ inline void chat_server::store_append(core::store_append& a, std::vector<std::st
     }
 }
 
+// A resume's read (for_client) waits until the client's outbound queue
+// has drained to a quarter of its bounds: the answer goes to it, and a
+// resume that reads 10,000 messages must not queue them all at once (the
+// session's limits would disconnect it as a slow consumer). A client that
+// reads nothing is closed by the write deadline; the read is then answered
+// with nothing, which the core ignores for a connection that is gone.
 inline void chat_server::store_read(core::store_read& r) {
+    if (r.for_client != 0) {
+        auto it = connections_.find(r.for_client);
+        if (it != connections_.end()) {
+            const auto st = it->second.session->stats();
+            if (st.queued_bytes > options_.queue.max_bytes / 4 ||
+                st.queued_messages > options_.queue.max_messages / 4) {
+                auto timer = std::make_shared<asio::steady_timer>(chat_, std::chrono::milliseconds(2));
+                timer->async_wait(
+                    [self = shared_from_this(), timer, r = std::move(r)](std::error_code) mutable {
+                        self->store_read(r);
+                    });
+                return;
+            }
+        } else { // gone: nothing to read for
+            return run([serial = r.serial](core::chat& c, core::actions& out) {
+                c.stored_read(serial, std::nullopt, core::moment::now(), out);
+            });
+        }
+    }
     history::range_query q{.room = r.room, .limit = r.limit};
-    if (r.before != 0)
+    if (r.for_client != 0)
+        q.after = r.after;
+    else if (r.before != 0)
         q.before = r.before;
     options_.history_store->async_read(
-        std::move(q), [self = shared_from_this(), serial = r.serial](std::error_code ec,
-                                                                     history::range got) mutable {
+        std::move(q), [self = shared_from_this(), serial = r.serial,
+                       resume = r.for_client != 0](std::error_code ec, history::range got) mutable {
             std::optional<core::stored_page> page;
             if (!ec) {
                 page.emplace();
@@ -99,11 +126,12 @@ inline void chat_server::store_read(core::store_read& r) {
                 for (auto& rec : got.records)
                     page->messages.push_back(to_event(std::move(rec)));
             } else {
-                self->emit("history: a /history read from the store failed (" + ec.message() +
+                self->emit(std::string("history: a ") + (resume ? "resume's" : "/history") +
+                           " read from the store failed (" + ec.message() +
                            "); answered from memory");
             }
             self->run([serial, page = std::move(page)](core::chat& c, core::actions& out) mutable {
-                c.stored_read(serial, std::move(page), out);
+                c.stored_read(serial, std::move(page), core::moment::now(), out);
             });
         });
 }

@@ -65,6 +65,7 @@ inline metrics_snapshot chat_server::metrics() const {
     s.limits = limits();
     s.security = security();
     s.cluster = cluster_counters();
+    s.latency = latency();
     if (options_.history_store)
         s.history_store = options_.history_store->stats();
     std::lock_guard lock(mutex_);

@@ -167,8 +167,11 @@ inline store_stats sqlite_store::stats() const {
 }
 
 inline void sqlite_store::fail(std::error_code ec, const std::string& detail) {
-    counters_.failures.fetch_add(1, std::memory_order_relaxed);
-    if (failed_.exchange(true))
+    // Failed before counted: whoever sees the failure counted (a scrape)
+    // finds append() refusing already.
+    const bool already = failed_.exchange(true);
+    counters_.failures.fetch_add(1, std::memory_order_release);
+    if (already)
         return;
     first_error_ = ec;
     if (options_.on_failure)
