@@ -12,13 +12,21 @@
 //   h  answer the oldest history read (the rest: payloads split at ';', '|' for '\n')
 //   r  /resume with the last token given to connection (third byte % 8),
 //      the rest after it (room positions), as connection (second byte)'s input
+//   d  answer the oldest store read from what the core stored (second
+//      byte % 4 == 0: the read failed)
+//   e  the store refused a message of room "#" + the rest
+//   l  the store failed
+// The first byte's bits: 1 clustered, 2 shared history, 4 access token,
+// 8 no resume grace, 16 a history store (when not clustered), kept by the
+// script in memory from the core's store_append actions.
 // Besides sanitizer reports, these properties are checked (any failure
 // aborts): every event sent or published goes to a connection the core
 // knows (connected and not yet closed); every event encodes to JSON and to
 // a line; a closed connection is never sent to again; a connection's
 // messages of one room and epoch have increasing seqs (a /part, which
 // may be followed by a join's replay, starts again); no resume token is
-// given twice, and none resumes twice.
+// given twice, and none resumes twice; the store is given each room's seqs
+// in increasing order within an epoch.
 #include <parley/chat/core/core.hpp>
 
 #include <algorithm>
@@ -28,9 +36,11 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace core = parley::chat::core;
 namespace pc = parley::chat;
@@ -78,7 +88,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.resume_messages = 4;
     o.resume_bytes = 2048;
     o.history_page = 3;
+    o.stored = !clustered && size > 0 && (data[0] & 16);
+    o.resume_store_messages = 20;
+    o.resume_store_page = 2;
+    o.resume_store_page_bytes = 512;
     core::chat chat(o);
+    // The store: each room's appended messages, oldest first.
+    std::map<std::string, std::vector<pc::message_event>> stored;
+    std::deque<core::store_read> store_reads;
     core::moment now = core::moment::now();
     std::set<core::conn_id> open;
     std::deque<core::cluster_claim> claims;
@@ -178,6 +195,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 reads.pop_front();
             }
             break;
+        case 'd':
+            if (!store_reads.empty()) {
+                const auto r = store_reads.front();
+                store_reads.pop_front();
+                std::optional<core::stored_page> page;
+                if (static_cast<unsigned char>(line[1]) % 4 != 0) {
+                    page.emplace();
+                    const auto& all = stored[r.room];
+                    if (!all.empty()) {
+                        page->epoch = all.back().epoch;
+                        page->first_seq = all.front().seq;
+                    }
+                    std::vector<pc::message_event> matching;
+                    for (const auto& m : all)
+                        if (m.epoch == page->epoch && m.seq > r.after &&
+                            (r.before == 0 || m.seq < r.before))
+                            matching.push_back(m);
+                    const std::size_t n = std::min(matching.size(), r.limit);
+                    // A resume's read takes the oldest after `after`, a
+                    // /history page the newest before `before`.
+                    if (r.after != 0)
+                        page->messages.assign(matching.begin(), matching.begin() + n);
+                    else
+                        page->messages.assign(matching.end() - n, matching.end());
+                }
+                chat.stored_read(r.serial, std::move(page), now, out);
+            }
+            break;
+        case 'e':
+            chat.store_refused("#" + std::string(rest), now, out);
+            break;
+        case 'l':
+            chat.store_lost("fuzz", now, out);
+            break;
         default:
             break;
         }
@@ -199,6 +250,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 claims.push_back(*c);
             } else if (auto* r = std::get_if<core::cluster_read_history>(&a)) {
                 reads.push_back(*r);
+            } else if (auto* sa = std::get_if<core::store_append>(&a)) {
+                check(o.stored, "a store_append without a store");
+                auto& room = stored[sa->message.room];
+                if (!room.empty() && room.back().epoch == sa->message.epoch)
+                    check(sa->message.seq > room.back().seq, "a stored seq that does not increase");
+                room.push_back(sa->message);
+            } else if (auto* sr = std::get_if<core::store_read>(&a)) {
+                check(o.stored, "a store_read without a store");
+                store_reads.push_back(*sr);
             }
         }
         check(chat.connections() <= open.size(), "more clients than connections");
