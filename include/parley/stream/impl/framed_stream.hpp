@@ -34,7 +34,7 @@ struct framed_read_op {
     frame_view result_{};
 
     // Start, or resume after the post that keeps completions out of the
-    // initiating function.
+    // initiating function (streams other than plain sockets).
     template <class Self>
     void operator()(Self& self) {
         if (state_ == state::posted)
@@ -57,9 +57,12 @@ struct framed_read_op {
         received(self, ec, n, space.size());
     }
 
-    // Resume after async_read_some.
+    // Resume after async_read_some, or after complete_soon() on a plain
+    // socket (its zero-length read).
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
+        if (state_ == state::posted)
+            return self.complete(result_ec_, result_);
         received(self, ec, n, requested_);
     }
 
@@ -124,7 +127,7 @@ private:
         state_ = state::posted;
         result_ec_ = ec;
         result_ = frame;
-        asio::post(std::move(self));
+        detail::complete_soon(stream.next_layer_, asio::socket_base::wait_read, std::move(self));
     }
 };
 
@@ -146,7 +149,8 @@ struct framed_write_op {
             return self.complete(result_ec_, result_ec_ ? std::size_t{0} : payload_bytes_);
         if (result_ec_) {
             posted_ = true;
-            return asio::post(std::move(self));
+            return detail::complete_soon(stream.next_layer_, asio::socket_base::wait_write,
+                                         std::move(self));
         }
 #if PARLEY_HAS_POSIX_SOCKETS
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
@@ -171,9 +175,12 @@ struct framed_write_op {
 #endif
     }
 
-    // Resume after asio::async_write.
+    // Resume after asio::async_write, or after complete_soon() on a plain
+    // socket (its zero-length write).
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t) {
+        if (posted_)
+            return self.complete(result_ec_, result_ec_ ? std::size_t{0} : payload_bytes_);
         self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
     }
 
@@ -197,7 +204,7 @@ private:
             return self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
         posted_ = true;
         result_ec_ = ec;
-        asio::post(std::move(self));
+        detail::complete_soon(stream.next_layer_, asio::socket_base::wait_write, std::move(self));
     }
 #endif
 };
