@@ -100,7 +100,7 @@ void complete_soon(NextLayer& next_layer, asio::socket_base::wait_type direction
     } else {
         (void)next_layer;
         (void)direction;
-        asio::post(std::forward<Self>(self));
+        asio::post(next_layer.get_executor(), std::forward<Self>(self));
     }
 }
 

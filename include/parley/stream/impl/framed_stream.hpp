@@ -3,9 +3,10 @@
 #define PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
 
 #include <parley/detail/framed_input_op.hpp>
+#include <parley/detail/lean_op.hpp>
 #include <parley/detail/socket_io.hpp>
 
-#include <asio/compose.hpp>
+#include <asio/async_result.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -274,15 +275,15 @@ std::optional<frame_view> framed_stream<NextLayer, Format>::read_buffered_frame(
 template <class NextLayer, frame_format Format>
 template <asio::completion_token_for<read_frame_signature> ReadToken>
 auto framed_stream<NextLayer, Format>::async_read_frame(ReadToken&& token) {
-    return asio::async_compose<ReadToken, read_frame_signature>(
-        detail::framed_read_op<framed_stream>{*this}, token, next_layer_);
+    return asio::async_initiate<ReadToken, read_frame_signature>(
+        detail::lean_initiation<detail::framed_read_op<framed_stream>>{{*this}}, token);
 }
 
 template <class NextLayer, frame_format Format>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> ReadToken>
 auto framed_stream<NextLayer, Format>::async_read_some_input(ReadToken&& token) {
-    return asio::async_compose<ReadToken, void(std::error_code, std::size_t)>(
-        detail::framed_input_op<framed_stream>{*this}, token, next_layer_);
+    return asio::async_initiate<ReadToken, void(std::error_code, std::size_t)>(
+        detail::lean_initiation<detail::framed_input_op<framed_stream>>{{*this}}, token);
 }
 
 template <class NextLayer, frame_format Format>
@@ -388,8 +389,8 @@ auto framed_stream<NextLayer, Format>::async_write_frame(const ConstBufferSequen
                                                          WriteToken&& token) {
     std::error_code ec;
     const std::size_t size = prepare_frame(payload, ec);
-    return asio::async_compose<WriteToken, write_frame_signature>(
-        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+    return asio::async_initiate<WriteToken, write_frame_signature>(
+        detail::lean_initiation<detail::framed_write_op<framed_stream>>{{*this, size, ec}}, token);
 }
 
 template <class NextLayer, frame_format Format>
@@ -399,8 +400,8 @@ auto framed_stream<NextLayer, Format>::async_write_frames(const BufferRange& pay
                                                           WriteToken&& token) {
     std::error_code ec;
     const std::size_t size = prepare_frames(payloads, ec);
-    return asio::async_compose<WriteToken, write_frame_signature>(
-        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+    return asio::async_initiate<WriteToken, write_frame_signature>(
+        detail::lean_initiation<detail::framed_write_op<framed_stream>>{{*this, size, ec}}, token);
 }
 
 template <class NextLayer, frame_format Format>
