@@ -4,7 +4,7 @@
 #define PARLEY_DETAIL_LEAN_OP_HPP
 
 #include <asio/associator.hpp>
-#include <asio/handler_continuation_hook.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
 
 #include <type_traits>
 #include <utility>
