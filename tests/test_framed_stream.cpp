@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -17,6 +18,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
@@ -376,6 +378,54 @@ TEST_CASE_TEMPLATE("framed_stream: callbacks, never invoked from the initiating 
     run(io);
     CHECK(frames.back() == "three");
     CHECK(p.b.buffered_bytes() == 0);
+}
+
+// A write the socket takes at once, and a read whose frame is already
+// buffered, complete without waiting for the socket (on a plain socket
+// through a zero-length operation on it, not asio::post): still later, and
+// on the handler's own executor.
+TEST_CASE_TEMPLATE("framed_stream: immediate completions run on the handler's strand", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    auto strand = asio::make_strand(io);
+
+    std::error_code ec;
+    p.a.write_frames(payload_buffers({"one", "two"}), ec);
+    REQUIRE_FALSE(ec);
+    std::vector<std::string> got;
+    int on_strand = 0;
+    bool returned = false;
+    p.b.async_read_frame(asio::bind_executor(strand, [&](std::error_code ec1, frame_view first) {
+        REQUIRE_FALSE(ec1);
+        on_strand += strand.running_in_this_thread();
+        got.emplace_back(as_string_view(first));
+        // "two" is buffered: this read finds its frame without any I/O.
+        returned = false;
+        p.b.async_read_frame(asio::bind_executor(strand, [&](std::error_code ec2, frame_view second) {
+            CHECK(returned);
+            CHECK_FALSE(ec2);
+            on_strand += strand.running_in_this_thread();
+            got.emplace_back(as_string_view(second));
+        }));
+        returned = true;
+    }));
+    run(io);
+    CHECK(got == std::vector<std::string>{"one", "two"});
+
+    returned = false;
+    std::size_t written = 0;
+    p.a.async_write_frame(as_payload("three"), asio::bind_executor(strand, [&](std::error_code ec3, std::size_t n) {
+        CHECK(returned);
+        CHECK_FALSE(ec3);
+        on_strand += strand.running_in_this_thread();
+        written = n;
+    }));
+    returned = true;
+    run(io);
+    CHECK(written == 5);
+    CHECK(on_strand == 3);
+    CHECK(p.b.read_frame(ec).size() == 5);
 }
 
 TEST_CASE_TEMPLATE("framed_stream: asio::use_awaitable", K, PARLEY_STREAM_KINDS) {

@@ -76,9 +76,12 @@ struct framed_input_op {
         received(self, ec, n, space.size(), false);
     }
 
-    // Resume after async_read_some.
+    // Resume after async_read_some, or after complete_soon() on a plain
+    // socket (its zero-length read).
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
+        if (state_ == state::posted)
+            return self.complete(result_ec_, result_);
         received(self, ec, n, requested_, false);
     }
 
@@ -94,7 +97,7 @@ private:
         state_ = state::posted;
         result_ec_ = ec;
         result_ = n;
-        asio::post(std::move(self));
+        detail::complete_soon(stream.next_layer_, asio::socket_base::wait_read, std::move(self));
     }
 
     template <class Self>

@@ -148,9 +148,11 @@ public:
     /// after an error the stream should be closed.
     ///
     /// The handler is never invoked from within this function, even when a
-    /// frame is already buffered. Supports per-operation cancellation of
-    /// type terminal (bind a cancellation slot), passed to the next layer's
-    /// read or wait.
+    /// frame is already buffered. Supports per-operation cancellation (bind
+    /// a cancellation slot): the slot goes to the next layer's read or wait
+    /// as it is, so every type that cancels that (a socket's: terminal,
+    /// partial, total) cancels the frame read; bytes already received stay
+    /// buffered for the next read.
     template <asio::completion_token_for<read_frame_signature> ReadToken>
     auto async_read_frame(ReadToken&& token);
 

@@ -3,9 +3,10 @@
 #define PARLEY_STREAM_IMPL_FRAMED_STREAM_HPP
 
 #include <parley/detail/framed_input_op.hpp>
+#include <parley/detail/lean_op.hpp>
 #include <parley/detail/socket_io.hpp>
 
-#include <asio/compose.hpp>
+#include <asio/async_result.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -34,7 +35,7 @@ struct framed_read_op {
     frame_view result_{};
 
     // Start, or resume after the post that keeps completions out of the
-    // initiating function.
+    // initiating function (streams other than plain sockets).
     template <class Self>
     void operator()(Self& self) {
         if (state_ == state::posted)
@@ -57,9 +58,12 @@ struct framed_read_op {
         received(self, ec, n, space.size());
     }
 
-    // Resume after async_read_some.
+    // Resume after async_read_some, or after complete_soon() on a plain
+    // socket (its zero-length read).
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
+        if (state_ == state::posted)
+            return self.complete(result_ec_, result_);
         received(self, ec, n, requested_);
     }
 
@@ -124,7 +128,7 @@ private:
         state_ = state::posted;
         result_ec_ = ec;
         result_ = frame;
-        asio::post(std::move(self));
+        detail::complete_soon(stream.next_layer_, asio::socket_base::wait_read, std::move(self));
     }
 };
 
@@ -146,7 +150,8 @@ struct framed_write_op {
             return self.complete(result_ec_, result_ec_ ? std::size_t{0} : payload_bytes_);
         if (result_ec_) {
             posted_ = true;
-            return asio::post(std::move(self));
+            return detail::complete_soon(stream.next_layer_, asio::socket_base::wait_write,
+                                         std::move(self));
         }
 #if PARLEY_HAS_POSIX_SOCKETS
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
@@ -171,9 +176,12 @@ struct framed_write_op {
 #endif
     }
 
-    // Resume after asio::async_write.
+    // Resume after asio::async_write, or after complete_soon() on a plain
+    // socket (its zero-length write).
     template <class Self>
     void operator()(Self& self, std::error_code ec, std::size_t) {
+        if (posted_)
+            return self.complete(result_ec_, result_ec_ ? std::size_t{0} : payload_bytes_);
         self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
     }
 
@@ -197,7 +205,7 @@ private:
             return self.complete(ec, ec ? std::size_t{0} : payload_bytes_);
         posted_ = true;
         result_ec_ = ec;
-        asio::post(std::move(self));
+        detail::complete_soon(stream.next_layer_, asio::socket_base::wait_write, std::move(self));
     }
 #endif
 };
@@ -267,15 +275,15 @@ std::optional<frame_view> framed_stream<NextLayer, Format>::read_buffered_frame(
 template <class NextLayer, frame_format Format>
 template <asio::completion_token_for<read_frame_signature> ReadToken>
 auto framed_stream<NextLayer, Format>::async_read_frame(ReadToken&& token) {
-    return asio::async_compose<ReadToken, read_frame_signature>(
-        detail::framed_read_op<framed_stream>{*this}, token, next_layer_);
+    return asio::async_initiate<ReadToken, read_frame_signature>(
+        detail::lean_initiation<detail::framed_read_op<framed_stream>>{{*this}}, token);
 }
 
 template <class NextLayer, frame_format Format>
 template <asio::completion_token_for<void(std::error_code, std::size_t)> ReadToken>
 auto framed_stream<NextLayer, Format>::async_read_some_input(ReadToken&& token) {
-    return asio::async_compose<ReadToken, void(std::error_code, std::size_t)>(
-        detail::framed_input_op<framed_stream>{*this}, token, next_layer_);
+    return asio::async_initiate<ReadToken, void(std::error_code, std::size_t)>(
+        detail::lean_initiation<detail::framed_input_op<framed_stream>>{{*this}}, token);
 }
 
 template <class NextLayer, frame_format Format>
@@ -381,8 +389,8 @@ auto framed_stream<NextLayer, Format>::async_write_frame(const ConstBufferSequen
                                                          WriteToken&& token) {
     std::error_code ec;
     const std::size_t size = prepare_frame(payload, ec);
-    return asio::async_compose<WriteToken, write_frame_signature>(
-        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+    return asio::async_initiate<WriteToken, write_frame_signature>(
+        detail::lean_initiation<detail::framed_write_op<framed_stream>>{{*this, size, ec}}, token);
 }
 
 template <class NextLayer, frame_format Format>
@@ -392,8 +400,8 @@ auto framed_stream<NextLayer, Format>::async_write_frames(const BufferRange& pay
                                                           WriteToken&& token) {
     std::error_code ec;
     const std::size_t size = prepare_frames(payloads, ec);
-    return asio::async_compose<WriteToken, write_frame_signature>(
-        detail::framed_write_op<framed_stream>{*this, size, ec}, token, next_layer_);
+    return asio::async_initiate<WriteToken, write_frame_signature>(
+        detail::lean_initiation<detail::framed_write_op<framed_stream>>{{*this, size, ec}}, token);
 }
 
 template <class NextLayer, frame_format Format>
