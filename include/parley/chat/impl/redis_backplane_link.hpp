@@ -3,6 +3,7 @@
 #define PARLEY_CHAT_IMPL_REDIS_BACKPLANE_LINK_HPP
 
 #include <parley/chat/cluster/detail/redis_support.hpp>
+#include <parley/detail/hex.hpp>
 #include <parley/detail/sha1.hpp>
 
 #include <asio/post.hpp>
@@ -23,12 +24,8 @@ inline const std::array<std::pair<const char*, std::string>, 11>& redis_scripts(
             {release_script, {}}, {snapshot_script, {}}, {unregister_script, {}},
             {store_script, {}}, {read_script, {}}, {park_script, {}}, {unpark_script, {}},
             {take_script, {}}}};
-        static constexpr char digits[] = "0123456789abcdef";
         for (auto& [script, sha] : t)
-            for (std::uint8_t b : ::parley::detail::sha1::of(script)) {
-                sha += digits[b >> 4];
-                sha += digits[b & 15];
-            }
+            sha = ::parley::detail::to_hex(::parley::detail::sha1::of(script));
         return t;
     }();
     return table;

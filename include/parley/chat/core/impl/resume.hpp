@@ -12,6 +12,7 @@
 #define PARLEY_CHAT_CORE_IMPL_RESUME_HPP
 
 #include <parley/constant_time.hpp>
+#include <parley/detail/hex.hpp>
 
 #include <algorithm>
 #include <limits>
@@ -19,16 +20,9 @@
 namespace parley::chat::core {
 
 inline std::string chat::random_hex(std::size_t bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
     std::vector<unsigned char> raw(bytes);
     limits_.random(raw.data(), raw.size());
-    std::string out;
-    out.reserve(bytes * 2);
-    for (unsigned char b : raw) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    return ::parley::detail::to_hex(raw);
 }
 
 inline std::string chat::new_epoch() {

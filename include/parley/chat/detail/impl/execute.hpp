@@ -3,6 +3,8 @@
 #ifndef PARLEY_CHAT_DETAIL_IMPL_EXECUTE_HPP
 #define PARLEY_CHAT_DETAIL_IMPL_EXECUTE_HPP
 
+#include <parley/detail/duration_buckets.hpp>
+
 namespace parley::chat::detail {
 
 // On a session's strand: what one read brought goes to the core; the
@@ -57,11 +59,7 @@ inline void chat_server::note_latency(std::chrono::steady_clock::time_point read
                         std::chrono::steady_clock::now() - read_at)
                         .count();
     const auto took = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
-    for (std::size_t b = 0; b < delivery_latency_bounds.size(); ++b)
-        if (static_cast<double>(took) <= delivery_latency_bounds[b] * 1e9) {
-            latency_.within[b].fetch_add(1, std::memory_order_relaxed);
-            break;
-        }
+    ::parley::detail::count_duration(delivery_latency_bounds, latency_.within, took);
     latency_.sum_ns.fetch_add(took, std::memory_order_relaxed);
     latency_.count.fetch_add(1, std::memory_order_relaxed);
 }

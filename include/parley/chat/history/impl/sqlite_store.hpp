@@ -3,6 +3,7 @@
 #define PARLEY_CHAT_HISTORY_IMPL_SQLITE_STORE_HPP
 
 #include <parley/chat/history/detail/sqlite.hpp>
+#include <parley/detail/duration_buckets.hpp>
 
 #include <asio/post.hpp>
 
@@ -410,11 +411,7 @@ inline void sqlite_store::write(std::deque<job>& jobs, std::size_t from, std::si
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
                                                              started)
             .count());
-    for (std::size_t b = 0; b < commit_bucket_bounds.size(); ++b)
-        if (static_cast<double>(took) <= commit_bucket_bounds[b] * 1e9) {
-            counters_.commits_within[b].fetch_add(1, std::memory_order_relaxed);
-            break;
-        }
+    ::parley::detail::count_duration(commit_bucket_bounds, counters_.commits_within, took);
     counters_.commit_ns_total.fetch_add(took, std::memory_order_relaxed);
     counters_.last_batch_ns.store(took, std::memory_order_relaxed);
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
