@@ -49,6 +49,9 @@
 #if PARLEY_HAVE_ZLIB // permessage-deflate's compressor needs zlib
 #include <parley/websocket/deflate.hpp>
 #endif
+#ifdef PARLEY_HAVE_SQLITE // the history store needs SQLite
+#include <parley/chat/history/sqlite_store.hpp>
+#endif
 #if PARLEY_HAVE_TLS // the TLS headers need OpenSSL, as the TLS tests do
 #include <parley/chat/tls.hpp>
 #include <parley/tls.hpp>
