@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
     std::string tls_cert, tls_key;
     unsigned idle_s = 120, ping_s = 45, write_s = 30, shutdown_ms = 2000, flood_rate = 20;
     unsigned resume_grace_s = 120;
+    unsigned memory_sweep_ms = 2000;
+    bool no_heap_trim = false;
     std::string history_db;
     std::uint64_t history_db_keep = 10000;
     std::size_t history_db_resume = 10000;
@@ -151,13 +153,19 @@ int main(int argc, char** argv) {
                 "seconds a client's socket may accept nothing while events wait, 0 for ever")
         .option("--flood-rate", flood_rate, "inputs per second per client (bursts of 3x), 0: off")
         .option("--shutdown-ms", shutdown_ms,
-                "on SIGINT/SIGTERM, how long clients get to receive what is queued");
+                "on SIGINT/SIGTERM, how long clients get to receive what is queued")
+        .option("--memory-sweep-ms", memory_sweep_ms,
+                "how often idle clients' outbound buffers are given back, 0: never")
+        .flag("--no-heap-trim", no_heap_trim,
+              "keep the heap freed after a burst (no malloc_trim once the load settles)");
     if (auto status = cli.parse(argc, argv))
         return *status;
     options.idle_timeout = std::chrono::seconds(idle_s);
     options.resume_grace = std::chrono::seconds(resume_grace_s);
     options.ping_interval = std::chrono::seconds(ping_s);
     options.write_timeout = std::chrono::seconds(write_s);
+    options.memory_sweep = std::chrono::milliseconds(memory_sweep_ms);
+    options.trim_heap = !no_heap_trim;
     options.flood.messages_per_second = flood_rate;
     options.flood.burst_messages = std::size_t{flood_rate} * 3;
     if (tls_cert.empty() != tls_key.empty()) {

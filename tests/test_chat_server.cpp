@@ -801,3 +801,33 @@ TEST_CASE("the web port serves /healthz, and /metrics counted at the time of the
     CHECK(after->find("parley_chat_rooms 1\n") != std::string::npos);
     CHECK(deliveries(*after) >= d0 + 2); // the message, to each of the two
 }
+
+TEST_SUITE("chat server") {
+
+TEST_CASE("the memory sweep gives idle clients' buffers back, and they chat on") {
+    // A sweep every 5 ms: between the rounds both clients are idle for
+    // several periods, so their outbound rings are freed and made again,
+    // and a heap trim may run (server_options::memory_sweep, trim_heap).
+    pc::server_options o;
+    o.memory_sweep = 5ms;
+    server_fixture f(std::move(o));
+    client alice(f.port());
+    alice.login("alice");
+    client bob(f.port());
+    bob.login("bob");
+    alice.expect<pc::join_event>();
+    for (int round = 0; round < 5; ++round) {
+        std::this_thread::sleep_for(30ms);
+        alice.say("round " + std::to_string(round));
+        CHECK(bob.expect<pc::message_event>().text == "round " + std::to_string(round));
+        CHECK(alice.expect<pc::message_event>().text == "round " + std::to_string(round));
+        std::this_thread::sleep_for(30ms);
+        bob.say("back " + std::to_string(round));
+        CHECK(alice.expect<pc::message_event>().text == "back " + std::to_string(round));
+        CHECK(bob.expect<pc::message_event>().text == "back " + std::to_string(round));
+    }
+    CHECK(alice.silent());
+    CHECK(bob.silent());
+}
+
+} // TEST_SUITE

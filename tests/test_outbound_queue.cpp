@@ -189,6 +189,41 @@ TEST_CASE("outbound_queue: a large ring is freed when drained and comes back at 
     CHECK(q.capacity() == 1024); // up to 1024 slots stay, to save an allocation per burst
 }
 
+TEST_CASE("outbound_queue: release_if_idle frees a small ring only after a period without writes") {
+    parley::outbound_queue q;
+    auto m = msg("x");
+    const auto send_one = [&] {
+        q.push(m);
+        std::vector<asio::const_buffer> buffers(4);
+        const std::size_t n = q.take(buffers);
+        q.consume(asio::buffer_size(std::span(buffers).first(n)));
+    };
+    CHECK_FALSE(q.release_if_idle()); // nothing held
+    send_one();
+    CHECK(q.capacity() == 16);        // a small ring stays when drained
+    CHECK_FALSE(q.release_if_idle()); // written in this period: kept
+    CHECK(q.capacity() == 16);
+    CHECK(q.release_if_idle());       // a whole period idle: given back
+    CHECK(q.capacity() == 0);
+    CHECK(m->use_count() == 1);
+    // A member written to in every period keeps its ring: no allocation
+    // per message.
+    send_one();
+    for (int period = 0; period < 5; ++period) {
+        send_one();
+        CHECK_FALSE(q.release_if_idle());
+        CHECK(q.capacity() == 16);
+    }
+    // Never while something is queued.
+    q.push(m);
+    CHECK_FALSE(q.release_if_idle());
+    CHECK_FALSE(q.release_if_idle());
+    CHECK(q.capacity() == 16);
+    CHECK(q.size() == 1);
+    q.clear();
+    CHECK(m->use_count() == 1);
+}
+
 TEST_CASE("outbound_queue: a message relaying a batch of frames counts them when sent or dropped") {
     parley::outbound_queue q(
         {.max_bytes = 12, .max_messages = 100, .policy = parley::overflow_policy::drop_oldest});

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -32,6 +33,20 @@ public:
         release_publishers(release);
         notify_closed(reason);
     }
+
+    // What a flush does, without a socket: everything queued is written.
+    void write_all() {
+        parley::detail::held_publishers::list release;
+        {
+            parley::detail::optional_lock lock(mutex_);
+            flush_pending_ = false;
+            std::vector<asio::const_buffer> buffers(64);
+            (void)queue_.take(std::span<asio::const_buffer>(buffers));
+            sent_ += consume_written(queue_.bytes(), release);
+        }
+        release_publishers(release);
+    }
+    std::size_t ring_slots() const { return queue_.capacity(); }
 
     int flushes = 0;
     std::vector<std::error_code> aborted;
@@ -130,4 +145,21 @@ TEST_CASE("session_base: close(last) on an idle session schedules the flush that
     s->abort(parley::error::shut_down);
     s->close(frame(5)); // after abort(): nothing
     CHECK(s->stats().queued_messages == 0);
+}
+
+TEST_CASE("session_base: release_idle_memory gives the ring back after an idle period only") {
+    auto s = std::make_shared<recording_session>(parley::session_options{});
+    const auto m = frame(10);
+    CHECK(s->send(m));
+    CHECK_FALSE(s->release_idle_memory()); // a flush is pending: never
+    s->write_all();
+    CHECK(s->ring_slots() != 0);           // kept between bursts
+    CHECK_FALSE(s->release_idle_memory()); // written in this period
+    CHECK(s->ring_slots() != 0);
+    CHECK(s->release_idle_memory());       // idle for a whole period
+    CHECK(s->ring_slots() == 0);
+    CHECK(m->use_count() == 1);
+    CHECK(s->send(m));                     // and it works on as before
+    s->write_all();
+    CHECK(s->stats().sent_messages == 2);
 }

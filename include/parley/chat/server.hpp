@@ -271,6 +271,16 @@ struct server_options {
     /// limit) wait for queued events to be written before closing the
     /// connection anyway.
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);
+    /// Memory of idle clients: every this often the server gives back the
+    /// outbound ring of each client that was written nothing for a whole
+    /// period (session_base::release_idle_memory()), and, with
+    /// `trim_heap`, once the load has settled after activity (a period in
+    /// which no client came or went and fewer events than clients were
+    /// delivered), the heap glibc keeps free after a burst such as a join
+    /// storm (malloc_trim(0), at most once per quiet period;
+    /// parley/detail/heap_trim.hpp). 0: no sweep.
+    std::chrono::milliseconds memory_sweep = std::chrono::seconds(2);
+    bool trim_heap = true;
     /// Receives one line for every join, leave, rename, error sent to a
     /// client and slow-consumer disconnect. Called without the server's lock
     /// held, from the threads running the executor; may be empty.

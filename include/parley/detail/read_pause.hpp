@@ -39,41 +39,53 @@ private:
 
 // Publishers held by one recipient's queue, each once, and since when the
 // first was held (the write deadline also bounds how long a room waits).
-// Guarded by the recipient's lock.
+// Guarded by the recipient's lock. Only overflow_policy::backpressure holds
+// any: every session has one, so its state is allocated by the first hold
+// (one pointer in a session that never holds).
 class held_publishers {
 public:
     using list = std::vector<std::weak_ptr<session_base>>;
 
-    bool empty() const noexcept { return held_.empty(); }
-    std::chrono::steady_clock::time_point since() const noexcept { return since_; }
+    bool empty() const noexcept { return !state_ || state_->held.empty(); }
+    std::chrono::steady_clock::time_point since() const noexcept {
+        return state_ ? state_->since : std::chrono::steady_clock::time_point{};
+    }
 
     // Holds the publisher `id`; false if it was held already.
     bool add(std::uint64_t id, std::weak_ptr<session_base> publisher) {
-        if (std::find(ids_.begin(), ids_.end(), id) != ids_.end())
+        if (!state_)
+            state_ = std::make_unique<state>();
+        auto& ids = state_->ids;
+        if (std::find(ids.begin(), ids.end(), id) != ids.end())
             return false;
-        if (ids_.empty())
-            since_ = std::chrono::steady_clock::now();
-        ids_.push_back(id);
-        held_.push_back(std::move(publisher));
+        if (ids.empty())
+            state_->since = std::chrono::steady_clock::now();
+        ids.push_back(id);
+        state_->held.push_back(std::move(publisher));
         return true;
     }
 
     // Lets every publisher go: appends them to `out`, whose owner releases
     // them once no lock is held.
     void take(list& out) {
-        ids_.clear();
+        if (!state_)
+            return;
+        state_->ids.clear();
         if (out.empty())
-            out.swap(held_);
+            out.swap(state_->held);
         else {
-            out.insert(out.end(), held_.begin(), held_.end());
-            held_.clear();
+            out.insert(out.end(), state_->held.begin(), state_->held.end());
+            state_->held.clear();
         }
     }
 
 private:
-    std::vector<std::uint64_t> ids_;
-    list held_;
-    std::chrono::steady_clock::time_point since_{};
+    struct state {
+        std::vector<std::uint64_t> ids;
+        list held;
+        std::chrono::steady_clock::time_point since{};
+    };
+    std::unique_ptr<state> state_;
 };
 
 } // namespace parley::detail

@@ -118,7 +118,7 @@ public:
             out[i] = make(m->data() + skip, m->size() - skip);
             index = (index + 1) & mask();
         }
-        lent_ = n;
+        lent_ = static_cast<std::uint32_t>(n);
         return n;
     }
     std::size_t take(std::span<asio::const_buffer> out) {
@@ -145,9 +145,25 @@ public:
             completed += pop_front();
         }
         lent_ = 0;
+        written_ = true;
         if (count_ == 0)
             shrink();
         return completed;
+    }
+
+    /// Gives the ring back when the queue is empty and nothing was written
+    /// from it since the previous call: what a periodic sweep over idle
+    /// members calls (session_base::release_idle_memory()), so that a
+    /// member idle for a whole period holds no slots, while one written to
+    /// in every period keeps its ring and allocates nothing per message.
+    /// Returns whether a ring was freed.
+    bool release_if_idle() noexcept {
+        const bool idle = !written_;
+        written_ = false;
+        if (!idle || count_ != 0 || lent_ != 0 || capacity_ == 0)
+            return false;
+        release_ring();
+        return true;
     }
 
     /// Drops everything (the session is going away).
@@ -161,7 +177,8 @@ public:
 
     /// Slots of the ring now allocated (0 while none is held). Grows by
     /// doubling; once drained, a ring above 1024 slots is freed, and the
-    /// next burst starts at the size the last one needed.
+    /// next burst starts at the size the last one needed; a smaller one is
+    /// kept until release_if_idle().
     std::size_t capacity() const noexcept { return capacity_; }
     bool empty() const noexcept { return count_ == 0; }
     std::size_t size() const noexcept { return count_; }
@@ -187,7 +204,7 @@ public:
     }
 
 private:
-    std::size_t mask() const noexcept { return capacity_ - 1; }
+    std::uint32_t mask() const noexcept { return capacity_ - 1; }
 
     void append(const message* m, std::size_t size) noexcept {
         ring_[(head_ + count_) & mask()] = m;
@@ -240,21 +257,21 @@ private:
     // Messages that must not be dropped: those lent to a write in
     // progress, and a front message partly sent (dropping it would cut a
     // frame in half on the wire).
-    std::size_t protected_count() const noexcept {
-        return lent_ != 0 ? lent_ : (front_offset_ != 0 ? 1 : 0);
+    std::uint32_t protected_count() const noexcept {
+        return lent_ != 0 ? lent_ : (front_offset_ != 0 ? 1u : 0u);
     }
 
     // Removes the oldest message that is not protected; returns the frames
     // it held.
     std::uint32_t drop_after_protected() noexcept {
-        const std::size_t keep = protected_count();
+        const std::uint32_t keep = protected_count();
         const message* victim = ring_[(head_ + keep) & mask()];
         const std::uint32_t frames = victim->frame_count();
         bytes_ -= victim->size();
         victim->release();
         // Shift the protected messages one slot towards the tail, over the
         // victim's slot.
-        for (std::size_t i = keep; i > 0; --i)
+        for (std::uint32_t i = keep; i > 0; --i)
             ring_[(head_ + i) & mask()] = ring_[(head_ + i - 1) & mask()];
         head_ = (head_ + 1) & mask();
         --count_;
@@ -264,8 +281,8 @@ private:
     void grow() {
         // A ring released after a burst comes back at the size that burst
         // needed: one allocation instead of a doubling series of copies.
-        const std::size_t capacity = capacity_ == 0 ? std::max<std::size_t>(16, last_capacity_)
-                                                    : capacity_ * 2;
+        const std::uint32_t capacity = capacity_ == 0 ? std::max<std::uint32_t>(16, last_capacity_)
+                                                      : capacity_ * 2;
         auto bigger = std::make_unique_for_overwrite<const message*[]>(capacity);
         for (std::size_t i = 0; i < count_; ++i)
             bigger[i] = ring_[(head_ + i) & mask()];
@@ -294,16 +311,19 @@ private:
         head_ = 0;
     }
 
+    // Every session holds one: slot counts in 32 bits (a ring of 2^31
+    // slots would be 16 GiB), the flags last.
     queue_limits limits_;
     std::unique_ptr<const message*[]> ring_; // each holds a reference
-    std::size_t capacity_ = 0;               // a power of two, or 0
-    std::size_t last_capacity_ = 0;          // what the next ring starts at
-    bool grew_ = false;                      // this ring had to double
-    std::size_t head_ = 0;
-    std::size_t count_ = 0;
     std::size_t bytes_ = 0;
-    std::size_t front_offset_ = 0; // bytes of the front message already sent
-    std::size_t lent_ = 0;         // front messages handed to a write
+    std::size_t front_offset_ = 0;           // bytes of the front message already sent
+    std::uint32_t capacity_ = 0;             // a power of two, or 0
+    std::uint32_t last_capacity_ = 0;        // what the next ring starts at
+    std::uint32_t head_ = 0;
+    std::uint32_t count_ = 0;
+    std::uint32_t lent_ = 0;                 // front messages handed to a write
+    bool grew_ = false;                      // this ring had to double
+    bool written_ = false;                   // consume() ran since the last release_if_idle()
 };
 
 } // namespace parley

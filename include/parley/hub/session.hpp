@@ -38,6 +38,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace parley {
@@ -94,7 +95,7 @@ public:
     /// view valid during the call. Reading stops at the first error, which
     /// ends the session (and reaches the close handlers).
     void read_frames(frame_handler handler) {
-        on_frame_ = std::move(handler);
+        on_read_ = std::move(handler);
         read_next();
     }
 
@@ -104,7 +105,7 @@ public:
     /// Frames before a bad one are handed out before the error ends the
     /// session.
     void read_frame_batches(batch_handler handler) {
-        on_batch_ = std::move(handler);
+        on_read_ = std::move(handler);
         read_next();
     }
 
@@ -214,14 +215,14 @@ private:
                     return self->linger_read(ec);
                 if (self->closed_)
                     return;
-                if (self->on_batch_) {
+                if (auto* on_batch = std::get_if<batch_handler>(&self->on_read_)) {
                     if (!ec) {
                         // Takes every frame already buffered, then hands them out.
                         while (self->stream_.read_buffered_frame(ec)) {
                         }
                         {
                             detail::reading_scope publishing(self.get());
-                            self->on_batch_(*self, self->stream_.delivered_frames());
+                            (*on_batch)(*self, self->stream_.delivered_frames());
                         }
                         if (!self->is_open())
                             return;
@@ -233,7 +234,7 @@ private:
                 while (!ec) {
                     {
                         detail::reading_scope publishing(self.get());
-                        self->on_frame_(*self, frame);
+                        std::get<frame_handler>(self->on_read_)(*self, frame);
                     }
                     if (!self->is_open()) // closed, or closing from another thread
                         return;
@@ -327,6 +328,12 @@ private:
     // stream writes each buffer of a sequence as its own record and system
     // call, and a copy costs far less than either.
     void write_async(detail::optional_lock& lock) {
+        // The portable path's buffers, made by its first write (a session
+        // over a plain socket never needs them).
+        if (!async_write_)
+            async_write_ = std::make_unique<async_write_state>();
+        auto& write_buffers_ = async_write_->buffers;
+        auto& coalesced_ = async_write_->coalesced;
         write_buffers_.resize(64);
         const std::size_t count = queue_.take(std::span<asio::const_buffer>(write_buffers_));
         write_buffers_.resize(count);
@@ -384,8 +391,7 @@ private:
             write_timer_->cancel();
         if (!linger || !start_linger())
             close_socket();
-        on_frame_ = nullptr;
-        on_batch_ = nullptr;
+        on_read_ = std::monostate{};
         if (!decoding_)
             decoder_.reset(); // else once its call returns
         notify_closed(reason);
@@ -462,13 +468,16 @@ private:
 
     stream_type stream_;
     detail::flush_list<session_base>* flush_list_ = nullptr; // see the constructor
-    frame_handler on_frame_;
-    batch_handler on_batch_;
+    // read_frames()' or read_frame_batches()' handler (one of them).
+    std::variant<std::monostate, frame_handler, batch_handler> on_read_;
     std::unique_ptr<detail::decoder_slot<session>> decoder_;
     bool decoding_ = false; // a decoder call is running: shut() must not destroy it
     bool undecoded_ = false; // the decoder held with bytes left: decode them before reading
-    std::vector<asio::const_buffer> write_buffers_;
-    std::vector<std::byte> coalesced_; // write_async's copy of several messages
+    struct async_write_state {
+        std::vector<asio::const_buffer> buffers;
+        std::vector<std::byte> coalesced; // write_async's copy of several messages
+    };
+    std::unique_ptr<async_write_state> async_write_;
     std::chrono::milliseconds write_timeout_;
     std::unique_ptr<asio::steady_timer> write_timer_; // created at the first stall
     std::chrono::steady_clock::time_point write_progress_{};

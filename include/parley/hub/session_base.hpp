@@ -158,6 +158,21 @@ public:
                 read_pauses_.load(std::memory_order_relaxed)};
     }
 
+    /// Gives back what an idle outbound queue keeps between bursts (its
+    /// ring of slots, outbound_queue::release_if_idle()) when nothing was
+    /// written since the previous call and nothing is queued: for a
+    /// periodic sweep over many mostly idle sessions (a chat server's
+    /// lobby), so that each holds no slots while idle and a busy one keeps
+    /// its ring. Returns whether memory was freed. Thread-safe when
+    /// session_options::thread_safe is set; otherwise call it on the
+    /// session's executor.
+    bool release_idle_memory() {
+        detail::optional_lock lock(mutex_);
+        if (writing_ || flush_pending_ || closed_)
+            return false;
+        return queue_.release_if_idle();
+    }
+
     /// Stops reading, sends everything queued, then closes.
     virtual void close() = 0;
     /// Like close(), with `last` queued after everything already queued

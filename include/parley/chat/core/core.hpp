@@ -23,6 +23,7 @@
 #include <parley/chat/core/flood.hpp>
 #include <parley/chat/core/types.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -141,30 +142,52 @@ private:
     struct history_wait;
     struct catch_up;
 
+    // The rarely used parts of a client: a nickname claim or a resume
+    // taken from the backplane, a join waiting for shared history, a
+    // resume under way, and the inputs held meanwhile. Allocated on first
+    // use (client::more()), so that an idle client does not carry them.
+    struct client_extra {
+        std::uint64_t claim_serial = 0;
+        std::uint64_t take_here = 0;        // the serial of its session parked here (0: none)
+        std::string claim_nick;
+        std::string take_positions;         // a /resume's positions, while its token is taken
+        std::vector<std::string> held;      // inputs while claiming or waiting
+        std::shared_ptr<history_wait> wait; // a join waiting for shared history
+        std::shared_ptr<catch_up> resuming; // a resume reading the store (impl/resume.hpp)
+    };
+
+    // A connection; every idle client holds one, so it is laid out small:
+    // the flags together at the end, the rare parts behind `extra`.
     struct client {
         conn_id id = 0;
-        arrival info;
-        bool authorized = true;
+        std::uint64_t ticket = 0;       // its resume token's serial (0: none)
+        std::uint64_t dropped = 0;      // messages dropped under drop_oldest
+        std::string peer;               // arrival::peer
+        // Its entry in per_address_ (nodes do not move), or null.
+        std::pair<const std::string, std::size_t>* address = nullptr;
         std::string nick, key;          // empty until a nickname is accepted
         std::vector<std::string> rooms; // joining order
         std::string current;            // where plain text goes
-        bool gone = false;              // left the chat: never announce it twice
-        bool closing = false;           // a close was asked for
-        std::optional<leave_reason> close_reason; // set when the server closes it
-        std::uint64_t dropped = 0;      // messages dropped under drop_oldest
-        bool claiming = false;          // a nickname claim is with the backplane
-        std::uint64_t claim_serial = 0;
-        std::string claim_nick;
-        std::shared_ptr<history_wait> wait; // a join waiting for shared history
-        std::vector<std::string> held;  // inputs while claiming or waiting (no block while empty)
-        std::uint64_t ticket = 0;       // its resume token's serial (0: none)
-        std::string take_positions;     // a /resume's positions, while its token is taken
-        std::uint64_t take_here = 0;    // and the serial of its session parked here (0: none)
-        std::shared_ptr<catch_up> resuming; // a resume reading the store (impl/resume.hpp)
+        std::unique_ptr<client_extra> extra;
         std::chrono::steady_clock::time_point connected{}, last_input{};
-        bool pinged = false;            // since the last input
         std::optional<std::chrono::steady_clock::time_point> scheduled;
         flood_bucket flood;
+        std::optional<leave_reason> close_reason; // set when the server closes it
+        bool interactive = false;       // arrival::interactive
+        bool authorized = true;
+        bool gone = false;              // left the chat: never announce it twice
+        bool closing = false;           // a close was asked for
+        bool claiming = false;          // a nickname claim is with the backplane
+        bool pinged = false;            // since the last input
+
+        client_extra& more() {
+            if (!extra)
+                extra = std::make_unique<client_extra>();
+            return *extra;
+        }
+        history_wait* wait() const noexcept { return extra ? extra->wait.get() : nullptr; }
+        catch_up* resuming() const noexcept { return extra ? extra->resuming.get() : nullptr; }
+        bool holds_inputs() const noexcept { return extra && !extra->held.empty(); }
     };
 
     struct held_event {
@@ -204,16 +227,28 @@ private:
         bool numbered = false;  // seq and epoch are the backplane's (options::numbered)
     };
 
-    // A resume token's state: held by a live client (conn != 0), or by a
-    // disconnected one in its grace period (the rest).
-    struct ticket {
-        std::string secret; // hex; compared in constant time
-        conn_id conn = 0;
+    // What a disconnected client in its grace period keeps (its ticket's
+    // `parked`): allocated when it is parked, so that a live client's
+    // ticket is no larger than its secret and connection.
+    struct parked_session {
         std::string nick, key, peer, current, cause;
         std::vector<std::string> rooms;
-        leave_reason reason = leave_reason::disconnected;
         std::uint64_t dropped = 0;
         std::chrono::steady_clock::time_point deadline{};
+        leave_reason reason = leave_reason::disconnected;
+    };
+    // A resume token's state: held by a live client (conn != 0, parked
+    // null), or by a disconnected one in its grace period (conn == 0,
+    // parked set). The secret is 24 random bytes in hex, held in place
+    // (no heap block).
+    static constexpr std::size_t secret_bytes = 24;
+    struct ticket {
+        std::array<char, 2 * secret_bytes> secret_hex{}; // compared in constant time
+        conn_id conn = 0;
+        std::unique_ptr<parked_session> parked;
+        std::string_view secret() const noexcept {
+            return {secret_hex.data(), secret_hex.size()};
+        }
     };
 
     // A room with no member whose history the store keeps: its position,

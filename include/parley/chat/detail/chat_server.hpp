@@ -15,6 +15,7 @@
 #include <parley/chat/transport/readers.hpp>
 #include <parley/chat/transport/web_door.hpp>
 #include <parley/chat/transport/websocket_input.hpp>
+#include <parley/detail/heap_trim.hpp>
 #include <parley/detail/read_pause.hpp>
 #include <parley/net/accept_backoff.hpp>
 #include <parley/error.hpp>
@@ -218,6 +219,9 @@ private:
     void deliver(core::conn_id to, session_base& s, const message_ptr& m, delivery& d);
     void close_connection(connection& conn, const core::close_action& c, const message_ptr& last);
     void rearm();
+    // The memory sweep (server_options::memory_sweep), on chat_.
+    void arm_sweep();
+    void sweep();
     void emit(const std::string& line) const {
         if (options_.log)
             options_.log(line);
@@ -229,6 +233,10 @@ private:
     asio::strand<asio::any_io_executor> control_; // acceptors
     asio::ip::tcp::acceptor frame_acceptor_, line_acceptor_, web_acceptor_;
     asio::steady_timer wakeup_;
+    asio::steady_timer sweep_; // on chat_
+    std::size_t swept_connections_ = 0;     // on chat_: at the last sweep
+    std::uint64_t swept_deliveries_ = 0;    // on chat_: at the last sweep
+    parley::detail::heap_trimmer trimmer_;  // on chat_
     std::optional<std::chrono::steady_clock::time_point> armed_; // on chat_
     std::atomic<bool> started_{false};
     std::string start_error_;

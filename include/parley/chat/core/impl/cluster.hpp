@@ -276,8 +276,9 @@ inline presence_entries chat::local_presence() const {
         if (!c.gone && !c.nick.empty())
             out.emplace_back(c.key, cluster::encode_presence(c.nick, c.rooms));
     for (const auto& [serial, t] : tickets_) // in their grace period: still here
-        if (t.conn == 0)
-            out.emplace_back(t.key, cluster::encode_presence(t.nick, t.rooms));
+        if (t.parked)
+            out.emplace_back(t.parked->key,
+                             cluster::encode_presence(t.parked->nick, t.parked->rooms));
     return out;
 }
 
@@ -292,7 +293,7 @@ inline void chat::await_history(client& c, const std::string& room, join_event j
     w->joined = std::move(joined);
     w->first_id = next_id_;
     next_id_ += limits_.shared_history;
-    c.wait = w;
+    c.more().wait = w;
     waits_[room].push_back(w);
     reads_.emplace(w->serial, w);
     out.push_back(cluster_read_history{w->serial, room});
@@ -320,7 +321,7 @@ inline void chat::history_read(std::uint64_t serial,
 inline void chat::complete_wait(client& c, const std::shared_ptr<history_wait>& w,
                                 const std::optional<std::vector<std::string>>& history,
                                 const moment& now, actions& out) {
-    if (c.wait != w || c.gone || stopping_)
+    if (c.wait() != w.get() || c.gone || stopping_)
         return;
     cancel_wait(c);
     const bool read = history.has_value();
@@ -425,19 +426,19 @@ inline void chat::store_failed(std::string_view text, const moment& now, actions
 }
 
 inline void chat::cancel_wait(client& c) {
-    if (!c.wait)
+    if (!c.wait())
         return;
     const auto unwait = [&](const std::string& room) {
         if (auto it = waits_.find(room); it != waits_.end()) {
-            std::erase(it->second, c.wait);
+            std::erase(it->second, c.extra->wait);
             if (it->second.empty())
                 waits_.erase(it);
         }
     };
-    unwait(c.wait->room);
-    for (const auto& r : c.wait->resume)
+    unwait(c.wait()->room);
+    for (const auto& r : c.wait()->resume)
         unwait(r.room);
-    c.wait.reset();
+    c.extra->wait.reset();
 }
 
 // Holds an event for the clients waiting for `room`'s history (each once:
@@ -457,8 +458,8 @@ inline void chat::hold_for_waiting(const std::string& room, const event& ev, boo
 // A private message: held if `to` waits for a room's history (ids must
 // increase on its connection).
 inline void chat::send_or_hold(client& to, event ev, const moment& now, actions& out) {
-    if (to.wait)
-        return hold_event(to, to.wait, ev, false, now, out);
+    if (to.wait())
+        return hold_event(to, to.extra->wait, ev, false, now, out);
     send(to, std::move(ev), out);
 }
 

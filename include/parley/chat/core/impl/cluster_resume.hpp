@@ -41,8 +41,10 @@ inline bool chat::cross_resume() const {
 
 inline void chat::park_in_cluster(const ticket& t, std::uint64_t serial, actions& out) const {
     if (cross_resume())
-        out.push_back(cluster_park{std::to_string(serial) + "." + t.secret, serial, t.key,
-                                   cluster::encode_presence(t.nick, t.rooms), t.current,
+        out.push_back(cluster_park{std::to_string(serial) + "." + std::string(t.secret()), serial,
+                                   t.parked->key,
+                                   cluster::encode_presence(t.parked->nick, t.parked->rooms),
+                                   t.parked->current,
                                    limits_.resume_grace});
 }
 
@@ -50,24 +52,25 @@ inline void chat::park_in_cluster(const ticket& t, std::uint64_t serial, actions
 inline void chat::take(client& c, std::string_view token, std::string_view positions,
                        std::uint64_t here, actions& out) {
     c.claiming = true;
-    c.claim_serial = ++next_serial_;
-    c.take_positions = std::string(positions);
-    c.take_here = here;
-    out.push_back(cluster_take{c.id, c.claim_serial, std::string(token)});
+    client_extra& x = c.more();
+    x.claim_serial = ++next_serial_;
+    x.take_positions = std::string(positions);
+    x.take_here = here;
+    out.push_back(cluster_take{c.id, x.claim_serial, std::string(token)});
 }
 
 inline void chat::ticket_taken(conn_id id, std::uint64_t serial, bool reached,
                                std::optional<taken_ticket> t, const moment& now, actions& out) {
     client* c = find(id);
-    if (c && !(c->claiming && c->claim_serial == serial))
+    if (c && !(c->claiming && c->extra && c->extra->claim_serial == serial))
         c = nullptr;
     std::optional<positions> given;
-    const std::uint64_t parked_here = c ? c->take_here : 0;
+    const std::uint64_t parked_here = c ? c->extra->take_here : 0;
     if (c) {
         c->claiming = false;
-        c->take_here = 0;
-        given = positions_of(*c, c->take_positions, out); // checked by resume() already
-        c->take_positions.clear();
+        c->extra->take_here = 0;
+        given = positions_of(*c, c->extra->take_positions, out); // checked by resume() already
+        c->extra->take_positions.clear();
         if (c->gone || c->closing || stopping_ || !given)
             c = nullptr;
     }
@@ -134,26 +137,26 @@ inline void chat::abandon_taken(const taken_ticket& t, const moment& now, action
 inline void chat::drop_taken(std::string_view instance, std::uint64_t serial,
                              const std::string& nick, actions& out) {
     auto it = tickets_.find(serial);
-    if (it == tickets_.end() || it->second.conn != 0)
+    if (it == tickets_.end() || !it->second.parked)
         return;
     // Only the parking instance holds a ticket of that serial and key.
-    if (nickname_key(nick) != it->second.key)
+    if (nickname_key(nick) != it->second.parked->key)
         return;
-    ticket t = std::move(it->second);
+    const std::unique_ptr<parked_session> t = std::move(it->second.parked);
     tickets_.erase(it);
-    graces_.erase({t.deadline, serial});
-    parked_nicks_.erase(t.key);
-    for (const auto& name : t.rooms)
+    graces_.erase({t->deadline, serial});
+    parked_nicks_.erase(t->key);
+    for (const auto& name : t->rooms)
         if (auto r = rooms_.find(name); r != rooms_.end()) {
             if (r->second.parked != 0)
                 --r->second.parked;
             if (r->second.members->empty() && r->second.parked == 0)
                 rooms_.erase(r);
         }
-    log("resume: " + t.nick + " (" + t.peer + ") resumed on instance " + std::string(instance) +
+    log("resume: " + t->nick + " (" + t->peer + ") resumed on instance " + std::string(instance) +
             "; its session here ends without a leave",
         out);
-    remote_[t.key] = remote_member{std::string(instance), t.nick, t.rooms};
+    remote_[t->key] = remote_member{std::string(instance), t->nick, t->rooms};
 }
 
 // The session of another instance, now this client's: nickname, new token,
@@ -194,7 +197,7 @@ inline void chat::resume_taken(client& c, const taken_ticket& t, cluster::presen
     }
     if (rooms.empty())
         return complete_resume(c, w, now, out);
-    c.wait = w;
+    c.more().wait = w;
     for (const auto& r : w->resume) {
         waits_[r.room].push_back(w);
         reads_.emplace(r.serial, w);
@@ -237,7 +240,7 @@ inline bool chat::read_answered(const history_wait& w, const event& ev) const {
 // then `resumed`, then what was held.
 inline void chat::complete_resume(client& c, const std::shared_ptr<history_wait>& w,
                                   const moment& now, actions& out) {
-    if ((c.wait && c.wait != w) || c.gone || stopping_)
+    if ((c.wait() && c.wait() != w.get()) || c.gone || stopping_)
         return;
     cancel_wait(c);
     resumed_event done{c.nick, true, {}};

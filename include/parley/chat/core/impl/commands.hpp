@@ -103,7 +103,7 @@ inline void chat::rename(client& c, std::string nick, std::string key, const mom
     c.nick = ev.new_nick;
     c.key = std::move(key);
     nicks_[c.key] = c.id;
-    log("nick: " + ev.old_nick + " (" + c.info.peer + ") is now known as " + ev.new_nick, out);
+    log("nick: " + ev.old_nick + " (" + c.peer + ") is now known as " + ev.new_nick, out);
     // Once to each client sharing a room with the renamer, and to it.
     std::unordered_set<conn_id> told{c.id};
     auto to = std::make_shared<std::vector<conn_id>>(1, c.id);
@@ -148,7 +148,7 @@ inline void chat::join_room(client& c, const std::string& room, const moment& no
         publish(room, std::move(ev), false, false, now, out);
         send(c, members_of(room), out);
     }
-    log("join: " + who(c) + " joined " + room + (c.info.interactive ? " (line mode)" : ""), out);
+    log("join: " + who(c) + " joined " + room + (c.interactive ? " (line mode)" : ""), out);
 }
 
 inline void chat::part(client& c, std::string_view name, const moment& now, actions& out) {
@@ -278,7 +278,7 @@ inline member_list chat::members(const std::string& name) const {
 inline std::size_t chat::member_count() const noexcept {
     std::size_t n = 0;
     for (const auto& [id, c] : clients_)
-        n += c.rooms.empty() || c.wait ? 0 : 1;
+        n += c.rooms.empty() || c.wait() ? 0 : 1;
     return n;
 }
 
@@ -300,8 +300,9 @@ inline members_event chat::members_of(const std::string& name) const {
     }
     if (auto it = rooms_.find(name); it != rooms_.end() && it->second.parked != 0)
         for (const auto& [serial, t] : tickets_) // no leave announced: still members
-            if (t.conn == 0 && std::find(t.rooms.begin(), t.rooms.end(), name) != t.rooms.end())
-                add(t.nick);
+            if (t.parked && std::find(t.parked->rooms.begin(), t.parked->rooms.end(), name) !=
+                                t.parked->rooms.end())
+                add(t.parked->nick);
     if (auto w = waits_.find(name); w != waits_.end())
         for (const auto& wait : w->second)
             if (auto c = clients_.find(wait->id); c != clients_.end() && !c->second.gone)

@@ -37,8 +37,10 @@ inline void chat::connect(conn_id id, arrival a, const moment& now, actions& out
                                  "server full: refused " + a.peer + " (" +
                                      std::to_string(limits_.max_clients) + " connections)");
     }
+    std::pair<const std::string, std::size_t>* address = nullptr;
     if (!a.address.empty() && limits_.max_clients_per_address != 0) {
-        auto& n = per_address_[a.address];
+        auto slot = per_address_.try_emplace(std::move(a.address), 0).first;
+        auto& n = slot->second;
         if (n >= limits_.max_clients_per_address) {
             ++hits_.address_full;
             return refuse_connection(
@@ -49,10 +51,13 @@ inline void chat::connect(conn_id id, arrival a, const moment& now, actions& out
                     " open from that address)");
         }
         ++n;
+        address = &*slot;
     }
     client& c = clients_[id];
     c.id = id;
-    c.info = std::move(a);
+    c.peer = std::move(a.peer);
+    c.interactive = a.interactive;
+    c.address = address;
     c.authorized = limits_.access_token.empty();
     c.connected = c.last_input = now.steady;
     c.flood = flood_bucket(rates_, now.steady);
@@ -76,7 +81,7 @@ inline void chat::input(conn_id id, std::string_view text, const moment& now, ac
         return;
     if (!c->authorized)
         return on_access(*c, text, now, out); // a wrong token closes the connection
-    if (c->claiming || c->wait || c->resuming)
+    if (c->claiming || c->wait() || c->resuming())
         return hold(*c, text, out); // counted by flood control when replayed
     if (!admit(*c, text.size(), now, out))
         return;
@@ -120,8 +125,9 @@ inline void chat::closed(conn_id id, departure cause, std::string why, const mom
     settle_resume(c);
     unschedule(c);
     c.closing = true;
-    if (!c.info.address.empty() && limits_.max_clients_per_address != 0) {
-        auto a = per_address_.find(c.info.address);
+    if (c.address) {
+        auto a = per_address_.find(c.address->first);
+        c.address = nullptr;
         if (a != per_address_.end() && --a->second == 0)
             per_address_.erase(a);
     }
@@ -166,7 +172,7 @@ inline std::vector<client_view> chat::clients() const {
     std::vector<client_view> out;
     out.reserve(clients_.size());
     for (const auto& [id, c] : clients_)
-        out.push_back({id, c.nick, c.info.peer, c.info.interactive, c.rooms, c.current});
+        out.push_back({id, c.nick, c.peer, c.interactive, c.rooms, c.current});
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return out;
 }
@@ -174,11 +180,11 @@ inline std::vector<client_view> chat::clients() const {
 // --- time -----------------------------------------------------------------------------
 
 inline std::chrono::milliseconds chat::idle_limit(const client& c) const {
-    return c.info.interactive ? limits_.line_idle_timeout : limits_.idle_timeout;
+    return c.interactive ? limits_.line_idle_timeout : limits_.idle_timeout;
 }
 
 inline bool chat::pings(const client& c) const {
-    return !c.info.interactive && limits_.ping_interval.count() != 0 &&
+    return !c.interactive && limits_.ping_interval.count() != 0 &&
            (idle_limit(c).count() == 0 || limits_.ping_interval < idle_limit(c));
 }
 
@@ -282,11 +288,11 @@ inline void chat::stop(std::chrono::milliseconds flush, const moment& now, actio
     log("shutdown: closing " + std::to_string(clients_.size()) + " connection(s)", out);
     const std::string time = time_text(now);
     for (auto& [serial, t] : tickets_) // the disconnected ones in their grace period
-        if (t.conn == 0) {
+        if (t.parked) {
             client gone;
-            gone.nick = t.nick;
-            gone.key = t.key;
-            gone.rooms = t.rooms;
+            gone.nick = t.parked->nick;
+            gone.key = t.parked->key;
+            gone.rooms = t.parked->rooms;
             cluster_leave(gone, leave_reason::disconnected, time, out);
         }
     for (auto& [id, c] : clients_) {
@@ -337,7 +343,7 @@ inline void chat::log(std::string line, actions& out) const {
 }
 
 inline std::string chat::who(const client& c) const {
-    return c.nick.empty() ? c.info.peer : c.nick + " (" + c.info.peer + ")";
+    return c.nick.empty() ? c.peer : c.nick + " (" + c.peer + ")";
 }
 
 // --- flood control --------------------------------------------------------------------

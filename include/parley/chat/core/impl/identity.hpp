@@ -98,11 +98,12 @@ inline void chat::forget_nick(client& c) {
 
 inline void chat::claim(client& c, std::string nick, std::string key, actions& out) {
     c.claiming = true;
-    c.claim_serial = ++next_serial_;
-    c.claim_nick = std::move(nick);
+    client_extra& x = c.more();
+    x.claim_serial = ++next_serial_;
+    x.claim_nick = std::move(nick);
     claiming_.insert(key);
-    claims_.emplace(c.claim_serial, key);
-    out.push_back(cluster_claim{c.id, c.claim_serial, std::move(key)});
+    claims_.emplace(x.claim_serial, key);
+    out.push_back(cluster_claim{c.id, x.claim_serial, std::move(key)});
 }
 
 inline void chat::nick_claimed(conn_id id, std::uint64_t serial, claim_result result,
@@ -114,13 +115,13 @@ inline void chat::nick_claimed(conn_id id, std::uint64_t serial, claim_result re
     claims_.erase(claim);
     claiming_.erase(key);
     client* c = find(id);
-    if (!c || c->claim_serial != serial) { // closed meanwhile
+    if (!c || !c->extra || c->extra->claim_serial != serial) { // closed meanwhile
         if (result == claim_result::claimed)
             out.push_back(cluster_release{key});
         return;
     }
     c->claiming = false;
-    std::string nick = std::move(c->claim_nick);
+    std::string nick = std::move(c->extra->claim_nick);
     if (c->gone || c->closing || stopping_) {
         if (result == claim_result::claimed)
             out.push_back(cluster_release{key});
@@ -131,7 +132,7 @@ inline void chat::nick_claimed(conn_id id, std::uint64_t serial, claim_result re
                out);
     } else {
         if (result == claim_result::unavailable)
-            log("nick: " + nick + " (" + c->info.peer +
+            log("nick: " + nick + " (" + c->peer +
                     ") checked on this server only: the backplane is down",
                 out);
         if (c->nick.empty())
@@ -154,7 +155,7 @@ inline void chat::goodbye(client& c, const moment& now, actions& out) {
 // Inputs that arrive while a nickname claim or a history read is under
 // way wait for it, in order (bounded).
 inline void chat::hold(client& c, std::string_view text, actions& out) {
-    if (c.held.size() >= 256) {
+    if (c.extra && c.extra->held.size() >= 256) {
         if (c.claiming)
             return refuse(c, errc::nickname_required,
                           "still confirming your nickname with the other servers; input dropped",
@@ -162,19 +163,25 @@ inline void chat::hold(client& c, std::string_view text, actions& out) {
         return refuse(c, errc::rate_limited, "still loading the room's history; input dropped",
                       out);
     }
-    c.held.emplace_back(text);
+    c.more().held.emplace_back(text);
 }
 
 inline void chat::replay_held(client& c, const moment& now, actions& out) {
     const conn_id id = c.id;
-    auto pending = std::move(c.held);
-    c.held.clear();
+    std::vector<std::string> pending;
+    if (c.extra) {
+        pending = std::move(c.extra->held);
+        c.extra->held.clear();
+        if (!c.claiming && !c.extra->wait && !c.extra->resuming)
+            c.extra.reset(); // nothing rare under way: an idle client carries none of it
+    }
     for (std::size_t i = 0; i < pending.size(); ++i) {
         client* cur = find(id);
         if (!cur || cur->closing)
             return;
-        if (cur->claiming || cur->wait || cur->resuming) { // waiting again: the rest waits, first
-            cur->held.insert(cur->held.begin(), std::make_move_iterator(pending.begin() + i),
+        if (cur->claiming || cur->wait() || cur->resuming()) { // waiting again: the rest waits, first
+            auto& held = cur->more().held;
+            held.insert(held.begin(), std::make_move_iterator(pending.begin() + i),
                              std::make_move_iterator(pending.end()));
             return;
         }

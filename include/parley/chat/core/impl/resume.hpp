@@ -37,15 +37,16 @@ inline std::string chat::new_epoch() {
 inline void chat::issue_ticket(client& c) {
     if (!limits_.random || limits_.resume_grace.count() <= 0)
         return;
+    const std::string secret = random_hex(secret_bytes);
     c.ticket = ++next_serial_;
     ticket& t = tickets_[c.ticket];
-    t.secret = random_hex(24);
+    std::copy_n(secret.begin(), t.secret_hex.size(), t.secret_hex.begin());
     t.conn = c.id;
 }
 
 inline std::string chat::token_of(const client& c) const {
     auto it = tickets_.find(c.ticket);
-    return it == tickets_.end() ? std::string() : std::to_string(c.ticket) + "." + it->second.secret;
+    return it == tickets_.end() ? std::string() : std::to_string(c.ticket) + "." + std::string(it->second.secret());
 }
 
 inline void chat::drop_ticket(client& c) {
@@ -59,7 +60,7 @@ inline void chat::drop_ticket(client& c) {
 inline bool chat::park(client& c, leave_reason reason, std::string cause, const moment& now,
                        actions& out) {
     settle_resume(c);
-    if (c.ticket == 0 || c.gone || c.nick.empty() || c.wait || c.claiming || stopping_)
+    if (c.ticket == 0 || c.gone || c.nick.empty() || c.wait() || c.claiming || stopping_)
         return false;
     if (parked_nicks_.size() >= limits_.max_clients) // bounded like the connections
         return false;
@@ -68,22 +69,24 @@ inline bool chat::park(client& c, leave_reason reason, std::string cause, const 
         return false;
     ticket& t = it->second;
     t.conn = 0;
-    t.nick = c.nick;
-    t.key = c.key;
-    t.peer = c.info.peer;
-    t.rooms = c.rooms;
-    t.current = c.current;
-    t.reason = reason;
-    t.cause = std::move(cause);
-    t.dropped = c.dropped;
-    t.deadline = now.steady + limits_.resume_grace;
+    t.parked = std::make_unique<parked_session>();
+    parked_session& p = *t.parked;
+    p.nick = c.nick;
+    p.key = c.key;
+    p.peer = c.peer;
+    p.rooms = c.rooms;
+    p.current = c.current;
+    p.reason = reason;
+    p.cause = std::move(cause);
+    p.dropped = c.dropped;
+    p.deadline = now.steady + limits_.resume_grace;
     for (const auto& name : c.rooms) {
         rooms_[name].parked += 1; // before remove_member: the room stays
         remove_member(c, name);
     }
     forget_nick(c);
-    parked_nicks_[t.key] = it->first;
-    graces_.emplace(t.deadline, it->first);
+    parked_nicks_[p.key] = it->first;
+    graces_.emplace(p.deadline, it->first);
     park_in_cluster(t, it->first, out);
     log("away: " + who(c) + " disconnected (" + std::string(to_string(reason)) +
             "); its nickname and rooms wait " + std::to_string(limits_.resume_grace.count()) +
@@ -103,22 +106,23 @@ inline void chat::expire(std::uint64_t serial, const moment& now, actions& out) 
         return;
     ticket t = std::move(it->second);
     tickets_.erase(it);
-    parked_nicks_.erase(t.key);
+    const parked_session& p = *t.parked;
+    parked_nicks_.erase(p.key);
     ++hits_.graces_expired;
     if (cross_resume())
-        out.push_back(cluster_unpark{std::to_string(serial) + "." + t.secret});
+        out.push_back(cluster_unpark{std::to_string(serial) + "." + std::string(t.secret())});
     client gone; // never a member: its id is no connection's
     gone.id = std::numeric_limits<conn_id>::max();
-    gone.info.peer = t.peer;
-    gone.nick = t.nick;
-    gone.key = t.key;
-    gone.rooms = t.rooms;
-    gone.dropped = t.dropped;
-    for (const auto& name : t.rooms)
+    gone.peer = p.peer;
+    gone.nick = p.nick;
+    gone.key = p.key;
+    gone.rooms = p.rooms;
+    gone.dropped = p.dropped;
+    for (const auto& name : p.rooms)
         if (auto r = rooms_.find(name); r != rooms_.end() && r->second.parked != 0)
             --r->second.parked; // the room goes with its last member, below
-    leave_chat(gone, t.reason, t.cause, now, out);
-    for (const auto& name : t.rooms)
+    leave_chat(gone, p.reason, p.cause, now, out);
+    for (const auto& name : p.rooms)
         if (auto r = rooms_.find(name);
             r != rooms_.end() && r->second.members->empty() && r->second.parked == 0)
             retire(r);
@@ -160,7 +164,7 @@ inline void chat::resume(client& c, std::string_view token, std::string_view pos
     const auto serial = parley::chat::detail::decimal(token.substr(0, dot));
     auto it = serial && dot != std::string_view::npos ? tickets_.find(*serial) : tickets_.end();
     const bool match =
-        it != tickets_.end() && constant_time_equal(token.substr(dot + 1), it->second.secret);
+        it != tickets_.end() && constant_time_equal(token.substr(dot + 1), it->second.secret());
     // A session parked here is in the cluster's store too: taken from there,
     // so that it is resumed once, here or elsewhere.
     if (cross_resume() && (!match || it->second.conn == 0))
@@ -192,23 +196,24 @@ inline void chat::restore(client& c, std::uint64_t serial, const positions& give
     }
     ticket t = std::move(it->second);
     tickets_.erase(it);
-    graces_.erase({t.deadline, serial});
-    parked_nicks_.erase(t.key);
+    parked_session& p = *t.parked;
+    graces_.erase({p.deadline, serial});
+    parked_nicks_.erase(p.key);
     ++hits_.resumes;
     if (cross_resume() && taken_over) // parked just now: not to be taken elsewhere
-        out.push_back(cluster_unpark{std::to_string(serial) + "." + t.secret});
+        out.push_back(cluster_unpark{std::to_string(serial) + "." + std::string(t.secret())});
 
-    c.nick = t.nick;
-    c.key = t.key;
+    c.nick = p.nick;
+    c.key = p.key;
     nicks_[c.key] = c.id;
     issue_ticket(c);
     send(c, nick_accepted_event{c.nick, token_of(c)}, out);
     auto st = std::make_shared<catch_up>();
-    st->rooms = std::move(t.rooms);
-    st->current = std::move(t.current);
+    st->rooms = std::move(p.rooms);
+    st->current = std::move(p.current);
     st->given = given;
     st->done = resumed_event{c.nick, true, {}};
-    c.resuming = std::move(st);
+    c.more().resuming = std::move(st);
     catch_up_rooms(c, now, out);
 }
 
@@ -219,7 +224,7 @@ inline void chat::restore(client& c, std::uint64_t serial, const positions& give
 // continues. Every message goes by `next`, the seq the client needs, so
 // none is sent twice whichever source has it.
 inline void chat::catch_up_rooms(client& c, const moment& now, actions& out) {
-    catch_up& st = *c.resuming;
+    catch_up& st = *c.resuming();
     while (st.next_room < st.rooms.size()) {
         const std::string& name = st.rooms[st.next_room];
         room& r = rooms_[name]; // kept by `parked`
@@ -290,16 +295,15 @@ inline void chat::catch_up_rooms(client& c, const moment& now, actions& out) {
             (st.done.recovered ? "" : ", some were not kept"),
         out);
     send(c, std::move(st.done), out);
-    c.resuming.reset();
-    if (!c.held.empty())
-        replay_held(c, now, out);
+    c.extra->resuming.reset();
+    replay_held(c, now, out); // and frees what the resume allocated
 }
 
 // A store read of a resume answered (nullopt: it failed). What follows the
 // client's position goes to it, within resume_store_page_bytes; then on.
 inline void chat::resume_page(client& c, std::optional<stored_page> page, const moment& now,
                               actions& out) {
-    catch_up& st = *c.resuming;
+    catch_up& st = *c.resuming();
     st.serial = 0;
     std::size_t sent = 0, bytes = 0;
     if (page && page->epoch == st.epoch) {
@@ -327,9 +331,9 @@ inline void chat::resume_page(client& c, std::optional<stored_page> page, const 
 // the rooms not reached yet become its rooms as they were, without their
 // messages, so that it is parked or leaves as any member would.
 inline void chat::settle_resume(client& c) {
-    if (!c.resuming)
+    if (!c.resuming())
         return;
-    catch_up& st = *c.resuming;
+    catch_up& st = *c.resuming();
     if (st.serial != 0)
         resume_reads_.erase(st.serial);
     for (std::size_t i = st.next_room; i < st.rooms.size(); ++i) {
@@ -341,7 +345,7 @@ inline void chat::settle_resume(client& c) {
     }
     if (c.current.empty())
         c.current = st.current;
-    c.resuming.reset();
+    c.extra->resuming.reset();
 }
 
 // The join replay: the newest kept messages within history_messages and

@@ -108,7 +108,7 @@ inline void chat::stored_read(std::uint64_t serial, std::optional<stored_page> p
         const conn_id id = r->second;
         resume_reads_.erase(r);
         client* c = find(id);
-        if (!c || c->gone || c->closing || !c->resuming || c->resuming->serial != serial)
+        if (!c || c->gone || c->closing || !c->resuming() || c->resuming()->serial != serial)
             return;
         return resume_page(*c, std::move(page), now, out);
     }

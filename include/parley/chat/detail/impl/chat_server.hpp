@@ -8,7 +8,7 @@ inline chat_server::chat_server(asio::any_io_executor executor, server_options o
     : executor_(std::move(executor)), options_(std::move(options)), chat_(asio::make_strand(executor_)),
       control_(asio::make_strand(executor_)), frame_acceptor_(control_), line_acceptor_(control_),
       web_acceptor_(control_),
-      wakeup_(chat_),
+      wakeup_(chat_), sweep_(chat_),
       core_([this] {
           // Keep every event within max_event_bytes: a message's text at
           // most doubles when escaped for JSON.
@@ -99,6 +99,7 @@ inline void chat_server::start(std::error_code& ec) {
 }
 
 inline void chat_server::start_accepting() {
+    asio::post(chat_, [self = shared_from_this()] { self->arm_sweep(); });
     asio::dispatch(control_, [self = shared_from_this()] {
         if (!self->frame_acceptor_.is_open())
             return; // stopped meanwhile
@@ -128,6 +129,7 @@ inline void chat_server::stop(std::chrono::milliseconds flush_deadline) {
             if (self->link_)
                 self->link_->stop();
             self->wakeup_.cancel();
+            self->sweep_.cancel();
         });
     });
     asio::post(control_, [self = shared_from_this()] {

@@ -186,6 +186,39 @@ inline void chat_server::rearm() {
     });
 }
 
+inline void chat_server::arm_sweep() {
+    if (options_.memory_sweep.count() <= 0)
+        return;
+    {
+        std::lock_guard lock(mutex_);
+        if (core_.stopping())
+            return;
+    }
+    sweep_.expires_after(options_.memory_sweep);
+    sweep_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec)
+            return;
+        self->sweep();
+        self->arm_sweep();
+    });
+}
+
+// Idle clients' outbound rings back (a client written to in every period
+// keeps its own: no allocation per message); then, once per quiet period
+// after activity, the heap a burst left free (see heap_trim.hpp). On
+// chat_, where connections_ changes: no lock needed to walk it.
+inline void chat_server::sweep() {
+    for (auto& [id, conn] : connections_)
+        conn.session->release_idle_memory();
+    const std::size_t count = connections_.size();
+    const std::uint64_t deliveries = hits_.deliveries.load(std::memory_order_relaxed);
+    const bool busy = count != swept_connections_ || deliveries - swept_deliveries_ > count;
+    swept_connections_ = count;
+    swept_deliveries_ = deliveries;
+    if (options_.trim_heap && trimmer_.due(busy, parley::detail::heap_now))
+        parley::detail::heap_release();
+}
+
 } // namespace parley::chat::detail
 
 #endif
