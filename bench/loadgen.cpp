@@ -1720,23 +1720,36 @@ class Runner {
                  [&] { return size_t(delivered_ + 1); });
       bcast_s = double(now_ns() - t_send) / 1e9;
     }
+    // --hold: keep them idle a while, then read the server's RSS again: a
+    // server that gives memory back once the load settles shows it here.
+    long settled = -1;
     if (ok && o_.hold > 0) {
       uint64_t until = now_ns() + uint64_t(o_.hold * 1e9);
       while (now_ns() < until && !fatal()) poll_once(50'000'000);
+      if (o_.server_pid) settled = rss_kb(o_.server_pid);
     }
     size_t alive = count_if([](const Conn& c) { return c.alive; });
     bool good = ok && !fatal();
     double per_conn = (before >= 0 && after >= 0) ? double(after - before) * 1024.0 / o_.conns : -1;
+    double settled_per_conn = (before >= 0 && settled >= 0) ? double(settled - before) * 1024.0 / o_.conns : -1;
     std::string bh, bj;
+    if (settled_per_conn >= 0) {
+      char b[160];
+      std::snprintf(b, sizeof b, ",\"settled_bytes_per_conn\":%.1f,\"hold_s\":%.1f", settled_per_conn, o_.hold);
+      bj = b;
+    }
     if (o_.broadcast) {
-      bh = "; one broadcast to " + std::to_string(delivered_) + ": p50 " + lat(0.5) + " p99 " + lat(0.99) +
+      bh += "; one broadcast to " + std::to_string(delivered_) + ": p50 " + lat(0.5) + " p99 " + lat(0.99) +
            " max " + lat(1.0);
       char b[200];
       std::snprintf(b, sizeof b, ",\"bcast_received\":%" PRIu64 ",\"bcast_p50_us\":%.1f,\"bcast_p99_us\":%.1f,"
                     "\"bcast_max_us\":%.1f,\"bcast_s\":%.3f", delivered_, double(hist_.quantile(0.5)) / 1e3,
                     double(hist_.quantile(0.99)) / 1e3, double(hist_.max()) / 1e3, bcast_s);
-      bj = b;
+      bj += b;
     }
+    if (settled_per_conn >= 0)
+      bh = "; after " + std::to_string(int(o_.hold)) + " s idle " + std::to_string(long(settled_per_conn)) +
+           " bytes/connection" + bh;
     std::printf("idle %s%s%s K=%d: server RSS %ld -> %ld KiB, %.0f bytes/connection, %zu alive, "
                 "all held after %.2fs%s%s%s\n",
                 name(o_.proto), o_.label.empty() ? "" : "/", o_.label.c_str(), o_.conns, before, after,

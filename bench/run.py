@@ -263,6 +263,8 @@ def loadgen_argv(bdir, kind, p, srv, args):
         # generous: a server accepting in O(connections) per join needs it
         # (chat_server announces every join to the lobby: K^2/2 events)
         argv += ["--conns", str(p["conns"]), "--ready-timeout", "300", "--connect-timeout", "120"]
+        if args.memory_settle > 0:
+            argv += ["--hold", str(args.memory_settle)]  # then the RSS again
         if srv.sp.proto == "chat":
             argv.append("--nick")
         if srv.sp.proto in ("parley", "chat"):
@@ -353,7 +355,8 @@ def summarize(records):
         s = {"cell": cell, "server": server, "kind": rs[0]["kind"], "runs": len(rs), "ok_runs": len(good)}
         for f in ("msgs_per_s", "mb_per_s", "rtt_per_s", "p50_us", "p99_us", "p999_us", "max_us",
                   "bytes_per_conn", "publish_rate", "server_cpu", "server_ns_per_msg", "loadgen_cpu",
-                  "loadgen_ns_per_msg", "accept_s", "bcast_p50_us", "bcast_p99_us", "bcast_max_us"):
+                  "loadgen_ns_per_msg", "accept_s", "bcast_p50_us", "bcast_p99_us", "bcast_max_us",
+                  "settled_bytes_per_conn"):
             s[f] = med([r.get(f) for r in good])
         for f in ("lost", "undrained", "out_of_order", "disconnected", "bad"):
             s[f] = sum(r.get(f, 0) or 0 for r in rs)
@@ -494,8 +497,12 @@ def tables(summary, servers, args):
                    "from the first reaches every other (parley-framed servers only): its delivery "
                    "time, send to each read, measured by the one-threaded generator reading them "
                    "in turn.\n")
-        out.append("| server | K | bytes per connection | held after | one broadcast: p50 | p99 | max |")
-        out.append("|---|---|---|---|---|---|---|")
+        out.append(f"*after {args.memory_settle:g} s idle*: the RSS growth again, once the connections "
+                   "have been idle that long after the broadcast (a server that gives memory back once "
+                   "the load settles shows it there).\n")
+        out.append("| server | K | bytes per connection | after " + f"{args.memory_settle:g}"
+                   + " s idle | held after | one broadcast: p50 | p99 | max |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for s in servers:
             for c in idle:
                 v = get(c, s, "bytes_per_conn")
@@ -503,12 +510,16 @@ def tables(summary, servers, args):
                     continue
                 a = get(c, s, "accept_s")
                 out.append("| " + " | ".join([
-                    s, f"{int(c.split('=')[1]):,}", f"{v:,.0f}",
+                    s, f"{int(c.split('=')[1]):,}", f"{v:,.0f}", fmt_bytes(get(c, s, "settled_bytes_per_conn")),
                     f"{a:.1f} s" if a is not None and a >= 0 else "—",
                     fmt_us(get(c, s, "bcast_p50_us")), fmt_us(get(c, s, "bcast_p99_us")),
                     fmt_us(get(c, s, "bcast_max_us"))]) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def fmt_bytes(v):
+    return "—" if v is None or v < 0 else f"{v:,.0f}"
 
 
 def checks(records):
@@ -661,6 +672,9 @@ def parse_args():
                     help="fan-out window in messages, or a comma list to sweep (0: loadgen's default)")
     ap.add_argument("--memory-k", default="1000,10000,19800",
                     help="idle connections per memory cell (at most the descriptor hard limit - 200)")
+    ap.add_argument("--memory-settle", type=float, default=10, metavar="SEC",
+                    help="memory cells: hold the idle connections this long, then read the server's "
+                         "RSS again (default 10; 0: no second reading)")
     ap.add_argument("--server-cpu", default="0", help="taskset -c list for servers (e.g. 0 or 0,1)")
     ap.add_argument("--client-cpu", default="1", help="taskset -c list for the load generator")
     ap.add_argument("--nice", type=int, default=0, help="run server and loadgen under nice -n N")

@@ -12,7 +12,7 @@ using parley::detail::heap_figures;
 using parley::detail::heap_trimmer;
 
 TEST_CASE("detail::heap_trimmer: once per quiet period after activity, when enough is free") {
-    heap_trimmer t(1000);
+    heap_trimmer t(1000, 0);
     int looks = 0;
     const auto lots_free = [&] {
         ++looks;
@@ -34,6 +34,18 @@ TEST_CASE("detail::heap_trimmer: once per quiet period after activity, when enou
     CHECK_FALSE(t.due(false, [] { return heap_figures{80000, 9000}; }));
     CHECK_FALSE(t.due(true, lots_free));
     CHECK(t.due(false, [] { return heap_figures{80000, 10000}; }));
+}
+
+TEST_CASE("detail::heap_trimmer: at least min_gap periods between two trims") {
+    heap_trimmer t(1000, 3);
+    const auto lots_free = [] { return heap_figures{8000, 4000}; };
+    CHECK(t.due(false, lots_free));       // the start counts as activity
+    CHECK_FALSE(t.due(true, lots_free));  // period 1 after the trim: busy
+    CHECK_FALSE(t.due(false, lots_free)); // 2: quiet after activity, but too soon
+    CHECK(t.due(false, lots_free));       // 3: the gap is over, still armed
+    CHECK_FALSE(t.due(false, lots_free)); // once per quiet period
+    CHECK_FALSE(t.due(true, lots_free));  // 2 periods after the trim
+    CHECK(t.due(false, lots_free));       // 3: quiet after activity, the gap is over
 }
 
 TEST_CASE("detail::heap_release: freed blocks between live ones are given back (glibc)") {

@@ -277,8 +277,10 @@ struct server_options {
     /// `trim_heap`, once the load has settled after activity (a period in
     /// which no client came or went and fewer events than clients were
     /// delivered), the heap glibc keeps free after a burst such as a join
-    /// storm (malloc_trim(0), at most once per quiet period;
-    /// parley/detail/heap_trim.hpp). 0: no sweep.
+    /// storm (malloc_trim(0), at most once per quiet period and once per 30
+    /// periods: the walk holds the chat's strand and the allocator for a few
+    /// ms per 10 MB of fragmented heap; parley/detail/heap_trim.hpp). 0: no
+    /// sweep.
     std::chrono::milliseconds memory_sweep = std::chrono::seconds(2);
     bool trim_heap = true;
     /// Receives one line for every join, leave, rename, error sent to a
