@@ -3,7 +3,12 @@
 #define PARLEY_DETAIL_SOCKET_IO_HPP
 
 #include <asio/buffer.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
 #include <asio/error.hpp>
+#include <asio/execution/execute.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 
@@ -12,6 +17,7 @@
 #include <cstddef>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -79,20 +85,67 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
 #endif
 }
 
+// The io_context executor behind `ex` (an io_context's own executor, or a
+// polymorphic one holding it), or null.
+template <class Executor>
+const asio::io_context::executor_type* io_context_executor(const Executor& ex) noexcept {
+    using target = asio::io_context::executor_type;
+    if constexpr (std::is_same_v<Executor, target>)
+        return &ex;
+    else if constexpr (requires { ex.template target<target>(); })
+        return ex.template target<target>();
+    else
+        return nullptr;
+}
+
+// Queues `self` straight on the socket's io_context when its handler's
+// executor is the socket's own (an io_context executor, bare or held by
+// any_io_executor): the completion then runs where Asio would run it after
+// a read that found data, without the socket operation's bookkeeping (its
+// handler_work, the polymorphic executor copies and comparisons done for it
+// on the way in and out). Returns false, leaving `self` alone, otherwise
+// (a strand, another context, another executor type).
+template <class NextLayer, class Self>
+bool complete_on_context(NextLayer& next_layer, Self& self) {
+    const auto socket_executor = next_layer.get_executor();
+    const auto* io = io_context_executor(socket_executor);
+    if (io == nullptr)
+        return false;
+    const auto handler_executor = asio::get_associated_executor(self, socket_executor);
+    const auto* own = io_context_executor(handler_executor);
+    if (own == nullptr || !(*own == *io))
+        return false;
+    const bool continuation = asio_handler_cont_helpers::is_continuation(self);
+    auto run = [op = std::move(self)]() mutable { op(std::error_code(), std::size_t{0}); };
+    const auto ex = asio::prefer(asio::require(*io, asio::execution::blocking.never),
+                                 asio::execution::allocator(asio::get_associated_allocator(self)));
+    if (continuation)
+        asio::execution::execute(asio::prefer(ex, asio::execution::relationship.continuation),
+                                 std::move(run));
+    else
+        asio::execution::execute(ex, std::move(run));
+    return true;
+}
+
 // Resumes the composed operation `self` soon, never from within the
 // function that started it, with (no error, 0) as a resumption after a read
-// (`wait_read`) or a write (`wait_write`). On a plain socket this is a
-// zero-length read or write on the socket itself: Asio makes no system call
-// for it and completes it the way it completes its own reads that found data
-// at once, through the scheduler's private queue and, when the handler's
-// executor is the socket's, without dispatching through the polymorphic
-// executor. asio::post(self) goes through the handler's executor instead:
-// type-erased property conversions, a function object allocated and
-// executed: about a tenth of echo_server's instructions per round trip at
-// 50 x 1 (callgrind). Other streams (TLS) post.
+// (`wait_read`) or a write (`wait_write`).
+//
+// On a plain socket whose handler runs on the socket's own io_context
+// executor (a coroutine spawned on it, a plain callback), the operation is
+// queued on that io_context directly (complete_on_context()). Otherwise, on
+// a plain socket, this is a zero-length read or write on the socket itself:
+// Asio makes no system call for it and completes it the way it completes
+// its own reads that found data, through the handler's executor (a strand).
+// asio::post(self) would go through the handler's polymorphic executor
+// instead: type-erased property conversions, a function object allocated
+// and executed: about a tenth of echo_server's instructions per round trip
+// at 50 x 1 (callgrind). Other streams (TLS) post.
 template <class NextLayer, class Self>
 void complete_soon(NextLayer& next_layer, asio::socket_base::wait_type direction, Self&& self) {
     if constexpr (waitable_socket<NextLayer>) {
+        if (complete_on_context(next_layer, self))
+            return;
         if (direction == asio::socket_base::wait_read)
             next_layer.async_read_some(asio::mutable_buffer(), std::forward<Self>(self));
         else
