@@ -52,8 +52,21 @@ inline std::error_code last_socket_error() noexcept {
 }
 
 // A non-blocking call that found nothing to do (EAGAIN or EWOULDBLOCK).
+// The values first: comparing with asio::error::would_block builds an
+// error_code, a call to asio's category function each time, and this runs
+// on every read and write.
 inline bool would_block(std::error_code ec) noexcept {
-    return ec == asio::error::would_block || ec == asio::error::try_again;
+    const int value = ec.value();
+    if (value != asio::error::would_block && value != asio::error::try_again)
+        return false;
+    return ec.category() == asio::error::get_system_category();
+}
+
+// Clears `ec` without calling std::system_category() when it is clear
+// already (the usual case on the I/O path).
+inline void clear_error(std::error_code& ec) noexcept {
+    if (ec)
+        ec.clear();
 }
 
 // One recv() that never blocks: asio's own synchronous read would poll
@@ -65,7 +78,7 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
     for (;;) {
         const auto n = ::recv(socket.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
         if (n > 0) {
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (n == 0) {
@@ -198,7 +211,7 @@ std::size_t send_now(Socket& socket, std::span<const ::iovec> iov, std::error_co
     for (;;) {
         const auto n = ::sendmsg(socket.native_handle(), &msg, flags);
         if (n >= 0) {
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (errno == EINTR)
@@ -254,7 +267,7 @@ public:
         const std::size_t sent = send_now(socket, iov.first(count), ec);
         advance(sent);
         if (would_block(ec)) {
-            ec.clear();
+            clear_error(ec);
             return false;
         }
         return !ec && sent == offered;
