@@ -129,20 +129,24 @@ bool complete_on_context(NextLayer& next_layer, Self& self) {
     if (own == nullptr || !(*own == *io))
         return false;
     const bool continuation = asio_handler_cont_helpers::is_continuation(self);
-    auto run = [op = std::move(self)]() mutable { op(std::error_code(), std::size_t{0}); };
     const auto ex = asio::prefer(asio::require(*io, asio::execution::blocking.never),
                                  asio::execution::allocator(asio::get_associated_allocator(self)));
+    // `self` itself is the function, called with no arguments: no wrapper
+    // to move it into and out of (each move of a coroutine's handler leaves
+    // one more moved-from handler to destroy).
     if (continuation)
         asio::execution::execute(asio::prefer(ex, asio::execution::relationship.continuation),
-                                 std::move(run));
+                                 std::move(self));
     else
-        asio::execution::execute(ex, std::move(run));
+        asio::execution::execute(ex, std::move(self));
     return true;
 }
 
 // Resumes the composed operation `self` soon, never from within the
-// function that started it, with (no error, 0) as a resumption after a read
-// (`wait_read`) or a write (`wait_write`).
+// function that started it: with no arguments when it is queued on the
+// io_context directly, otherwise with (no error, 0) as a resumption after a
+// read (`wait_read`) or a write (`wait_write`). Either way the operation
+// completes with the result it stored before calling this.
 //
 // On a plain socket whose handler runs on the socket's own io_context
 // executor (a coroutine spawned on it, a plain callback), the operation is
