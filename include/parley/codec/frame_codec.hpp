@@ -137,7 +137,8 @@ public:
             ec = error::frame_too_large;
             return header;
         }
-        ec.clear();
+        if (ec) // clear() calls std::system_category(): not when clear already
+            ec.clear();
         write_length(size, header.data());
         return header;
     }
@@ -149,7 +150,8 @@ public:
     /// Nothing is allocated for what the header merely claims.
     constexpr std::size_t frame_size(std::span<const std::byte> input, std::error_code& ec,
                                      std::uint64_t* announced = nullptr) const noexcept {
-        ec.clear();
+        if (ec) // clear() calls std::system_category(): not when clear already
+            ec.clear();
         if (input.size() < header_size)
             return 0;
         const std::uint64_t length = read_length(input.data());

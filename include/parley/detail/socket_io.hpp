@@ -3,7 +3,12 @@
 #define PARLEY_DETAIL_SOCKET_IO_HPP
 
 #include <asio/buffer.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/detail/handler_cont_helpers.hpp>
 #include <asio/error.hpp>
+#include <asio/execution/execute.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 
@@ -12,6 +17,7 @@
 #include <cstddef>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -46,8 +52,21 @@ inline std::error_code last_socket_error() noexcept {
 }
 
 // A non-blocking call that found nothing to do (EAGAIN or EWOULDBLOCK).
+// The values first: comparing with asio::error::would_block builds an
+// error_code, a call to asio's category function each time, and this runs
+// on every read and write.
 inline bool would_block(std::error_code ec) noexcept {
-    return ec == asio::error::would_block || ec == asio::error::try_again;
+    const int value = ec.value();
+    if (value != asio::error::would_block && value != asio::error::try_again)
+        return false;
+    return ec.category() == asio::error::get_system_category();
+}
+
+// Clears `ec` without calling std::system_category() when it is clear
+// already (the usual case on the I/O path).
+inline void clear_error(std::error_code& ec) noexcept {
+    if (ec)
+        ec.clear();
 }
 
 // One recv() that never blocks: asio's own synchronous read would poll
@@ -59,7 +78,7 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
     for (;;) {
         const auto n = ::recv(socket.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
         if (n > 0) {
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (n == 0) {
@@ -79,20 +98,71 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
 #endif
 }
 
+// The io_context executor behind `ex` (an io_context's own executor, or a
+// polymorphic one holding it), or null.
+template <class Executor>
+const asio::io_context::executor_type* io_context_executor(const Executor& ex) noexcept {
+    using target = asio::io_context::executor_type;
+    if constexpr (std::is_same_v<Executor, target>)
+        return &ex;
+    else if constexpr (requires { ex.template target<target>(); })
+        return ex.template target<target>();
+    else
+        return nullptr;
+}
+
+// Queues `self` straight on the socket's io_context when its handler's
+// executor is the socket's own (an io_context executor, bare or held by
+// any_io_executor): the completion then runs where Asio would run it after
+// a read that found data, without the socket operation's bookkeeping (its
+// handler_work, the polymorphic executor copies and comparisons done for it
+// on the way in and out). Returns false, leaving `self` alone, otherwise
+// (a strand, another context, another executor type).
+template <class NextLayer, class Self>
+bool complete_on_context(NextLayer& next_layer, Self& self) {
+    const auto socket_executor = next_layer.get_executor();
+    const auto* io = io_context_executor(socket_executor);
+    if (io == nullptr)
+        return false;
+    const auto handler_executor = asio::get_associated_executor(self, socket_executor);
+    const auto* own = io_context_executor(handler_executor);
+    if (own == nullptr || !(*own == *io))
+        return false;
+    const bool continuation = asio_handler_cont_helpers::is_continuation(self);
+    const auto ex = asio::prefer(asio::require(*io, asio::execution::blocking.never),
+                                 asio::execution::allocator(asio::get_associated_allocator(self)));
+    // `self` itself is the function, called with no arguments: no wrapper
+    // to move it into and out of (each move of a coroutine's handler leaves
+    // one more moved-from handler to destroy).
+    if (continuation)
+        asio::execution::execute(asio::prefer(ex, asio::execution::relationship.continuation),
+                                 std::move(self));
+    else
+        asio::execution::execute(ex, std::move(self));
+    return true;
+}
+
 // Resumes the composed operation `self` soon, never from within the
-// function that started it, with (no error, 0) as a resumption after a read
-// (`wait_read`) or a write (`wait_write`). On a plain socket this is a
-// zero-length read or write on the socket itself: Asio makes no system call
-// for it and completes it the way it completes its own reads that found data
-// at once, through the scheduler's private queue and, when the handler's
-// executor is the socket's, without dispatching through the polymorphic
-// executor. asio::post(self) goes through the handler's executor instead:
-// type-erased property conversions, a function object allocated and
-// executed: about a tenth of echo_server's instructions per round trip at
-// 50 x 1 (callgrind). Other streams (TLS) post.
+// function that started it: with no arguments when it is queued on the
+// io_context directly, otherwise with (no error, 0) as a resumption after a
+// read (`wait_read`) or a write (`wait_write`). Either way the operation
+// completes with the result it stored before calling this.
+//
+// On a plain socket whose handler runs on the socket's own io_context
+// executor (a coroutine spawned on it, a plain callback), the operation is
+// queued on that io_context directly (complete_on_context()). Otherwise, on
+// a plain socket, this is a zero-length read or write on the socket itself:
+// Asio makes no system call for it and completes it the way it completes
+// its own reads that found data, through the handler's executor (a strand).
+// asio::post(self) would go through the handler's polymorphic executor
+// instead: type-erased property conversions, a function object allocated
+// and executed: about a tenth of echo_server's instructions per round trip
+// at 50 x 1 (callgrind). Other streams (TLS) post.
 template <class NextLayer, class Self>
 void complete_soon(NextLayer& next_layer, asio::socket_base::wait_type direction, Self&& self) {
     if constexpr (waitable_socket<NextLayer>) {
+        if (complete_on_context(next_layer, self))
+            return;
         if (direction == asio::socket_base::wait_read)
             next_layer.async_read_some(asio::mutable_buffer(), std::forward<Self>(self));
         else
@@ -145,7 +215,7 @@ std::size_t send_now(Socket& socket, std::span<const ::iovec> iov, std::error_co
     for (;;) {
         const auto n = ::sendmsg(socket.native_handle(), &msg, flags);
         if (n >= 0) {
-            ec.clear();
+            clear_error(ec);
             return static_cast<std::size_t>(n);
         }
         if (errno == EINTR)
@@ -201,7 +271,7 @@ public:
         const std::size_t sent = send_now(socket, iov.first(count), ec);
         advance(sent);
         if (would_block(ec)) {
-            ec.clear();
+            clear_error(ec);
             return false;
         }
         return !ec && sent == offered;

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <ranges>
 #include <cstring>
 #include <span>
 #include <string>
@@ -287,6 +288,8 @@ private:
     // Fills write_buffers_ with headers and payloads; error if too large.
     template <class BufferRange>
     std::size_t prepare_frames(const BufferRange& payloads, std::error_code& ec);
+    template <class BufferRange>
+    std::size_t prepare_frames_once(const BufferRange& payloads, std::error_code& ec);
     template <class ConstBufferSequence>
     std::size_t prepare_frame(const ConstBufferSequence& payload, std::error_code& ec);
 

@@ -320,6 +320,10 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& 
                                                              std::error_code& ec) {
     write_headers_.clear();
     write_buffers_.clear();
+    if (ec) // the caller's error_code may hold anything
+        ec.clear();
+    if constexpr (std::ranges::sized_range<const BufferRange>)
+        return prepare_frames_once(payloads, ec);
     std::size_t total = 0;
     for (const asio::const_buffer& payload : payloads) {
         write_headers_.push_back(codec_.encode_header(payload.size(), ec));
@@ -357,6 +361,55 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& 
             continue;
         }
         write_buffers_.emplace_back(header, header_size);
+        write_buffers_.push_back(payload);
+    }
+    return total;
+}
+
+template <class NextLayer, frame_format Format>
+template <class BufferRange>
+std::size_t framed_stream<NextLayer, Format>::prepare_frames_once(const BufferRange& payloads,
+                                                                  std::error_code& ec) {
+    // prepare_frames() in one pass, for a range whose size is known: room
+    // for every header is reserved first, so the buffers can point at them
+    // as they are encoded. A frame handed out by this stream and written
+    // back whole keeps the header it arrived with (see prepare_frames()):
+    // the length field right before its payload, in the read buffer, holds
+    // the payload's size. On a payload over the limit, write_buffers_ is
+    // left half-filled: the caller writes nothing when `ec` is set.
+    constexpr std::size_t header_size = codec_type::header_size;
+    write_headers_.reserve(std::ranges::size(payloads));
+    const auto delivered = buffer_.data().first(delivered_);
+    const auto lo = reinterpret_cast<std::uintptr_t>(delivered.data());
+    const auto hi = lo + delivered.size();
+    const std::uint64_t limit = codec_.max_payload();
+    std::size_t total = 0;
+    for (const asio::const_buffer& payload : payloads) {
+        const std::size_t size = payload.size();
+        if (size > limit) {
+            ec = error::frame_too_large;
+            announced_ = size;
+            return 0;
+        }
+        total += size;
+        const auto* data = static_cast<const std::byte*>(payload.data());
+        const auto at = reinterpret_cast<std::uintptr_t>(data);
+        if (at >= lo + header_size && at + size <= hi &&
+            codec_type::read_length(data - header_size) == size) {
+            const auto* frame = data - header_size;
+            if (!write_buffers_.empty()) {
+                auto& last = write_buffers_.back();
+                if (static_cast<const std::byte*>(last.data()) + last.size() == frame) {
+                    last = asio::const_buffer(last.data(), last.size() + header_size + size);
+                    continue;
+                }
+            }
+            write_buffers_.emplace_back(frame, header_size + size);
+            continue;
+        }
+        auto& header = write_headers_.emplace_back();
+        codec_type::write_length(size, header.data());
+        write_buffers_.emplace_back(header.data(), header_size);
         write_buffers_.push_back(payload);
     }
     return total;
