@@ -1300,6 +1300,44 @@ TEST_CASE_TEMPLATE("framed_stream: an idle stream over a socket holds no read bu
     CHECK(pending_result == asio::error::operation_aborted);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: a request-reply stream that goes idle holds no read buffer", K,
+                   PARLEY_STREAM_KINDS) {
+    // After rounds in which b's reads never find the next question at once,
+    // b stops trying before it waits (try_now()); its wait must still give
+    // the empty block back. As in the test above: the next stream to read on
+    // this thread then gets that block, and its frame lands where b's last
+    // one did.
+    const std::byte* last_question = nullptr;
+    const std::byte* other_frame = nullptr;
+    std::thread([&] {
+        asio::io_context io;
+        stream_pair<K> p(io), q(io);
+        // Each read starts before its question is sent. A try that finds
+        // nothing skips 1, 2, 4, 8, 16 tries: reads 21 to 36 skip theirs.
+        for (int round = 0; round < 24; ++round) {
+            bool got = false;
+            p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+                got = !ec;
+                last_question = payload.data();
+            });
+            p.a.write_frame(as_payload("question"));
+            run_until(io, [&] { return got; });
+        }
+        // Read 25 (a skipped try) waits for a question that will not come.
+        std::error_code pending_result;
+        p.b.async_read_frame([&](std::error_code ec, frame_view) { pending_result = ec; });
+        q.a.write_frame(as_payload("other"));
+        q.b.async_read_frame([&](std::error_code, frame_view payload) { other_frame = payload.data(); });
+        run_until(io, [&] { return other_frame != nullptr; });
+        p.b.next_layer().cancel();
+        io.restart();
+        run(io);
+        CHECK(pending_result == asio::error::operation_aborted);
+    }).join();
+    CHECK(last_question != nullptr);
+    CHECK(other_frame == last_question);
+}
+
 TEST_CASE_TEMPLATE("framed_stream: a request-reply peer, never ready at once, is read whole", K,
                    PARLEY_STREAM_KINDS) {
     // b echoes, a asks again only after each answer: b's reads find the

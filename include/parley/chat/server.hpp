@@ -277,7 +277,7 @@ struct server_options {
     /// `trim_heap`, once the load has settled after activity (a period in
     /// which no client came or went and fewer events than clients were
     /// delivered), the heap glibc keeps free after a burst such as a join
-    /// storm (malloc_trim(0), at most once per quiet period and once per 30
+    /// storm (malloc_trim(0), at most once per quiet period and once per 5
     /// periods: the walk holds the chat's strand and the allocator for a few
     /// ms per 10 MB of fragmented heap; parley/detail/heap_trim.hpp). 0: no
     /// sweep.

@@ -102,6 +102,9 @@ private:
 
     template <class Self>
     void wait(Self& self) {
+        // Nothing is buffered (or the frame in progress stays): give an
+        // empty block back, so a connection that goes idle holds none.
+        stream.buffer_.release_if_empty();
         state_ = state::waiting;
         stream.next_layer_.async_wait(asio::socket_base::wait_read, std::move(self));
     }

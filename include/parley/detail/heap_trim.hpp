@@ -63,7 +63,7 @@ inline bool heap_release() noexcept {
 class heap_trimmer {
 public:
     explicit heap_trimmer(std::size_t min_free = std::size_t(1) << 20,
-                          unsigned min_gap = 30) noexcept
+                          unsigned min_gap = 5) noexcept
         : min_free_(min_free), min_gap_(min_gap), since_trim_(min_gap) {}
 
     /// `figures` is called only when the answer depends on it (after a
