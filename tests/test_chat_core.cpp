@@ -2,11 +2,10 @@
 // actions out, time passed in.
 #include <parley/chat/core/core.hpp>
 
-#include <doctest/doctest.h>
+#include "support/chat_core_heap.hpp"
+#include "support/skip.hpp"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
+#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <string>
@@ -93,38 +92,6 @@ struct harness {
     void clear() { out.clear(); }
 };
 
-
-// Heap bytes the core holds per named idle client: `n` clients connect and
-// take a nickname (their actions dropped as they come), measured by glibc's
-// count of allocated bytes (chunk overhead included). 0 where that count is
-// not available (another C library, or a sanitizer's allocator).
-double core_bytes_per_client(core::options o, std::size_t n) {
-#if defined(__GLIBC__)
-    o.max_clients = n + 2;
-    o.max_clients_per_address = n + 2;
-    core::chat chat(std::move(o));
-    core::moment now{std::chrono::steady_clock::time_point(1h),
-                     std::chrono::system_clock::time_point(1000h)};
-    core::actions out;
-    out.reserve(1024);
-    const auto login = [&](core::conn_id id) {
-        chat.connect(id, {"127.0.0.1:" + std::to_string(10000 + id), "127.0.0.1", false}, now, out);
-        chat.input(id, "u" + std::to_string(id), now, out);
-        out.clear();
-    };
-    login(1); // the lobby exists
-    const auto before = ::mallinfo2().uordblks;
-    for (core::conn_id id = 2; id < n + 2; ++id)
-        login(id);
-    const auto after = ::mallinfo2().uordblks;
-    REQUIRE(chat.clients().size() == n + 1);
-    return after > before ? static_cast<double>(after - before) / static_cast<double>(n) : 0;
-#else
-    (void)o;
-    (void)n;
-    return 0;
-#endif
-}
 
 } // namespace
 
@@ -481,9 +448,9 @@ TEST_CASE("chat core: an idle named client costs the core little heap") {
     // use, flags packed), its nickname entry, its wake-up and its place in
     // the lobby. It was about 620 bytes (a 392-byte record).
     auto o = harness::defaults();
-    const double bytes = core_bytes_per_client(o, 2000);
+    const double bytes = parley::test::core_bytes_per_client(o, 2000);
     if (bytes == 0) {
-        MESSAGE("no glibc heap count here: not measured");
+        parley::test::skip("no glibc heap count here (another C library or a sanitizer's allocator)");
         return;
     }
     MESSAGE("core heap per named client: " << bytes << " bytes");

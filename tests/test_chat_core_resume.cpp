@@ -3,11 +3,10 @@
 // network.
 #include <parley/chat/core/core.hpp>
 
-#include <doctest/doctest.h>
+#include "support/chat_core_heap.hpp"
+#include "support/skip.hpp"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
+#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <random>
@@ -107,38 +106,6 @@ std::vector<std::uint64_t> seqs(const std::vector<pc::message_event>& ms) {
     return s;
 }
 
-
-// Heap bytes the core holds per named idle client: `n` clients connect and
-// take a nickname (their actions dropped as they come), measured by glibc's
-// count of allocated bytes (chunk overhead included). 0 where that count is
-// not available (another C library, or a sanitizer's allocator).
-double core_bytes_per_client(core::options o, std::size_t n) {
-#if defined(__GLIBC__)
-    o.max_clients = n + 2;
-    o.max_clients_per_address = n + 2;
-    core::chat chat(std::move(o));
-    core::moment now{std::chrono::steady_clock::time_point(1h),
-                     std::chrono::system_clock::time_point(1000h)};
-    core::actions out;
-    out.reserve(1024);
-    const auto login = [&](core::conn_id id) {
-        chat.connect(id, {"127.0.0.1:" + std::to_string(10000 + id), "127.0.0.1", false}, now, out);
-        chat.input(id, "u" + std::to_string(id), now, out);
-        out.clear();
-    };
-    login(1); // the lobby exists
-    const auto before = ::mallinfo2().uordblks;
-    for (core::conn_id id = 2; id < n + 2; ++id)
-        login(id);
-    const auto after = ::mallinfo2().uordblks;
-    REQUIRE(chat.clients().size() == n + 1);
-    return after > before ? static_cast<double>(after - before) / static_cast<double>(n) : 0;
-#else
-    (void)o;
-    (void)n;
-    return 0;
-#endif
-}
 
 } // namespace
 
@@ -573,10 +540,10 @@ TEST_CASE("chat core resume: a live client's ticket is its secret and connection
     // allocated when it is parked; a live client's ticket holds its
     // secret in place. It was about 340 bytes per client (a 248-byte
     // ticket and a heap block for its secret).
-    const double without = core_bytes_per_client(harness::defaults(false), 2000);
-    const double with = core_bytes_per_client(harness::defaults(true), 2000);
+    const double without = parley::test::core_bytes_per_client(harness::defaults(false), 2000);
+    const double with = parley::test::core_bytes_per_client(harness::defaults(true), 2000);
     if (without == 0 || with == 0) {
-        MESSAGE("no glibc heap count here: not measured");
+        parley::test::skip("no glibc heap count here (another C library or a sanitizer's allocator)");
         return;
     }
     MESSAGE("resume ticket heap per live client: " << with - without << " bytes");
