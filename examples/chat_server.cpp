@@ -166,6 +166,8 @@ int main(int argc, char** argv) {
     options.write_timeout = std::chrono::seconds(write_s);
     options.memory_sweep = std::chrono::milliseconds(memory_sweep_ms);
     options.trim_heap = !no_heap_trim;
+    // One thread runs the io_context: connections need no strand each.
+    options.single_threaded = threads == 1;
     options.flood.messages_per_second = flood_rate;
     options.flood.burst_messages = std::size_t{flood_rate} * 3;
     if (tls_cert.empty() != tls_key.empty()) {

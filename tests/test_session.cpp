@@ -461,3 +461,15 @@ TEST_CASE("session: back-pressure pauses a decoder-driven publisher until its re
     CHECK(reader->stats().dropped_messages == 0);
     CHECK(reader->is_open());
 }
+
+TEST_CASE("session: what an idle session never uses is not in the object") {
+    // The write deadline's and the lingering close's timers, the frame
+    // writer's buffers and the portable write path's are each made on
+    // first use; the lock is a word, not a std::mutex; the close handlers
+    // one std::function. A chat server holds one session per client
+    // (616 bytes before, with libstdc++ on x86-64).
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+    CHECK(sizeof(parley::session<asio::ip::tcp::socket>) <= 528);
+#endif
+    CHECK(sizeof(parley::detail::optional_mutex) <= 8);
+}

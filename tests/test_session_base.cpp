@@ -163,3 +163,22 @@ TEST_CASE("session_base: release_idle_memory gives the ring back after an idle p
     s->write_all();
     CHECK(s->stats().sent_messages == 2);
 }
+
+TEST_CASE("session_base: every close handler runs once, in the order added") {
+    auto s = std::make_shared<recording_session>(parley::session_options{});
+    std::vector<int> calls;
+    std::vector<std::error_code> reasons;
+    for (int i = 0; i < 3; ++i)
+        s->on_close([&, i](parley::session_base& closed, std::error_code ec) {
+            CHECK(&closed == s.get());
+            calls.push_back(i);
+            reasons.push_back(ec);
+        });
+    s->on_close({}); // an empty handler is ignored
+    s->abort(parley::error::slow_consumer);
+    s->abort(parley::error::slow_consumer); // notified once only
+    CHECK(calls == std::vector<int>{0, 1, 2});
+    REQUIRE(reasons.size() == 3);
+    for (const auto& ec : reasons)
+        CHECK(ec == parley::error::slow_consumer);
+}

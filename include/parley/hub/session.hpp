@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <type_traits>
@@ -387,8 +388,8 @@ private:
             clear_queue(released);
         }
         release_publishers(released); // a cut reader no longer holds anyone
-        if (write_timer_)
-            write_timer_->cancel();
+        if (timers_ && timers_->write)
+            timers_->write->cancel();
         if (!linger || !start_linger())
             close_socket();
         on_read_ = std::monostate{};
@@ -424,21 +425,22 @@ private:
     void watch_stall(time_point held_since) {
         if (write_timeout_.count() == 0 || write_timer_armed_)
             return;
-        if (!write_timer_)
-            write_timer_ = std::make_unique<asio::steady_timer>(get_executor());
-        write_progress_ = std::chrono::steady_clock::now();
-        arm_write_timer(std::min(write_progress_, held_since) + write_timeout_);
+        auto& t = rare_timers();
+        if (!t.write)
+            t.write.emplace(get_executor());
+        t.write_progress = std::chrono::steady_clock::now();
+        arm_write_timer(std::min(t.write_progress, held_since) + write_timeout_);
     }
 
     void note_write_progress() {
         if (write_timer_armed_)
-            write_progress_ = std::chrono::steady_clock::now();
+            timers_->write_progress = std::chrono::steady_clock::now();
     }
 
     void arm_write_timer(time_point expiry) {
         write_timer_armed_ = true;
-        write_timer_->expires_at(expiry);
-        write_timer_->async_wait([self = this->shared_from_this()](std::error_code ec) {
+        timers_->write->expires_at(expiry);
+        timers_->write->async_wait([self = this->shared_from_this()](std::error_code ec) {
             self->write_timer_armed_ = false;
             if (ec || self->closed_)
                 return;
@@ -452,7 +454,7 @@ private:
             if (!writing && start == time_point::max())
                 return; // caught up: the next stall starts a new watch
             if (writing)
-                start = std::min(start, self->write_progress_);
+                start = std::min(start, self->timers_->write_progress);
             if (std::chrono::steady_clock::now() - start >= self->write_timeout_)
                 return self->shut(error::write_timeout);
             self->arm_write_timer(start + self->write_timeout_);
@@ -479,14 +481,25 @@ private:
     };
     std::unique_ptr<async_write_state> async_write_;
     std::chrono::milliseconds write_timeout_;
-    std::unique_ptr<asio::steady_timer> write_timer_; // created at the first stall
-    std::chrono::steady_clock::time_point write_progress_{};
+    // The write deadline's timer (made at the first stall) and the lingering
+    // close's, in one block that a session which never stalls nor lingers
+    // does not hold.
+    struct timer_state {
+        std::optional<asio::steady_timer> write;
+        std::chrono::steady_clock::time_point write_progress{};
+        std::optional<asio::steady_timer> linger;
+        std::size_t lingered_bytes = 0;
+    };
+    timer_state& rare_timers() {
+        if (!timers_)
+            timers_ = std::make_unique<timer_state>();
+        return *timers_;
+    }
+    std::unique_ptr<timer_state> timers_;
     bool write_timer_armed_ = false;
     bool read_pending_ = false; // a read of the stream is in progress
     bool lingering_ = false;    // closed, the socket kept to drain the peer (linger)
-    std::size_t lingered_bytes_ = 0;
     std::chrono::milliseconds linger_;
-    std::unique_ptr<asio::steady_timer> linger_timer_;
 };
 
 } // namespace parley

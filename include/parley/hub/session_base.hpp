@@ -230,7 +230,21 @@ public:
     /// session ends, with the reason (asio::error::eof when the peer
     /// closed, error::slow_consumer, a socket error, error::session_closed
     /// after close()).
-    void on_close(close_handler handler) { close_handlers_.push_back(std::move(handler)); }
+    void on_close(close_handler handler) {
+        if (!handler)
+            return;
+        if (!close_handler_) {
+            close_handler_ = std::move(handler);
+            return;
+        }
+        // Several handlers (rare) chain, in the order they were added: the
+        // session holds one std::function, not a vector and its heap block.
+        close_handler_ = [first = std::move(close_handler_),
+                          next = std::move(handler)](session_base& s, std::error_code reason) {
+            first(s, reason);
+            next(s, reason);
+        };
+    }
 
 protected:
     enum class outcome : unsigned char { queued, queued_first, refused, overflow };
@@ -391,10 +405,10 @@ protected:
 
     // Calls the close handlers once.
     void notify_closed(std::error_code reason) {
-        auto handlers = std::move(close_handlers_);
-        close_handlers_.clear();
-        for (auto& h : handlers)
-            h(*this, reason);
+        auto handler = std::move(close_handler_);
+        close_handler_ = nullptr;
+        if (handler)
+            handler(*this, reason);
     }
 
     mutable detail::optional_mutex mutex_;
@@ -425,7 +439,7 @@ private:
 
     std::size_t encoding_ = 0;
     id_type id_;
-    std::vector<close_handler> close_handlers_;
+    close_handler close_handler_; // every on_close() handler, chained
 };
 
 } // namespace parley

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <cstring>
@@ -285,7 +286,7 @@ private:
     // Size on the wire of the frame being assembled, 0 if its header is
     // not complete.
     std::size_t pending_frame_size() const noexcept;
-    // Fills write_buffers_ with headers and payloads; error if too large.
+    // Fills writes().buffers with headers and payloads; error if too large.
     template <class BufferRange>
     std::size_t prepare_frames(const BufferRange& payloads, std::error_code& ec);
     template <class BufferRange>
@@ -302,8 +303,19 @@ private:
     bool may_have_more_ = false;    // the last read filled the buffer
     std::uint8_t try_backoff_ = 0;  // see try_now()
     std::uint8_t tries_to_skip_ = 0;
-    std::vector<typename codec_type::header_bytes> write_headers_;
-    std::vector<asio::const_buffer> write_buffers_;
+    // The frame writers' headers and buffers, made by the first write: a
+    // stream that is only read from (a session writes its own queue)
+    // holds a pointer, not two vectors.
+    struct write_state {
+        std::vector<typename codec_type::header_bytes> headers;
+        std::vector<asio::const_buffer> buffers;
+    };
+    write_state& writes() {
+        if (!writes_)
+            writes_ = std::make_unique<write_state>();
+        return *writes_;
+    }
+    std::unique_ptr<write_state> writes_;
 };
 
 } // namespace parley

@@ -103,8 +103,9 @@ bool session<Stream>::start_linger() {
         if (ec)
             return false;
         lingering_ = true;
-        linger_timer_ = std::make_unique<asio::steady_timer>(get_executor(), linger_);
-        linger_timer_->async_wait([self = this->shared_from_this()](std::error_code) {
+        auto& t = rare_timers();
+        t.linger.emplace(get_executor(), linger_);
+        t.linger->async_wait([self = this->shared_from_this()](std::error_code) {
             if (self->lingering_)
                 self->close_socket(); // the pending read ends with an error
         });
@@ -125,12 +126,12 @@ template <class Stream>
 void session<Stream>::linger_read(std::error_code ec) {
     constexpr std::size_t max_lingered_bytes = std::size_t{4} << 20;
     stream_.consume_input(stream_.buffered_input().size());
-    if (ec || !lingering_ || lingered_bytes_ > max_lingered_bytes)
+    if (ec || !lingering_ || timers_->lingered_bytes > max_lingered_bytes)
         return close_socket();
     read_pending_ = true;
     stream_.async_read_some_input([self = this->shared_from_this()](std::error_code rec, std::size_t n) {
         self->read_pending_ = false;
-        self->lingered_bytes_ += n;
+        self->timers_->lingered_bytes += n;
         self->linger_read(rec);
     });
 }
@@ -138,8 +139,8 @@ void session<Stream>::linger_read(std::error_code ec) {
 template <class Stream>
 void session<Stream>::close_socket() {
     lingering_ = false;
-    if (linger_timer_)
-        linger_timer_->cancel();
+    if (timers_ && timers_->linger)
+        timers_->linger->cancel();
     std::error_code ignored;
     auto& socket = lowest_layer(stream_.next_layer());
     if constexpr (requires { socket.shutdown(asio::socket_base::shutdown_both, ignored); })

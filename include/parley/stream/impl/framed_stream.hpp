@@ -142,7 +142,7 @@ struct framed_write_op {
     std::error_code result_ec_; // an error found before any I/O, or the posted result
     bool posted_ = false;
 #if PARLEY_HAS_POSIX_SOCKETS
-    detail::gathered_cursor cursor_{stream.write_buffers_};
+    detail::gathered_cursor cursor_{stream.writes().buffers};
 #endif
 
     // Start, or resume after the post that keeps completions out of the
@@ -164,7 +164,7 @@ struct framed_write_op {
         // asio::async_write sends at most 16 buffers per system call:
         // kept for streams that are not plain sockets (TLS takes its own).
         asio::async_write(stream.next_layer_,
-                          std::span<const asio::const_buffer>(stream.write_buffers_),
+                          std::span<const asio::const_buffer>(stream.writes().buffers),
                           std::move(self));
     }
 
@@ -321,15 +321,15 @@ template <class NextLayer, frame_format Format>
 template <class BufferRange>
 std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& payloads,
                                                              std::error_code& ec) {
-    write_headers_.clear();
-    write_buffers_.clear();
+    writes().headers.clear();
+    writes().buffers.clear();
     if (ec) // the caller's error_code may hold anything
         ec.clear();
     if constexpr (std::ranges::sized_range<const BufferRange>)
         return prepare_frames_once(payloads, ec);
     std::size_t total = 0;
     for (const asio::const_buffer& payload : payloads) {
-        write_headers_.push_back(codec_.encode_header(payload.size(), ec));
+        writes().headers.push_back(codec_.encode_header(payload.size(), ec));
         if (ec) {
             announced_ = payload.size();
             return 0;
@@ -348,23 +348,23 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& 
     std::size_t i = 0;
     for (const asio::const_buffer& payload : payloads) {
         const auto at = reinterpret_cast<std::uintptr_t>(payload.data());
-        const auto* header = write_headers_[i++].data();
+        const auto* header = writes().headers[i++].data();
         if (at >= lo + header_size && at + payload.size() <= hi &&
             std::memcmp(static_cast<const std::byte*>(payload.data()) - header_size, header,
                         header_size) == 0) {
             const auto* frame = static_cast<const std::byte*>(payload.data()) - header_size;
-            if (!write_buffers_.empty()) {
-                auto& last = write_buffers_.back();
+            if (!writes().buffers.empty()) {
+                auto& last = writes().buffers.back();
                 if (static_cast<const std::byte*>(last.data()) + last.size() == frame) {
                     last = asio::const_buffer(last.data(), last.size() + header_size + payload.size());
                     continue;
                 }
             }
-            write_buffers_.emplace_back(frame, header_size + payload.size());
+            writes().buffers.emplace_back(frame, header_size + payload.size());
             continue;
         }
-        write_buffers_.emplace_back(header, header_size);
-        write_buffers_.push_back(payload);
+        writes().buffers.emplace_back(header, header_size);
+        writes().buffers.push_back(payload);
     }
     return total;
 }
@@ -378,10 +378,10 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames_once(const BufferRa
     // as they are encoded. A frame handed out by this stream and written
     // back whole keeps the header it arrived with (see prepare_frames()):
     // the length field right before its payload, in the read buffer, holds
-    // the payload's size. On a payload over the limit, write_buffers_ is
+    // the payload's size. On a payload over the limit, writes().buffers is
     // left half-filled: the caller writes nothing when `ec` is set.
     constexpr std::size_t header_size = codec_type::header_size;
-    write_headers_.reserve(std::ranges::size(payloads));
+    writes().headers.reserve(std::ranges::size(payloads));
     const auto delivered = buffer_.data().first(delivered_);
     const auto lo = reinterpret_cast<std::uintptr_t>(delivered.data());
     const auto hi = lo + delivered.size();
@@ -400,20 +400,20 @@ std::size_t framed_stream<NextLayer, Format>::prepare_frames_once(const BufferRa
         if (at >= lo + header_size && at + size <= hi &&
             codec_type::read_length(data - header_size) == size) {
             const auto* frame = data - header_size;
-            if (!write_buffers_.empty()) {
-                auto& last = write_buffers_.back();
+            if (!writes().buffers.empty()) {
+                auto& last = writes().buffers.back();
                 if (static_cast<const std::byte*>(last.data()) + last.size() == frame) {
                     last = asio::const_buffer(last.data(), last.size() + header_size + size);
                     continue;
                 }
             }
-            write_buffers_.emplace_back(frame, header_size + size);
+            writes().buffers.emplace_back(frame, header_size + size);
             continue;
         }
-        auto& header = write_headers_.emplace_back();
+        auto& header = writes().headers.emplace_back();
         codec_type::write_length(size, header.data());
-        write_buffers_.emplace_back(header.data(), header_size);
-        write_buffers_.push_back(payload);
+        writes().buffers.emplace_back(header.data(), header_size);
+        writes().buffers.push_back(payload);
     }
     return total;
 }
@@ -423,17 +423,17 @@ template <class ConstBufferSequence>
 std::size_t framed_stream<NextLayer, Format>::prepare_frame(const ConstBufferSequence& payload,
                                                             std::error_code& ec) {
     const std::size_t size = asio::buffer_size(payload);
-    write_headers_.resize(1);
-    write_headers_[0] = codec_.encode_header(size, ec);
-    write_buffers_.clear();
+    writes().headers.resize(1);
+    writes().headers[0] = codec_.encode_header(size, ec);
+    writes().buffers.clear();
     if (ec) {
         announced_ = size;
         return 0;
     }
-    write_buffers_.emplace_back(write_headers_[0].data(), codec_type::header_size);
+    writes().buffers.emplace_back(writes().headers[0].data(), codec_type::header_size);
     for (auto it = asio::buffer_sequence_begin(payload); it != asio::buffer_sequence_end(payload);
          ++it)
-        write_buffers_.push_back(asio::const_buffer(*it));
+        writes().buffers.push_back(asio::const_buffer(*it));
     return size;
 }
 
@@ -468,7 +468,7 @@ std::size_t framed_stream<NextLayer, Format>::write_frame(const ConstBufferSeque
     const std::size_t size = prepare_frame(payload, ec);
     if (ec)
         return 0;
-    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(writes().buffers), ec);
     return ec ? 0 : size;
 }
 
@@ -490,7 +490,7 @@ std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& pa
     const std::size_t size = prepare_frames(payloads, ec);
     if (ec)
         return 0;
-    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(write_buffers_), ec);
+    detail::write_gathered(next_layer_, std::span<const asio::const_buffer>(writes().buffers), ec);
     return ec ? 0 : size;
 }
 

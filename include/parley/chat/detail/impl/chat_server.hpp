@@ -230,7 +230,12 @@ inline bool chat_server::listen(asio::ip::tcp::acceptor& acceptor, std::uint16_t
 // post to a session (a flush per recipient of every event) then copied it
 // to the heap several times (13.8 allocations per recipient per message,
 // bench/alloc/chat_allocs.py).
-inline asio::any_io_executor connection_strand(const asio::any_io_executor& executor) {
+// With server_options::single_threaded there is no other thread to keep a
+// connection's handlers from: the executor itself.
+inline asio::any_io_executor connection_strand(const asio::any_io_executor& executor,
+                                               bool single_threaded) {
+    if (single_threaded)
+        return executor;
     if (const auto* io = parley::detail::plain_io_executor(executor))
         return asio::make_strand(*io);
     return asio::make_strand(executor);
@@ -240,7 +245,7 @@ inline asio::any_io_executor connection_strand(const asio::any_io_executor& exec
 // before it was accepted) must not end the loop: pause, retry.
 inline void chat_server::accept(asio::ip::tcp::acceptor& acceptor, port_kind kind) {
     acceptor.async_accept(
-        connection_strand(executor_),
+        connection_strand(executor_, options_.single_threaded),
         [self = shared_from_this(), &acceptor, kind](std::error_code ec, auto socket) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open())
                 return;
