@@ -285,7 +285,7 @@ struct server_options {
     bool trim_heap = true;
     /// The executor is run by one thread only (one io_context::run()
     /// call at a time): connections then run on it directly, without a
-    /// strand each (about 130 bytes less per connection, and no strand to
+    /// strand each (about 120 bytes less per connection, and no strand to
     /// pass through for each handler). The server's member functions may
     /// still be called from any thread. Off by default: with it on and
     /// several threads running the executor, one connection's handlers
