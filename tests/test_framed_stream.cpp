@@ -428,6 +428,58 @@ TEST_CASE_TEMPLATE("framed_stream: immediate completions run on the handler's st
     CHECK(p.b.read_frame(ec).size() == 5);
 }
 
+// The socket's own executor a strand (as chat_server gives each connection
+// when it runs on several threads) and handlers without one of their own:
+// completions that need no I/O go through that strand too, never straight
+// to the io_context behind it.
+TEST_CASE("framed_stream: on a socket whose executor is a strand, immediate completions run on it") {
+    asio::io_context io;
+    const auto strand = asio::make_strand(io);
+    local_socket first(strand), second(strand);
+    connect(first, second);
+    parley::framed_stream<local_socket> a(std::move(first)), b(std::move(second));
+
+    std::error_code ec;
+    a.write_frames(payload_buffers({"one", "two"}), ec);
+    REQUIRE_FALSE(ec);
+    int on_strand = 0;
+    std::vector<std::string> got;
+    b.async_read_frame([&](std::error_code ec1, frame_view one) {
+        REQUIRE_FALSE(ec1);
+        on_strand += strand.running_in_this_thread();
+        got.emplace_back(as_string_view(one));
+        b.async_read_frame([&](std::error_code ec2, frame_view two) { // buffered
+            CHECK_FALSE(ec2);
+            on_strand += strand.running_in_this_thread();
+            got.emplace_back(as_string_view(two));
+        });
+    });
+    run(io);
+    CHECK(got == std::vector<std::string>{"one", "two"});
+
+    // Input the socket has at once: the read completes without waiting.
+    a.write_frames(payload_buffers({"three"}), ec);
+    REQUIRE_FALSE(ec);
+    std::size_t input = 0;
+    b.async_read_some_input([&](std::error_code ec3, std::size_t) {
+        CHECK_FALSE(ec3);
+        on_strand += strand.running_in_this_thread();
+        input = b.buffered_input().size();
+    });
+    run(io);
+    CHECK(input > 0);
+
+    std::size_t written = 0;
+    a.async_write_frame(as_payload("four"), [&](std::error_code ec4, std::size_t n) {
+        CHECK_FALSE(ec4);
+        on_strand += strand.running_in_this_thread();
+        written = n;
+    });
+    run(io);
+    CHECK(written == 4);
+    CHECK(on_strand == 4);
+}
+
 TEST_CASE_TEMPLATE("framed_stream: asio::use_awaitable", K, PARLEY_STREAM_KINDS) {
     asio::io_context io;
     stream_pair<K> p(io);

@@ -7,13 +7,14 @@
 #ifndef PARLEY_DETAIL_HANDLER_MEMORY_HPP
 #define PARLEY_DETAIL_HANDLER_MEMORY_HPP
 
+#include <parley/detail/io_executor.hpp>
+
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 
 #include <array>
 #include <cstddef>
 #include <new>
-#include <typeinfo>
 
 namespace parley::detail {
 
@@ -109,21 +110,6 @@ struct handler_allocator {
         return true;
     }
 };
-
-// The io_context executor a polymorphic executor holds, or null when it
-// holds anything else (a strand above all: posting past it would run
-// handlers concurrently). Asio 1.22's any_executor::target<T>() does not
-// check the type it casts to, so the type is compared here first.
-inline const asio::io_context::executor_type*
-plain_io_executor(const asio::any_io_executor& executor) noexcept {
-#if !defined(ASIO_NO_TYPEID)
-    if (executor && executor.target_type() == typeid(asio::io_context::executor_type))
-        return executor.target<asio::io_context::executor_type>();
-#else
-    (void)executor;
-#endif
-    return nullptr;
-}
 
 } // namespace parley::detail
 

@@ -2,6 +2,8 @@
 #ifndef PARLEY_DETAIL_SOCKET_IO_HPP
 #define PARLEY_DETAIL_SOCKET_IO_HPP
 
+#include <parley/detail/io_executor.hpp>
+
 #include <asio/buffer.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_executor.hpp>
@@ -98,19 +100,6 @@ std::size_t receive_now(Socket& socket, std::span<std::byte> into, std::error_co
 #endif
 }
 
-// The io_context executor behind `ex` (an io_context's own executor, or a
-// polymorphic one holding it), or null.
-template <class Executor>
-const asio::io_context::executor_type* io_context_executor(const Executor& ex) noexcept {
-    using target = asio::io_context::executor_type;
-    if constexpr (std::is_same_v<Executor, target>)
-        return &ex;
-    else if constexpr (requires { ex.template target<target>(); })
-        return ex.template target<target>();
-    else
-        return nullptr;
-}
-
 // Queues `self` straight on the socket's io_context when its handler's
 // executor is the socket's own (an io_context executor, bare or held by
 // any_io_executor): the completion then runs where Asio would run it after
@@ -121,11 +110,11 @@ const asio::io_context::executor_type* io_context_executor(const Executor& ex) n
 template <class NextLayer, class Self>
 bool complete_on_context(NextLayer& next_layer, Self& self) {
     const auto socket_executor = next_layer.get_executor();
-    const auto* io = io_context_executor(socket_executor);
+    const auto* io = plain_io_executor(socket_executor);
     if (io == nullptr)
         return false;
     const auto handler_executor = asio::get_associated_executor(self, socket_executor);
-    const auto* own = io_context_executor(handler_executor);
+    const auto* own = plain_io_executor(handler_executor);
     if (own == nullptr || !(*own == *io))
         return false;
     const bool continuation = asio_handler_cont_helpers::is_continuation(self);

@@ -4,28 +4,31 @@
 #ifndef PARLEY_WEBSOCKET_IMPL_STREAM_BLOCKING_HPP
 #define PARLEY_WEBSOCKET_IMPL_STREAM_BLOCKING_HPP
 
+#include <parley/detail/io_executor.hpp>
+
+#include <asio/execution/context.hpp>
 #include <asio/io_context.hpp>
+#include <asio/query.hpp>
 
 #include <stdexcept>
 #include <system_error>
-#include <type_traits>
 
 namespace parley::websocket {
 namespace detail {
 
-// The io_context of an io_context's executor, plain or held by an
-// any_io_executor; null for another executor.
+// The io_context an executor runs its functions on (an io_context's own
+// executor, a strand of one, either held by an any_io_executor), or null.
 template <class Executor>
 asio::io_context* io_context_of(const Executor& ex) {
-    using plain = asio::io_context::executor_type;
-    if constexpr (std::is_same_v<Executor, plain>) {
-        return &ex.context();
-    } else if constexpr (requires { ex.template target<plain>(); }) {
-        const plain* e = ex.template target<plain>();
-        return e ? &e->context() : nullptr;
-    } else {
+#if !defined(ASIO_NO_TYPEID) // RTTI
+    if constexpr (requires { asio::query(ex, asio::execution::context); })
+        return dynamic_cast<asio::io_context*>(&asio::query(ex, asio::execution::context));
+    else
         return nullptr;
-    }
+#else
+    const auto* plain = parley::detail::plain_io_executor(ex);
+    return plain ? &plain->context() : nullptr;
+#endif
 }
 
 // Starts an operation with a handler that stores its result, and runs the
