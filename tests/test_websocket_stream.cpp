@@ -21,6 +21,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/strand.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/read_until.hpp>
@@ -307,7 +308,9 @@ TEST_CASE("websocket stream: the blocking functions, a thread and an io_context 
     std::string server_got;
     std::error_code server_end;
     std::thread server_thread([&] {
-        ws_stream server(server_io);
+        // This end's socket runs on a strand: the blocking functions find
+        // the io_context behind it.
+        ws_stream server(asio::make_strand(server_io));
         acceptor.accept(server.next_layer());
         server.accept();
         server.read(server_got);

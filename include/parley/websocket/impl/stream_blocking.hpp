@@ -6,29 +6,37 @@
 
 #include <parley/detail/io_executor.hpp>
 
-#include <asio/execution/context.hpp>
 #include <asio/io_context.hpp>
-#include <asio/query.hpp>
+#include <asio/strand.hpp>
 
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
+#include <typeinfo>
 
 namespace parley::websocket {
 namespace detail {
 
-// The io_context an executor runs its functions on (an io_context's own
-// executor, a strand of one, either held by an any_io_executor), or null.
+// The io_context behind an executor: an io_context's own, or a strand of
+// one, bare or held by an any_io_executor; null for anything else.
 template <class Executor>
 asio::io_context* io_context_of(const Executor& ex) {
-#if !defined(ASIO_NO_TYPEID) // RTTI
-    if constexpr (requires { asio::query(ex, asio::execution::context); })
-        return dynamic_cast<asio::io_context*>(&asio::query(ex, asio::execution::context));
-    else
-        return nullptr;
-#else
-    const auto* plain = parley::detail::plain_io_executor(ex);
-    return plain ? &plain->context() : nullptr;
+    using plain = asio::io_context::executor_type;
+    using strand = asio::strand<plain>;
+    if (const plain* p = parley::detail::plain_io_executor(ex))
+        return &p->context();
+    if constexpr (std::is_same_v<Executor, strand>) {
+        return &ex.get_inner_executor().context();
+    } else if constexpr (requires {
+                             ex.target_type();
+                             ex.template target<strand>();
+                         }) {
+#if !defined(ASIO_NO_TYPEID)
+        if (ex && ex.target_type() == typeid(strand))
+            return &ex.template target<strand>()->get_inner_executor().context();
 #endif
+    }
+    return nullptr;
 }
 
 // Starts an operation with a handler that stores its result, and runs the
