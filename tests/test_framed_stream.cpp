@@ -1456,6 +1456,96 @@ TEST_CASE_TEMPLATE("framed_stream: a request-reply peer, never ready at once, is
     run(io);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: keep_read_buffer: a waiting stream holds its buffer", K,
+                   PARLEY_STREAM_KINDS) {
+    // The converse of "an idle stream over a socket holds no read buffer":
+    // the block b read into stays with b while it waits, so the next stream
+    // to read on this thread gets another one.
+    const std::byte* first_frame = nullptr;
+    const std::byte* second_frame = nullptr;
+    std::error_code pending_result;
+    bool kept = false;
+    std::thread([&] {
+        asio::io_context io;
+        stream_pair<K> p(io), q(io);
+        p.b.keep_read_buffer(true);
+        kept = p.b.keeps_read_buffer();
+        p.a.write_frame(as_payload("first"));
+        p.b.async_read_frame([&](std::error_code, frame_view payload) { first_frame = payload.data(); });
+        run(io);
+
+        p.b.async_read_frame([&](std::error_code ec, frame_view) { pending_result = ec; });
+        q.a.write_frame(as_payload("second"));
+        q.b.async_read_frame([&](std::error_code, frame_view payload) { second_frame = payload.data(); });
+        run_until(io, [&] { return second_frame != nullptr; });
+        p.b.next_layer().cancel();
+        run(io);
+    }).join();
+    CHECK(kept);
+    REQUIRE(first_frame != nullptr);
+    CHECK(second_frame != nullptr);
+    CHECK(second_frame != first_frame);
+    CHECK(pending_result == asio::error::operation_aborted);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: keep_read_buffer: frames, pieces, cancellation and EOF while waiting", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    p.b.keep_read_buffer(true);
+
+    // Request-reply: every read starts before its frame is sent.
+    for (int round = 0; round < 30; ++round) {
+        std::string got;
+        p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+            CHECK_FALSE(ec);
+            got = as_string_view(payload);
+        });
+        const std::string sent = "round " + std::to_string(round);
+        asio::post(io, [&] { p.a.write_frame(as_payload(sent)); });
+        run(io);
+        CHECK(got == sent);
+    }
+
+    // A frame that arrives in two pieces while the read waits.
+    const std::string wire = frame("abcdefghij");
+    std::string got;
+    p.b.async_read_frame([&](std::error_code ec, frame_view payload) {
+        CHECK_FALSE(ec);
+        got = as_string_view(payload);
+    });
+    asio::post(io, [&] {
+        raw_write(p.a.next_layer(), std::string_view(wire).substr(0, 6));
+        asio::post(io, [&] { raw_write(p.a.next_layer(), std::string_view(wire).substr(6)); });
+    });
+    run(io);
+    CHECK(got == "abcdefghij");
+
+    // Cancelled while waiting, then still usable, by frames and raw input.
+    std::error_code cancelled;
+    p.b.async_read_frame([&](std::error_code ec, frame_view) { cancelled = ec; });
+    asio::post(io, [&] { p.b.next_layer().cancel(); });
+    run(io);
+    CHECK(cancelled == asio::error::operation_aborted);
+    std::size_t input = 0;
+    p.b.async_read_some_input([&](std::error_code ec, std::size_t n) {
+        CHECK_FALSE(ec);
+        input = n;
+    });
+    asio::post(io, [&] { raw_write(p.a.next_layer(), "raw"); });
+    run(io);
+    CHECK(input == 3);
+    CHECK(as_string_view(p.b.buffered_input()) == "raw");
+    p.b.consume_input(3);
+
+    // The peer closes while the read waits.
+    std::error_code closed;
+    p.b.async_read_frame([&](std::error_code ec, frame_view) { closed = ec; });
+    asio::post(io, [&] { p.a.next_layer().close(); });
+    run(io);
+    CHECK(closed == asio::error::eof);
+}
+
 // --- a custom format ------------------------------------------------------------
 
 TEST_CASE("framed_stream: a 2-byte little-endian format on the wire") {

@@ -69,7 +69,7 @@ inline asio::const_buffer as_payload(std::string_view text) noexcept {
 /// in them one by one: several frames arriving together cost one system
 /// call. Over a socket on POSIX systems, a stream with nothing buffered
 /// waits for readiness before it takes a buffer from a per-thread pool, so
-/// an idle connection holds no read buffer.
+/// an idle connection holds no read buffer (unless keep_read_buffer()).
 ///
 /// @par Thread safety
 /// Like an Asio socket: distinct objects are safe, a shared object is not.
@@ -109,6 +109,17 @@ public:
     /// KiB). Takes effect when the stream holds no buffer.
     std::size_t read_chunk_size() const noexcept { return buffer_.chunk(); }
     void read_chunk_size(std::size_t size) noexcept { buffer_.chunk(size); }
+
+    /// Whether a read that finds nothing to read keeps the read buffer while
+    /// it waits (default: no). Kept, the wait is the next layer's own
+    /// async_read_some, which receives the bytes as soon as they arrive: on
+    /// a socket, one system call fewer each time the stream waits (Asio
+    /// re-arms a readiness wait with epoll_ctl; a pending read needs none),
+    /// at the cost of a read_chunk_size() buffer held by every waiting
+    /// stream. For a few busy request-reply connections; leave it off for
+    /// many mostly idle ones.
+    bool keeps_read_buffer() const noexcept { return keep_read_buffer_; }
+    void keep_read_buffer(bool keep) noexcept { keep_read_buffer_ = keep; }
 
     /// Bytes received but not yet handed out as frames.
     std::size_t buffered_bytes() const noexcept { return buffer_.size() - delivered_; }
@@ -303,6 +314,7 @@ private:
     bool may_have_more_ = false;    // the last read filled the buffer
     std::uint8_t try_backoff_ = 0;  // see try_now()
     std::uint8_t tries_to_skip_ = 0;
+    bool keep_read_buffer_ = false; // see keep_read_buffer()
     // The frame writers' headers and buffers, made by the first write: a
     // stream that is only read from (a session writes its own queue)
     // holds a pointer, not two vectors.

@@ -89,7 +89,7 @@ private:
         if (ec)
             return finish(self, initiating, ec, frame_view{});
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
-            if (stream.buffer_.empty() && !stream.may_have_more_) {
+            if (stream.buffer_.empty() && !stream.may_have_more_ && !stream.keep_read_buffer_) {
                 // Nothing buffered and the last read drained the socket.
                 // Bytes often arrive while the caller works: try once at
                 // once, which skips a trip through the reactor (Asio's own
@@ -108,6 +108,9 @@ private:
                 return received(self, ec, n, space.size(), initiating);
             }
         }
+        // A frame in progress, a stream that keeps its buffer (Asio's read
+        // tries at once itself when the last one did not drain the
+        // socket), or another kind of stream.
         auto space = stream.buffer_.prepare(stream.pending_frame_size());
         requested_ = space.size();
         state_ = state::reading;
