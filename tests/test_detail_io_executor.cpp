@@ -33,6 +33,18 @@ TEST_CASE("detail::plain_io_executor: a strand is not the io_context's executor,
     CHECK(plain_io_executor(held) == nullptr);
 }
 
+TEST_CASE("detail::held_executor: the type held, and only that type") {
+    asio::io_context io;
+    using strand_type = asio::strand<asio::io_context::executor_type>;
+    const asio::any_io_executor held = asio::make_strand(io);
+    const auto* strand = parley::detail::held_executor<strand_type>(held);
+    REQUIRE(strand != nullptr);
+    CHECK(&strand->get_inner_executor().context() == &io);
+    CHECK(parley::detail::held_executor<asio::io_context::executor_type>(held) == nullptr);
+    const asio::any_io_executor plain = io.get_executor();
+    CHECK(parley::detail::held_executor<strand_type>(plain) == nullptr);
+}
+
 TEST_CASE("detail::plain_io_executor: other executors, and an empty one") {
     CHECK(plain_io_executor(asio::system_executor()) == nullptr);
     const asio::any_io_executor empty;

@@ -39,7 +39,7 @@ struct framed_input_op {
             return self.complete(result_ec_, result_);
         stream.release_delivered();
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
-            if (stream.buffer_.empty() && !stream.may_have_more_ && !stream.keep_read_buffer_) {
+            if (stream.waits_unbuffered()) {
                 // As framed_read_op: try at once, else wait for readiness
                 // without holding a buffer.
                 if (!stream.try_now())

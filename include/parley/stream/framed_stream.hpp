@@ -292,6 +292,12 @@ private:
             try_backoff_ = static_cast<std::uint8_t>(try_backoff_ == 0 ? 1 : std::min(2 * try_backoff_, 16));
         tries_to_skip_ = try_backoff_;
     }
+    // Whether a socket read starts with a try at once, then a readiness
+    // wait without a buffer (try_now()): nothing is buffered, the last read
+    // drained the socket, and the stream does not keep its buffer.
+    bool waits_unbuffered() const noexcept {
+        return buffer_.empty() && !may_have_more_ && !keep_read_buffer_;
+    }
     // The next complete frame in the buffer, if any; error on a bad length.
     std::optional<frame_view> parse(std::error_code& ec);
     // Size on the wire of the frame being assembled, 0 if its header is

@@ -89,7 +89,7 @@ private:
         if (ec)
             return finish(self, initiating, ec, frame_view{});
         if constexpr (detail::waitable_socket<typename Stream::next_layer_type>) {
-            if (stream.buffer_.empty() && !stream.may_have_more_ && !stream.keep_read_buffer_) {
+            if (stream.waits_unbuffered()) {
                 // Nothing buffered and the last read drained the socket.
                 // Bytes often arrive while the caller works: try once at
                 // once, which skips a trip through the reactor (Asio's own

@@ -11,8 +11,6 @@
 
 #include <stdexcept>
 #include <system_error>
-#include <type_traits>
-#include <typeinfo>
 
 namespace parley::websocket {
 namespace detail {
@@ -22,20 +20,10 @@ namespace detail {
 template <class Executor>
 asio::io_context* io_context_of(const Executor& ex) {
     using plain = asio::io_context::executor_type;
-    using strand = asio::strand<plain>;
-    if (const plain* p = parley::detail::plain_io_executor(ex))
+    if (const auto* p = parley::detail::held_executor<plain>(ex))
         return &p->context();
-    if constexpr (std::is_same_v<Executor, strand>) {
-        return &ex.get_inner_executor().context();
-    } else if constexpr (requires {
-                             ex.target_type();
-                             ex.template target<strand>();
-                         }) {
-#if !defined(ASIO_NO_TYPEID)
-        if (ex && ex.target_type() == typeid(strand))
-            return &ex.template target<strand>()->get_inner_executor().context();
-#endif
-    }
+    if (const auto* s = parley::detail::held_executor<asio::strand<plain>>(ex))
+        return &s->get_inner_executor().context();
     return nullptr;
 }
 
