@@ -2,7 +2,8 @@
 # One echo cell, for an A/B of two echo_server builds run alternately (A, B,
 # A, B ...), so that a machine whose speed drifts between runs is shared
 # alike: round trips/s, the server's CPU per round trip (ns) and the load
-# generator's CPU, one line per run. bench/run.py is the full matrix.
+# generator's CPU, one line per run (marked when the generator was at 90 % of
+# its core or more: that run measured it). bench/run.py is the full matrix.
 #
 #   bench/run.py --quick --scenarios memory --memory-k 10   # once: builds build/bench/loadgen
 #   bench/echo_ab.sh old/echo_server build/default/examples/echo_server 50 1 4
@@ -30,6 +31,8 @@ for ((r = 1; r <= reps; r++)); do
     python3 -c 'import json, sys
 d = json.loads(sys.argv[1] or "{}")
 rate, ns, gen = d.get("rtt_per_s", 0), d.get("server_ns_per_msg", -1), d.get("loadgen_cpu", 0)
-print(f"{rate:.0f} round trips/s\t{ns:.0f} ns/round trip\tgenerator {gen:.0%}")' "$line"
+# As bench/run.py: a generator at 90 % of its core or more may be what was measured.
+mark = "\tgenerator-bound: not counted" if gen >= 0.9 else ""
+print(f"{rate:.0f} round trips/s\t{ns:.0f} ns/round trip\tgenerator {gen:.0%}{mark}")' "$line"
   done
 done
