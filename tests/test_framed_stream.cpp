@@ -934,6 +934,144 @@ TEST_CASE_TEMPLATE("framed_stream: blocking write_frames to a closed peer fails,
     CHECK(ec);
 }
 
+TEST_CASE_TEMPLATE("framed_stream: try_write_frames sends at once, with no handler to run", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    std::error_code ec = asio::error::would_block; // cleared by a write that succeeds
+    CHECK(p.a.try_write_frames(payload_buffers({"one", "", "three"}), ec));
+    CHECK_FALSE(ec);
+    CHECK(p.a.try_write_frame(as_payload("four"), ec));
+    CHECK_FALSE(ec);
+    CHECK(p.a.try_write_frames(std::vector<asio::const_buffer>{}, ec));
+    CHECK_FALSE(p.a.write_pending());
+    CHECK(io.poll() == 0); // nothing was queued
+
+    // Echoed back whole (the frames' own headers go with them).
+    std::vector<asio::const_buffer> echo{as_payload(as_string_view(p.b.read_frame(ec)))};
+    while (auto more = p.b.read_buffered_frame(ec))
+        echo.emplace_back(more->data(), more->size());
+    REQUIRE(echo.size() == 4);
+    CHECK(p.b.try_write_frames(echo, ec));
+    for (std::string_view want : {"one", "", "three", "four"})
+        CHECK(as_string_view(p.a.read_frame(ec)) == want);
+    CHECK_FALSE(ec);
+
+    // With nothing left, async_write_pending() completes with 0 bytes, later.
+    bool called = false;
+    p.a.async_write_pending([&](std::error_code e, std::size_t n) {
+        called = true;
+        CHECK_FALSE(e);
+        CHECK(n == 0);
+    });
+    CHECK_FALSE(called);
+    run(io);
+    CHECK(called);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: try_write_frames into a full socket: async_write_pending sends the rest",
+                   K, PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    const std::vector<std::string> payloads = many_payloads(); // 1.5 MB in 3,000 frames
+    const auto buffers = payload_buffers(payloads);
+    std::error_code ec;
+    std::size_t taken = 0; // batches the socket took whole before it was full
+    bool full = false;
+    while (!full && taken < 100) {
+        if (p.a.try_write_frames(buffers, ec))
+            ++taken;
+        else
+            full = true;
+        REQUIRE_FALSE(ec);
+    }
+    REQUIRE(full);
+    CHECK(p.a.write_pending());
+
+    // Every other write fails while the rest waits, and writes nothing.
+    CHECK_FALSE(p.a.try_write_frame(as_payload("intruder"), ec));
+    CHECK(ec == asio::error::already_started);
+    CHECK(p.a.write_frames(payload_buffers({"intruder"}), ec) == 0);
+    CHECK(ec == asio::error::already_started);
+    std::error_code refused;
+    p.a.async_write_frame(as_payload("intruder"), [&](std::error_code e, std::size_t n) {
+        refused = e;
+        CHECK(n == 0);
+    });
+    CHECK(p.a.write_pending());
+
+    std::error_code rest_ec = asio::error::would_block;
+    std::size_t rest = 0;
+    p.a.async_write_pending([&](std::error_code e, std::size_t n) {
+        rest_ec = e;
+        rest = n;
+    });
+    CHECK_FALSE(p.a.write_pending());
+
+    const std::size_t want = payloads.size() * (taken + 1);
+    std::size_t got = 0;
+    std::size_t misplaced = 0;
+    const auto take = [&](frame_view frame) {
+        misplaced += as_string_view(frame) != payloads[got % payloads.size()];
+        ++got;
+    };
+    std::function<void()> next = [&] {
+        p.b.async_read_frame([&](std::error_code e, frame_view frame) {
+            REQUIRE_FALSE(e);
+            take(frame);
+            std::error_code bad;
+            while (auto more = p.b.read_buffered_frame(bad))
+                take(*more);
+            REQUIRE_FALSE(bad);
+            if (got < want)
+                next();
+        });
+    };
+    next();
+    run(io);
+    CHECK(refused == asio::error::already_started);
+    CHECK_FALSE(rest_ec);
+    CHECK(rest == total_size(payloads));
+    CHECK(got == want);
+    CHECK(misplaced == 0);
+
+    // Done: the stream writes as before, and nothing came in between.
+    CHECK(p.a.try_write_frame(as_payload("after"), ec));
+    CHECK(as_string_view(p.b.read_frame(ec)) == "after");
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE_TEMPLATE("framed_stream: try_write_frames that fails leaves nothing pending", K,
+                   PARLEY_STREAM_KINDS) {
+    asio::io_context io;
+    stream_pair<K> p(io);
+    p.a.max_payload(8);
+    std::error_code ec;
+    CHECK_FALSE(p.a.try_write_frames(payload_buffers({"fits", "too large"}), ec));
+    CHECK(ec == parley::error::frame_too_large);
+    CHECK_FALSE(p.a.write_pending());
+    CHECK_FALSE(p.a.try_write_frame(as_payload("too large"), ec));
+    CHECK(ec == parley::error::frame_too_large);
+    CHECK_FALSE(p.a.write_pending());
+    CHECK(p.a.try_write_frame(as_payload("fits"), ec)); // the refused ones sent nothing
+    CHECK(as_string_view(p.b.read_frame(ec)) == "fits");
+
+    // A closed peer: a send fails once the kernel knows (at once for a
+    // local socket, after the peer's reset for TCP).
+    p.b.next_layer().close();
+    bool failed = false;
+    for (int i = 0; i < 200 && !failed; ++i) {
+        const bool sent = p.a.try_write_frame(as_payload("x"), ec);
+        failed = bool(ec);
+        CHECK(sent != failed);
+        if (!failed)
+            std::this_thread::sleep_for(5ms);
+    }
+    CHECK(failed);
+    CHECK(ec != asio::error::already_started);
+    CHECK_FALSE(p.a.write_pending());
+}
+
 TEST_CASE_TEMPLATE("framed_stream: many small frames in one write, drained without I/O", K,
                    PARLEY_STREAM_KINDS) {
     asio::io_context io;
@@ -1727,6 +1865,27 @@ TEST_CASE("framed_stream: a non-socket stream, writes") {
     std::error_code ec;
     CHECK(s.write_frame(as_payload("partial"), ec) == 0);
     CHECK(ec == asio::error::connection_reset);
+}
+
+TEST_CASE("framed_stream: a non-socket stream, try_write_frames keeps it all for async_write_pending") {
+    asio::io_context io;
+    parley::framed_stream<test_stream> s(io);
+    s.next_layer().max_write = 3;
+    const std::vector<std::string> payloads{"x", "", pattern(100, 9)};
+    std::error_code ec = asio::error::would_block;
+    CHECK_FALSE(s.try_write_frames(payload_buffers(payloads), ec));
+    CHECK_FALSE(ec);
+    CHECK(s.write_pending());
+    CHECK(s.next_layer().output.empty());
+    std::size_t written = 0;
+    s.async_write_pending([&](std::error_code e, std::size_t n) {
+        CHECK_FALSE(e);
+        written = n;
+    });
+    run(io);
+    CHECK(written == 101);
+    CHECK(s.next_layer().output == encode_all(payloads));
+    CHECK_FALSE(s.write_pending());
 }
 
 TEST_CASE("framed_stream: over a reference to a non-socket stream") {

@@ -222,8 +222,14 @@ class gathered_cursor {
 public:
     explicit gathered_cursor(std::span<const asio::const_buffer> buffers) noexcept
         : buffers_(buffers) {}
+    // Resumes where another cursor over the same buffers stopped.
+    gathered_cursor(std::span<const asio::const_buffer> buffers, std::size_t next,
+                    std::size_t offset) noexcept
+        : buffers_(buffers), next_(next), offset_(offset) {}
 
     bool done() const noexcept { return next_ == buffers_.size(); }
+    std::size_t next() const noexcept { return next_; }
+    std::size_t offset() const noexcept { return offset_; }
 
     // The unsent buffers, as many as fit in `iov`; returns how many.
     std::size_t fill(std::span<::iovec> iov) const noexcept {

@@ -264,6 +264,47 @@ public:
     template <class BufferRange>
     std::size_t write_frames(const BufferRange& payloads);
 
+    /// Writes one frame now, without blocking and without a completion
+    /// handler, if the next layer takes all of it at once: returns true.
+    /// Otherwise returns false:
+    /// - with `ec` set when nothing could be written (a payload over
+    ///   max_payload(), a failed socket), as for the other writes;
+    /// - with `ec` clear when the socket was full: part or none of the frame
+    ///   went out, the rest is kept (write_pending()) and must be sent with
+    ///   async_write_pending() before any other write; the payload's memory
+    ///   must stay valid until that completes.
+    /// On a stream that is not a plain socket (TLS) nothing is written at
+    /// once: the whole frame is kept for async_write_pending().
+    ///
+    /// For a server that answers each request as it reads it: a reply the
+    /// socket takes at once costs one system call and nothing else, where
+    /// async_write_frame() queues its completion, which makes Asio poll its
+    /// reactor once more before it runs the handler.
+    /// @code
+    /// if (!stream.try_write_frames(replies, ec) && !ec)
+    ///     std::tie(ec, n) = co_await stream.async_write_pending(as_tuple(use_awaitable));
+    /// @endcode
+    template <class ConstBufferSequence>
+        requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
+    bool try_write_frame(const ConstBufferSequence& payload, std::error_code& ec);
+
+    /// try_write_frame() for several frames, in one gathered write: all or
+    /// none are checked against the limit first, as by async_write_frames().
+    template <class BufferRange>
+    bool try_write_frames(const BufferRange& payloads, std::error_code& ec);
+
+    /// Whether a try_write_frame(s)() left frames to send.
+    bool write_pending() const noexcept { return writes_ && writes_->pending; }
+
+    /// Sends what try_write_frame(s)() left; the handler receives that
+    /// call's payload bytes, or 0 when nothing was left. As
+    /// async_write_frames() otherwise (never invoked from within this
+    /// function).
+    template <asio::completion_token_for<write_frame_signature> WriteToken>
+    auto async_write_pending(WriteToken&& token);
+
+    /// While a write is pending, the other write functions fail with
+    /// asio::error::already_started and write nothing.
     /// @}
 
 private:
@@ -327,7 +368,16 @@ private:
     struct write_state {
         std::vector<typename codec_type::header_bytes> headers;
         std::vector<asio::const_buffer> buffers;
+        // Where the next send resumes in `buffers` (a try_write's rest):
+        // the first buffer not completely sent, and its bytes already sent.
+        std::size_t resume_buffer = 0;
+        std::size_t resume_offset = 0;
+        std::size_t pending_payload = 0; // the rest's call's payload bytes
+        bool pending = false;            // see write_pending()
     };
+    // Sends the prepared frames at once as far as the next layer takes
+    // them; keeps the rest as pending. See try_write_frames().
+    bool send_now_or_keep(std::size_t payload_bytes, std::error_code& ec);
     write_state& writes() {
         if (!writes_)
             writes_ = std::make_unique<write_state>();

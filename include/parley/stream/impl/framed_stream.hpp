@@ -145,7 +145,8 @@ struct framed_write_op {
     std::error_code result_ec_; // an error found before any I/O, or the posted result
     bool posted_ = false;
 #if PARLEY_HAS_POSIX_SOCKETS
-    detail::gathered_cursor cursor_{stream.writes().buffers};
+    detail::gathered_cursor cursor_{stream.writes().buffers, stream.writes().resume_buffer,
+                                    stream.writes().resume_offset};
 #endif
 
     // Start, or resume after the post that keeps completions out of the
@@ -166,6 +167,8 @@ struct framed_write_op {
 #endif
         // asio::async_write sends at most 16 buffers per system call:
         // kept for streams that are not plain sockets (TLS takes its own).
+        // (Only sockets resume a write part-way: try_write_frames() sends
+        // nothing at once on other streams.)
         asio::async_write(stream.next_layer_,
                           std::span<const asio::const_buffer>(stream.writes().buffers),
                           std::move(self));
@@ -324,8 +327,13 @@ template <class NextLayer, frame_format Format>
 template <class BufferRange>
 std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& payloads,
                                                              std::error_code& ec) {
+    if (write_pending()) {
+        ec = asio::error::already_started;
+        return 0;
+    }
     writes().headers.clear();
     writes().buffers.clear();
+    writes().resume_buffer = writes().resume_offset = 0;
     if (ec) // the caller's error_code may hold anything
         ec.clear();
     if constexpr (std::ranges::sized_range<const BufferRange>)
@@ -425,6 +433,11 @@ template <class NextLayer, frame_format Format>
 template <class ConstBufferSequence>
 std::size_t framed_stream<NextLayer, Format>::prepare_frame(const ConstBufferSequence& payload,
                                                             std::error_code& ec) {
+    if (write_pending()) {
+        ec = asio::error::already_started;
+        return 0;
+    }
+    writes().resume_buffer = writes().resume_offset = 0;
     const std::size_t size = asio::buffer_size(payload);
     writes().headers.resize(1);
     writes().headers[0] = codec_.encode_header(size, ec);
@@ -505,6 +518,61 @@ std::size_t framed_stream<NextLayer, Format>::write_frames(const BufferRange& pa
     if (ec)
         throw std::system_error(ec, describe(ec));
     return size;
+}
+
+template <class NextLayer, frame_format Format>
+template <class ConstBufferSequence>
+    requires asio::is_const_buffer_sequence<ConstBufferSequence>::value
+bool framed_stream<NextLayer, Format>::try_write_frame(const ConstBufferSequence& payload,
+                                                       std::error_code& ec) {
+    const std::size_t size = prepare_frame(payload, ec);
+    return !ec && send_now_or_keep(size, ec);
+}
+
+template <class NextLayer, frame_format Format>
+template <class BufferRange>
+bool framed_stream<NextLayer, Format>::try_write_frames(const BufferRange& payloads,
+                                                        std::error_code& ec) {
+    const std::size_t size = prepare_frames(payloads, ec);
+    return !ec && send_now_or_keep(size, ec);
+}
+
+template <class NextLayer, frame_format Format>
+bool framed_stream<NextLayer, Format>::send_now_or_keep(std::size_t payload_bytes,
+                                                        std::error_code& ec) {
+    auto& w = writes();
+#if PARLEY_HAS_POSIX_SOCKETS
+    if constexpr (detail::waitable_socket<next_layer_type>) {
+        detail::gathered_cursor cursor(w.buffers);
+        while (!cursor.done() && cursor.send_some(next_layer_, ec)) {
+        }
+        if (ec || cursor.done())
+            return !ec;
+        w.resume_buffer = cursor.next();
+        w.resume_offset = cursor.offset();
+    }
+#endif
+    w.pending_payload = payload_bytes;
+    w.pending = true;
+    return false;
+}
+
+template <class NextLayer, frame_format Format>
+template <asio::completion_token_for<write_frame_signature> WriteToken>
+auto framed_stream<NextLayer, Format>::async_write_pending(WriteToken&& token) {
+    auto& w = writes();
+    std::size_t size = 0;
+    if (w.pending) {
+        size = w.pending_payload;
+        w.pending = false;
+    } else { // nothing left: an empty write, completed as any other
+        w.buffers.clear();
+        w.resume_buffer = w.resume_offset = 0;
+    }
+    return asio::async_initiate<WriteToken, write_frame_signature>(
+        detail::lean_initiation<detail::framed_write_op<framed_stream>>{
+            {*this, size, std::error_code()}},
+        token);
 }
 
 } // namespace parley
