@@ -94,6 +94,11 @@ struct redis_backplane_options {
     redis::connection_options queue{};
     /// Shared room history (off by default).
     redis_history_options history{};
+    /// A resume whose session is not in Redis asks once more after this
+    /// long (0: never): the instance that lost the client's connection
+    /// writes the session one Redis round trip after it notices, so a
+    /// client that reconnects to another instance at once can be ahead.
+    std::chrono::milliseconds take_retry{250};
     /// One line per state change: connected, lost (once per outage),
     /// reconnected, an instance found dead. May be empty.
     std::function<void(std::string_view)> log{};
@@ -154,6 +159,7 @@ private:
     void on_history(std::string_view data);
     void finish_read(std::uint64_t token, std::optional<std::vector<std::string>> result);
     void fail_reads();
+    void take_on_strand(std::string token, take_handler done, bool may_retry);
 
     asio::strand<asio::any_io_executor> strand_;
     redis_backplane_options options_;

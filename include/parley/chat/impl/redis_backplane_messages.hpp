@@ -159,30 +159,45 @@ inline void redis_backplane::unpark_ticket(std::string token) {
 inline void redis_backplane::take_ticket(std::string token, take_handler done) {
     asio::post(strand_, [self = shared_from_this(), token = std::move(token),
                          done = std::move(done)]() mutable {
-        if (!self->up_ || self->stopping_)
-            return done(false, std::nullopt);
-        self->run_script(
-            detail::take_script,
-            {std::move(token), std::to_string(self->options_.expiry.count())},
-            [self, done = std::move(done)](std::error_code ec, const redis::reply& r) {
-                if (ec || r.is_error())
-                    return done(false, std::nullopt);
-                if (r.type != redis::reply::kind::array || r.elements.size() != 5)
-                    return done(true, std::nullopt);
-                taken_ticket t;
-                t.instance = r.elements[0].str;
-                const auto& s = r.elements[1].str;
-                const auto [end, sec] = std::from_chars(s.data(), s.data() + s.size(), t.serial);
-                if (sec != std::errc() || end != s.data() + s.size()) {
-                    self->malformed_.fetch_add(1, std::memory_order_relaxed);
-                    return done(true, std::nullopt);
-                }
-                t.key = r.elements[2].str;
-                t.record = r.elements[3].str;
-                t.current = r.elements[4].str;
-                done(true, std::move(t));
-            });
+        self->take_on_strand(std::move(token), std::move(done), self->options_.take_retry.count() > 0);
     });
+}
+
+inline void redis_backplane::take_on_strand(std::string token, take_handler done, bool may_retry) {
+    if (!up_ || stopping_)
+        return done(false, std::nullopt);
+    std::vector<std::string> args{token, std::to_string(options_.expiry.count())};
+    run_script(
+        detail::take_script, std::move(args),
+        [self = shared_from_this(), token = std::move(token), done = std::move(done),
+         may_retry](std::error_code ec, const redis::reply& r) mutable {
+            if (ec || r.is_error())
+                return done(false, std::nullopt);
+            if (r.type != redis::reply::kind::array || r.elements.size() != 5) {
+                if (!may_retry)
+                    return done(true, std::nullopt);
+                // Not there (yet): the instance that lost the connection
+                // may still be writing it. One more try, later.
+                auto timer = std::make_shared<asio::steady_timer>(self->strand_,
+                                                                  self->options_.take_retry);
+                return timer->async_wait([self, timer, token = std::move(token),
+                                          done = std::move(done)](std::error_code) mutable {
+                    self->take_on_strand(std::move(token), std::move(done), false);
+                });
+            }
+            taken_ticket t;
+            t.instance = r.elements[0].str;
+            const auto& s = r.elements[1].str;
+            const auto [end, sec] = std::from_chars(s.data(), s.data() + s.size(), t.serial);
+            if (sec != std::errc() || end != s.data() + s.size()) {
+                self->malformed_.fetch_add(1, std::memory_order_relaxed);
+                return done(true, std::nullopt);
+            }
+            t.key = r.elements[2].str;
+            t.record = r.elements[3].str;
+            t.current = r.elements[4].str;
+            done(true, std::move(t));
+        });
 }
 
 // The link is lost: no answer can come any more.
