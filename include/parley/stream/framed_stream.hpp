@@ -267,8 +267,8 @@ public:
     /// Writes one frame now, without blocking and without a completion
     /// handler, if the next layer takes all of it at once: returns true.
     /// Otherwise returns false:
-    /// - with `ec` set when nothing could be written (a payload over
-    ///   max_payload(), a failed socket), as for the other writes;
+    /// - with `ec` set on an error, as for the other writes: a payload over
+    ///   max_payload() (nothing written), or a failed socket (close it);
     /// - with `ec` clear when the socket was full: part or none of the frame
     ///   went out, the rest is kept (write_pending()) and must be sent with
     ///   async_write_pending() before any other write; the payload's memory
@@ -299,12 +299,11 @@ public:
     /// Sends what try_write_frame(s)() left; the handler receives that
     /// call's payload bytes, or 0 when nothing was left. As
     /// async_write_frames() otherwise (never invoked from within this
-    /// function).
+    /// function). Until it is called, the other write functions fail with
+    /// asio::error::already_started and write nothing.
     template <asio::completion_token_for<write_frame_signature> WriteToken>
     auto async_write_pending(WriteToken&& token);
 
-    /// While a write is pending, the other write functions fail with
-    /// asio::error::already_started and write nothing.
     /// @}
 
 private:
