@@ -159,7 +159,8 @@ inline void redis_backplane::unpark_ticket(std::string token) {
 inline void redis_backplane::take_ticket(std::string token, take_handler done) {
     asio::post(strand_, [self = shared_from_this(), token = std::move(token),
                          done = std::move(done)]() mutable {
-        self->take_on_strand(std::move(token), std::move(done), self->options_.take_retry.count() > 0);
+        const bool may_retry = self->options_.take_retry.count() > 0;
+        self->take_on_strand(std::move(token), std::move(done), may_retry);
     });
 }
 
