@@ -1028,14 +1028,12 @@ TEST_CASE("redis backplane: shared history: a client reset on one server resumes
     // has parked the session (the connection is reset just after it): the
     // take that finds nothing in Redis asks once more, 250 ms later
     // (take_retry), by when server 1 has written it.
-    auto a3 = std::make_unique<client>(cl.port(0));
-    a3->expect<pc::welcome_event>();
-    a3->say("/resume " + accepted.resume_token + " lobby=" + std::to_string(last + 26) + "@" +
-            epoch);
+    client a3(cl.port(0));
+    a3.expect<pc::welcome_event>();
+    a3.say("/resume " + accepted.resume_token + " lobby=" + std::to_string(last + 26) + "@" + epoch);
     a2->conn().reset();
-    const auto back = a3->expect<pc::nick_accepted_event>();
-    CHECK(back.nick == "alice");
-    CHECK(a3->wait_for<pc::resumed_event>([](const auto&) { return true; }).recovered);
+    CHECK(a3.expect<pc::nick_accepted_event>().nick == "alice");
+    CHECK(a3.wait_for<pc::resumed_event>([](const auto&) { return true; }).recovered);
 }
 
 #else

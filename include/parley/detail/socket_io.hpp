@@ -272,6 +272,15 @@ public:
         return !ec && sent == offered;
     }
 
+    // send_some() until done, the socket is full or a call fails (`ec`
+    // set). Returns done().
+    template <waitable_socket Socket>
+    bool send_while_taken(Socket& socket, std::error_code& ec) {
+        while (!done() && send_some(socket, ec)) {
+        }
+        return done();
+    }
+
 private:
     std::span<const asio::const_buffer> buffers_;
     std::size_t next_ = 0;   // the first buffer not completely sent

@@ -9,6 +9,7 @@
 
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
+#include <asio/error.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -377,6 +378,16 @@ private:
     // Sends the prepared frames at once as far as the next layer takes
     // them; keeps the rest as pending. See try_write_frames().
     bool send_now_or_keep(std::size_t payload_bytes, std::error_code& ec);
+    // The start of every write: refused (already_started) while a
+    // try_write's rest waits; otherwise the next send starts at the top.
+    bool begin_write(std::error_code& ec) {
+        if (write_pending()) {
+            ec = asio::error::already_started;
+            return false;
+        }
+        writes().resume_buffer = writes().resume_offset = 0;
+        return true;
+    }
     write_state& writes() {
         if (!writes_)
             writes_ = std::make_unique<write_state>();

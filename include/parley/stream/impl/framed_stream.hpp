@@ -201,9 +201,7 @@ private:
     template <class Self>
     void send(Self& self, bool initiating) {
         std::error_code ec;
-        while (!cursor_.done() && cursor_.send_some(stream.next_layer_, ec)) {
-        }
-        if (cursor_.done() || ec)
+        if (cursor_.send_while_taken(stream.next_layer_, ec) || ec)
             return finish(self, initiating, ec);
         stream.next_layer_.async_wait(asio::socket_base::wait_write, std::move(self));
     }
@@ -327,13 +325,10 @@ template <class NextLayer, frame_format Format>
 template <class BufferRange>
 std::size_t framed_stream<NextLayer, Format>::prepare_frames(const BufferRange& payloads,
                                                              std::error_code& ec) {
-    if (write_pending()) {
-        ec = asio::error::already_started;
+    if (!begin_write(ec))
         return 0;
-    }
     writes().headers.clear();
     writes().buffers.clear();
-    writes().resume_buffer = writes().resume_offset = 0;
     if (ec) // the caller's error_code may hold anything
         ec.clear();
     if constexpr (std::ranges::sized_range<const BufferRange>)
@@ -433,11 +428,8 @@ template <class NextLayer, frame_format Format>
 template <class ConstBufferSequence>
 std::size_t framed_stream<NextLayer, Format>::prepare_frame(const ConstBufferSequence& payload,
                                                             std::error_code& ec) {
-    if (write_pending()) {
-        ec = asio::error::already_started;
+    if (!begin_write(ec))
         return 0;
-    }
-    writes().resume_buffer = writes().resume_offset = 0;
     const std::size_t size = asio::buffer_size(payload);
     writes().headers.resize(1);
     writes().headers[0] = codec_.encode_header(size, ec);
@@ -544,9 +536,7 @@ bool framed_stream<NextLayer, Format>::send_now_or_keep(std::size_t payload_byte
 #if PARLEY_HAS_POSIX_SOCKETS
     if constexpr (detail::waitable_socket<next_layer_type>) {
         detail::gathered_cursor cursor(w.buffers);
-        while (!cursor.done() && cursor.send_some(next_layer_, ec)) {
-        }
-        if (ec || cursor.done())
+        if (cursor.send_while_taken(next_layer_, ec) || ec)
             return !ec;
         w.resume_buffer = cursor.next();
         w.resume_offset = cursor.offset();
